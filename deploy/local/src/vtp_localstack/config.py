@@ -1,0 +1,84 @@
+"""Where the local stack lives and listens; every value comes from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Service name -> offset from service_port_base; the gateway app is the last one.
+SERVICE_PORT_OFFSETS: dict[str, int] = {
+    "identity": 1,
+    "jobs": 2,
+    "datasets": 3,
+    "trainer-runner": 4,
+    "export": 5,
+    "inference": 6,
+    "notifier": 7,
+    "gateway": 8,
+}
+
+
+class StackConfig(BaseSettings):
+    """Settings of ``make up``; set ``VTP_EXTERNAL_*`` to use infrastructure you already run."""
+
+    model_config = SettingsConfigDict(env_prefix="VTP_", extra="ignore")
+
+    run_dir: Path = Field(Path(".vtp"), description="Logs, data, pid files and the admin token.")
+    host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    kafka_port: int = 9092
+    postgres_port: int = 55432
+    redis_port: int = 56379
+    service_port_base: int = 8100
+    kafka_topic_partitions: int = 6
+
+    external_kafka_bootstrap: str | None = Field(None, description="Use this Kafka instead of the local Tansu broker.")
+    external_postgres_url: str | None = Field(
+        None, description="postgresql://user:pass@host:port/postgres of a server to create the service databases on."
+    )
+    external_redis_url: str | None = Field(None, description="redis://host:port of an existing Redis.")
+
+    s3_endpoint: str | None = Field(None, description="Passed to services: use S3 instead of the local directory.")
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_secure: bool = True
+    s3_region: str | None = None
+    storage_bucket: str = "vtp"
+
+    @property
+    def run_path(self) -> Path:
+        return self.run_dir.resolve()
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.external_kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def postgres_admin_url(self) -> str:
+        """A libpq URL of the server that holds the service databases."""
+        return self.external_postgres_url or f"postgresql://postgres@{self.host}:{self.postgres_port}/postgres"
+
+    @property
+    def redis_url(self) -> str:
+        return self.external_redis_url or f"redis://{self.host}:{self.redis_port}/0"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.host}:{self.gateway_port}"
+
+    def service_port(self, name: str) -> int:
+        return self.service_port_base + SERVICE_PORT_OFFSETS[name]
+
+    def service_url(self, name: str) -> str:
+        return f"http://{self.host}:{self.service_port(name)}"
+
+    def database_url(self, service: str) -> str:
+        """The asyncpg URL of one service's own database."""
+        base = self.postgres_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        return f"{base}/{database_name(service)}"
+
+
+def database_name(service: str) -> str:
+    return "vtp_" + service.replace("-", "_")

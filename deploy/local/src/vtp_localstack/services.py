@@ -1,0 +1,69 @@
+"""The platform's services as local processes, configured only through the environment."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from vtp_localstack.config import StackConfig
+from vtp_localstack.processes import ProcessSpec
+
+# Which infrastructure each service is given (mirrors each service's bootstrap).
+SERVICE_NEEDS: dict[str, frozenset[str]] = {
+    "identity": frozenset({"postgres"}),
+    "jobs": frozenset({"postgres", "kafka"}),
+    "datasets": frozenset({"postgres", "kafka", "storage"}),
+    "trainer-runner": frozenset({"kafka", "storage"}),
+    "export": frozenset({"postgres", "kafka", "storage"}),
+    "inference": frozenset({"postgres", "kafka", "redis", "storage"}),
+    "notifier": frozenset({"postgres", "kafka", "redis"}),
+}
+SERVICES: tuple[str, ...] = tuple(SERVICE_NEEDS)
+
+
+def _script(name: str) -> str:
+    return str(Path(sys.executable).parent / f"vtp-{name}")
+
+
+def _storage_env(cfg: StackConfig) -> dict[str, str]:
+    if cfg.s3_endpoint:
+        env = {"VTP_S3_ENDPOINT": cfg.s3_endpoint, "VTP_S3_SECURE": str(cfg.s3_secure).lower()}
+        for key, value in (("ACCESS_KEY", cfg.s3_access_key), ("SECRET_KEY", cfg.s3_secret_key), ("REGION", cfg.s3_region)):
+            if value:
+                env[f"VTP_S3_{key}"] = value
+    else:
+        env = {"VTP_STORAGE_DIR": str(cfg.run_path / "data" / "objects")}
+    return {**env, "VTP_STORAGE_BUCKET": cfg.storage_bucket}
+
+
+def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
+    """Every setting a service process reads, as environment variables."""
+    needs = SERVICE_NEEDS.get(name, frozenset())
+    env = {
+        "VTP_SERVICE_NAME": name,
+        "VTP_HTTP_HOST": cfg.host,
+        "VTP_HTTP_PORT": str(cfg.service_port(name)),
+        "VTP_IDENTITY_URL": cfg.service_url("identity"),
+        "VTP_KAFKA_BOOTSTRAP_SERVERS": cfg.kafka_bootstrap,
+        "VTP_KAFKA_TOPIC_PARTITIONS": str(cfg.kafka_topic_partitions),
+    }
+    if "postgres" in needs:
+        env["VTP_DATABASE_URL"] = cfg.database_url(name)
+    if "redis" in needs:
+        env["VTP_REDIS_URL"] = cfg.redis_url
+    if "storage" in needs:
+        env.update(_storage_env(cfg))
+    if name == "identity":
+        env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
+    return env
+
+
+def service_spec(cfg: StackConfig, name: str) -> ProcessSpec:
+    return ProcessSpec(name, [_script(name)], env=service_env(cfg, name), port=cfg.service_port(name), cwd=cfg.run_path)
+
+
+def gateway_app_spec(cfg: StackConfig) -> ProcessSpec:
+    targets = {name: cfg.service_url(name) for name in SERVICES}
+    env = {**service_env(cfg, "gateway"), "VTP_HEALTH_TARGETS": json.dumps(targets)}
+    return ProcessSpec("gateway", [_script("gateway")], env=env, port=cfg.service_port("gateway"), cwd=cfg.run_path)

@@ -1,0 +1,1 @@
+"""Cross-cutting plumbing shared by the platform's services (never domain logic)."""

@@ -1,0 +1,75 @@
+"""ASGI middleware that demands a valid bearer token on every route but health.
+
+It runs before routing, so an unknown path without a token is a 401 too: the
+API's shape is not revealed to anonymous callers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vtp_runtime.auth.principal import Principal, TokenVerifier, VerifierUnavailable
+from vtp_runtime.http.problems import PROBLEM_MEDIA_TYPE, problem_body
+
+PUBLIC_PATHS = frozenset({"/health", "/api/v1/health"})
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+class AuthMiddleware:
+    """Puts the caller's Principal in ``scope["state"]["principal"]`` or answers 401."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, public_paths: Iterable[str] = PUBLIC_PATHS) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.public_paths = frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
+            await self.app(scope, receive, send)
+            return
+        token = _bearer(scope)
+        if token is None:
+            await self._deny(scope, send, 401, "unauthorized", "Authentication required", "Send Authorization: Bearer <token>.")
+            return
+        try:
+            principal = await self.verifier.verify(token)
+        except VerifierUnavailable as exc:
+            await self._deny(scope, send, 503, "auth_unavailable", "Token verification unavailable", str(exc))
+            return
+        if principal is None:
+            await self._deny(scope, send, 401, "invalid_token", "Invalid token", "The token is unknown or revoked.")
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _deny(self, scope: Scope, send: Send, status: int, code: str, title: str, detail: str) -> None:
+        if scope["type"] == "websocket":
+            # 4000 + HTTP status is the customary close-code mapping for auth failures.
+            await send({"type": "websocket.close", "code": 4000 + status, "reason": title})
+            return
+        body = json.dumps(problem_body(status, code, title, detail, None, scope["path"])).encode()
+        headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="vtp"'))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the authenticated caller (set by AuthMiddleware)."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):  # only reachable if the middleware was not installed
+        raise RuntimeError("AuthMiddleware is not installed")
+    return principal

@@ -1,0 +1,1 @@
+"""PostgreSQL plumbing: engine, migrations, and the outbox/inbox tables."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing: problem+json errors, auth middleware, health route, app factory."""

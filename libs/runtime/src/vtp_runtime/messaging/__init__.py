@@ -1,0 +1,1 @@
+"""Events over Kafka: CloudEvents binary mode, outbox relay, idempotent consumers."""

@@ -1,0 +1,57 @@
+"""faststream subscribers that hand typed CloudEvents envelopes to handlers.
+
+Offsets are committed only after the handler returns (at-least-once). A handler
+that raises gets the record again after a short pause; a record that is not a
+valid event of its topic is logged and skipped, so one bad producer cannot
+wedge a partition. Handlers make redelivery harmless by claiming the event id
+in their unit of work (see :mod:`vtp_runtime.db.inbox`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from vtp_contracts import EventEnvelope, TopicSpec
+from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
+from vtp_runtime.messaging.tracing import parse_traceparent, set_current_trace
+
+EventHandler = Callable[[EventEnvelope[Any]], Awaitable[None]]
+_log = logging.getLogger(__name__)
+RETRY_PAUSE_SECONDS = 0.5
+
+
+def subscribe(broker: KafkaBroker, spec: TopicSpec, group_id: str, handler: EventHandler) -> None:
+    """Register `handler` for every event of `spec`'s topic in consumer group `group_id`."""
+
+    @broker.subscriber(
+        spec.topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{group_id}:{spec.topic}",
+        description=spec.description,
+    )
+    async def consume(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # batch subscribers are not used
+        try:
+            event = decode_event(spec, record.headers, record.value or b"")
+        except MalformedEvent as exc:
+            _log.error("skipping malformed record %s[%s]@%s: %s", record.topic, record.partition, record.offset, exc)
+            return
+        set_current_trace(parse_traceparent(event.traceparent, event.tracestate))
+        try:
+            await handler(event)
+        except Exception:
+            _log.exception("handler for %s failed on event %s; it will be redelivered", spec.topic, event.id)
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            raise
+        finally:
+            set_current_trace(None)

@@ -1,0 +1,3 @@
+"""Datasets service: datasets and immutable dataset snapshots."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Adapters of the datasets service: ORM tables, broker, storage."""

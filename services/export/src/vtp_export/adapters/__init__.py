@@ -1,0 +1,1 @@
+"""Adapters of the export service: ORM tables, broker, storage."""

@@ -1,0 +1,1 @@
+"""Identity domain: plain Python, no frameworks."""

@@ -1,0 +1,1 @@
+"""Entrypoints of the identity service: REST routes and the admin CLI."""

@@ -1,0 +1,3 @@
+"""Inference service: deployments and predictions."""
+
+__version__ = "0.1.0"

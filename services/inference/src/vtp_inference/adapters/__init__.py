@@ -1,0 +1,1 @@
+"""Adapters of the inference service: ORM tables, broker, storage."""

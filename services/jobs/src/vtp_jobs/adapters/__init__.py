@@ -1,0 +1,1 @@
+"""Adapters of the jobs service: ORM tables, broker, storage."""

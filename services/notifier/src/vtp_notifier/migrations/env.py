@@ -1,0 +1,6 @@
+from alembic import context
+
+from vtp_notifier.adapters.orm import metadata
+from vtp_runtime.db.migrations import run_env
+
+run_env(context, metadata)

@@ -1,0 +1,108 @@
+"""Session fixtures: the real local stack (Tansu, PostgreSQL, Redis, moto S3, services, Caddy).
+
+Point tests at infrastructure you already run with ``VTP_TEST_KAFKA_BOOTSTRAP``,
+``VTP_TEST_POSTGRES_URL`` (a libpq URL of a server where databases may be
+created), ``VTP_TEST_REDIS_URL`` and ``VTP_TEST_S3_ENDPOINT`` (+ ``_ACCESS_KEY``,
+``_SECRET_KEY``); whatever is not given is started here on free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vtp_localstack.config import StackConfig
+from vtp_localstack.stack import LocalStack
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_block(size: int) -> int:
+    """A base port whose `size` successors are all free (services take base+1..base+size)."""
+    for _ in range(200):
+        base = random.randrange(20000, 40000, 10)
+        try:
+            for offset in range(1, size + 1):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port block")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[dict[str, str | bool]]:
+    """An S3 API: the one named by VTP_TEST_S3_ENDPOINT, else moto's threaded server."""
+    if endpoint := os.environ.get("VTP_TEST_S3_ENDPOINT"):
+        yield {"s3_endpoint": endpoint, "s3_secure": endpoint.startswith("https"),
+               "s3_access_key": os.environ.get("VTP_TEST_S3_ACCESS_KEY", ""),
+               "s3_secret_key": os.environ.get("VTP_TEST_S3_SECRET_KEY", "")}
+        return
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {"s3_endpoint": f"127.0.0.1:{port}", "s3_secure": False, "s3_access_key": "test",
+               "s3_secret_key": "test-secret", "s3_region": "us-east-1"}
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: dict[str, str | bool]) -> StackConfig:
+    run_dir = Path(tmp_path_factory.mktemp("vtp-run"))
+    return StackConfig(
+        run_dir=run_dir,
+        gateway_port=free_port(),
+        kafka_port=free_port(),
+        postgres_port=free_port(),
+        redis_port=free_port(),
+        service_port_base=free_port_block(9),
+        kafka_topic_partitions=3,
+        external_kafka_bootstrap=os.environ.get("VTP_TEST_KAFKA_BOOTSTRAP"),
+        external_postgres_url=os.environ.get("VTP_TEST_POSTGRES_URL"),
+        external_redis_url=os.environ.get("VTP_TEST_REDIS_URL"),
+        **s3_endpoint,
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(stack_config: StackConfig) -> Iterator[LocalStack]:
+    """The whole platform, up once per test session and torn down after it."""
+    local = LocalStack(stack_config)
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down()
+
+
+@pytest.fixture(scope="session")
+def admin_token(stack: LocalStack) -> str:
+    return (stack.cfg.run_path / "admin-token").read_text().strip()
+
+
+@pytest.fixture()
+def gateway(stack: LocalStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.cfg.gateway_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture()
+def admin(stack: LocalStack, admin_token: str) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=stack.cfg.gateway_url, timeout=10, headers=headers) as client:
+        yield client
