@@ -50,7 +50,8 @@ def _status(stack: LocalStack) -> int:
     print(f"  kafka bootstrap   {cfg.kafka_bootstrap}")
     print(f"  postgres          {cfg.postgres_admin_url}")
     print(f"  redis             {cfg.redis_url}")
-    storage = f"s3://{cfg.s3_endpoint}/{cfg.storage_bucket}" if cfg.s3_endpoint else str(cfg.run_path / "data" / "objects")
+    local_objects = cfg.run_path / "data" / "objects"
+    storage = f"s3://{cfg.s3_endpoint}/{cfg.storage_bucket}" if cfg.s3_endpoint else str(local_objects)
     print(f"  object storage    {storage}")
     print(f"  admin token       {token_file}  (curl -H \"Authorization: Bearer $(cat {token_file})\" ...)")
     print(f"  logs              {stack.table.log_dir}")

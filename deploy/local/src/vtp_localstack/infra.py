@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vtp_localstack.config import StackConfig
 from vtp_localstack.processes import ProcessSpec
+from vtp_localstack.users import as_user
 
 POSTGRES_OS_USER = "vtp-postgres"
 
@@ -68,12 +69,15 @@ def postgres_spec(cfg: StackConfig) -> ProcessSpec:
             _make_traversable(data)
             shutil.chown(data, user)
         data.chmod(0o700)
-        subprocess.run([_pg_bin("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-                        "--no-instructions"], check=True, capture_output=True, user=user)
+        done = subprocess.run([_pg_bin("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
+                               "--no-instructions"], capture_output=True, text=True, cwd=data,
+                              **as_user(user))
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
     argv = [_pg_bin("postgres"), "-D", str(data), "-h", cfg.host, "-p", str(cfg.postgres_port), "-k", str(data),
             "-c", "max_connections=200", "-c", "fsync=off", "-c", "full_page_writes=off"]
     # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
-    return ProcessSpec("postgres", argv, port=cfg.postgres_port, stop_signal=signal.SIGINT, user=user)
+    return ProcessSpec("postgres", argv, port=cfg.postgres_port, stop_signal=signal.SIGINT, user=user, cwd=data)
 
 
 def redis_spec(cfg: StackConfig) -> ProcessSpec:

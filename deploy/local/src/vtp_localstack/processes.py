@@ -7,6 +7,7 @@ its process group also stops any children it spawned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from vtp_localstack.users import as_user
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,12 @@ class ProcessTable:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=spec.cwd,
-                user=spec.user,
                 start_new_session=True,
+                **as_user(spec.user),
             )
         proc = psutil.Process(popen.pid)
-        record = {"pid": popen.pid, "started": proc.create_time(), "signal": int(spec.stop_signal), "argv": list(spec.argv)}
+        record = {"pid": popen.pid, "started": proc.create_time(), "signal": int(spec.stop_signal),
+                  "argv": list(spec.argv)}
         self._pid_path(spec.name).write_text(json.dumps(record))
         return proc
 
@@ -102,10 +106,8 @@ class ProcessTable:
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def port_open(host: str, port: int) -> bool:

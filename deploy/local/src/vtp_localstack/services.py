@@ -29,9 +29,8 @@ def _script(name: str) -> str:
 def _storage_env(cfg: StackConfig) -> dict[str, str]:
     if cfg.s3_endpoint:
         env = {"VTP_S3_ENDPOINT": cfg.s3_endpoint, "VTP_S3_SECURE": str(cfg.s3_secure).lower()}
-        for key, value in (("ACCESS_KEY", cfg.s3_access_key), ("SECRET_KEY", cfg.s3_secret_key), ("REGION", cfg.s3_region)):
-            if value:
-                env[f"VTP_S3_{key}"] = value
+        optional = {"ACCESS_KEY": cfg.s3_access_key, "SECRET_KEY": cfg.s3_secret_key, "REGION": cfg.s3_region}
+        env.update({f"VTP_S3_{key}": value for key, value in optional.items() if value})
     else:
         env = {"VTP_STORAGE_DIR": str(cfg.run_path / "data" / "objects")}
     return {**env, "VTP_STORAGE_BUCKET": cfg.storage_bucket}

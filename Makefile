@@ -1,0 +1,52 @@
+# The platform's commands. `make demo` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := contracts libs/runtime services/identity services/gateway services/jobs services/datasets \
+            services/trainer-runner services/export services/inference services/notifier deploy/local
+MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_localstack vtp_gateway vtp_identity vtp_jobs vtp_datasets \
+                 vtp_trainer_runner vtp_export vtp_inference vtp_notifier
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up down status demo test lint typecheck unit integration contracts clean
+
+setup: $(STAMP) ## Create .venv and install every package (editable) with the dev tools
+
+$(STAMP): requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	@touch $@
+
+up: setup ## Start the local stack (idempotent; restarts crashed processes)
+	$(BIN)/vtp-stack up
+
+down: ## Stop every process of the local stack
+	@if [ -x $(BIN)/vtp-stack ]; then $(BIN)/vtp-stack down; else echo "nothing to stop (no $(VENV))"; fi
+
+status: setup ## Health of every service and dependency, and the endpoints clients need
+	$(BIN)/vtp-stack status
+
+demo: up ## The platform's journey (grows with each feature; today: the stack, a project and a token)
+	$(BIN)/python deploy/local/demo.py
+
+test: setup lint typecheck ## Lint, type checks, then every test against the real local stack
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+
+typecheck: setup
+	$(BIN)/mypy $(addprefix -p ,$(MYPY_PACKAGES))
+
+unit: setup ## Fast tests only (no stack)
+	$(BIN)/python -m pytest -m "not integration"
+
+contracts: setup ## Regenerate contracts/schemas/*.json and docs/asyncapi.json
+	$(BIN)/python -m vtp_runtime.messaging.catalog_docs
+
+clean: down
+	rm -rf .vtp $(VENV)

