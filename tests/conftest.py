@@ -45,9 +45,12 @@ def free_port_block(size: int) -> int:
 def s3_endpoint() -> Iterator[dict[str, str | bool]]:
     """An S3 API: the one named by VTP_TEST_S3_ENDPOINT, else moto's threaded server."""
     if endpoint := os.environ.get("VTP_TEST_S3_ENDPOINT"):
-        yield {"s3_endpoint": endpoint, "s3_secure": endpoint.startswith("https"),
-               "s3_access_key": os.environ.get("VTP_TEST_S3_ACCESS_KEY", ""),
-               "s3_secret_key": os.environ.get("VTP_TEST_S3_SECRET_KEY", "")}
+        yield {
+            "s3_endpoint": endpoint,
+            "s3_secure": endpoint.startswith("https"),
+            "s3_access_key": os.environ.get("VTP_TEST_S3_ACCESS_KEY", ""),
+            "s3_secret_key": os.environ.get("VTP_TEST_S3_SECRET_KEY", ""),
+        }
         return
     from moto.server import ThreadedMotoServer
 
@@ -55,8 +58,13 @@ def s3_endpoint() -> Iterator[dict[str, str | bool]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        yield {"s3_endpoint": f"127.0.0.1:{port}", "s3_secure": False, "s3_access_key": "test",
-               "s3_secret_key": "test-secret", "s3_region": "us-east-1"}
+        yield {
+            "s3_endpoint": f"127.0.0.1:{port}",
+            "s3_secure": False,
+            "s3_access_key": "test",
+            "s3_secret_key": "test-secret",
+            "s3_region": "us-east-1",
+        }
     finally:
         server.stop()
 

@@ -26,10 +26,17 @@ def _history(path: Path) -> list[dict[str, Any]]:
     """Every version of `path` ever committed (empty outside a git checkout)."""
     rel = path.relative_to(ROOT).as_posix()
     try:
-        commits = subprocess.run(["git", "log", "--format=%H", "--", rel], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout.split()
-        return [json.loads(subprocess.run(["git", "show", f"{c}:{rel}"], cwd=ROOT, capture_output=True, text=True,
-                                          check=True).stdout) for c in commits]
+        commits = subprocess.run(
+            ["git", "log", "--format=%H", "--", rel], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+        return [
+            json.loads(
+                subprocess.run(
+                    ["git", "show", f"{c}:{rel}"], cwd=ROOT, capture_output=True, text=True, check=True
+                ).stdout
+            )
+            for c in commits
+        ]
     except (OSError, subprocess.CalledProcessError):
         return []
 
@@ -40,8 +47,10 @@ def test_model_is_compatible_with_every_committed_version(spec):
     path = SCHEMA_DIR / f"{spec.topic}.json"
     for old in [_committed(spec.topic), *_history(path)]:
         problems = incompatibilities(old, generated)
-        assert not problems, f"{spec.topic} changed incompatibly; publish {spec.name}.v{spec.version + 1} instead:\n" + (
-            "\n".join(problems))
+        assert not problems, (
+            f"{spec.topic} changed incompatibly; publish {spec.name}.v{spec.version + 1} instead:\n"
+            + ("\n".join(problems))
+        )
 
 
 @pytest.mark.parametrize("spec", CATALOG, ids=lambda s: s.topic)
@@ -54,6 +63,7 @@ def test_every_committed_schema_belongs_to_the_catalog():
 
 
 # -- the checker itself, shown on deliberately broken copies of a committed schema ---------------
+
 
 def _broken(mutate) -> list[str]:
     old = _committed("job.requested.v1")
@@ -70,12 +80,14 @@ def test_removed_field_is_incompatible():
 def test_renamed_field_is_incompatible():
     def rename(s):
         s["properties"]["job_priority"] = s["properties"].pop("priority")
+
     assert "/priority: field removed or renamed" in _broken(rename)
 
 
 def test_retyped_field_is_incompatible():
     def retype(s):
         s["properties"]["attempt"] = {"type": "string"}
+
     assert any(p.startswith("/attempt: retyped") for p in _broken(retype))
 
 
@@ -83,6 +95,7 @@ def test_new_required_field_is_incompatible():
     def require(s):
         s["properties"]["owner"] = {"type": "string"}
         s["required"].append("owner")
+
     assert _broken(require) == ["/owner: new required field"]
 
 
@@ -94,6 +107,7 @@ def test_nested_field_removed_is_incompatible():
 def test_narrowed_enum_is_incompatible():
     def narrow(s):
         s["properties"]["task_type"]["enum"].remove("pose")
+
     assert any("enum values removed" in p for p in _broken(narrow))
 
 
@@ -101,4 +115,5 @@ def test_new_optional_field_and_wider_enum_are_compatible():
     def grow(s):
         s["properties"]["notes"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
         s["properties"]["task_type"]["enum"].append("obb")
+
     assert _broken(grow) == []

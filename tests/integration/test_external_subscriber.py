@@ -31,8 +31,18 @@ SCHEMA = Path(__file__).resolve().parents[2] / "contracts" / "schemas" / "job.li
 async def test_plain_kafka_client_with_cloudevents_sdk_reads_platform_events(stack: LocalStack):
     job_id = uuid.uuid4()
     events = [
-        make_event(JOB_LIFECYCLE, JobLifecycle(job_id=job_id, project_id=uuid.uuid4(), attempt=1, status=status,
-                                               runner_id="runner-1", occurred_at=datetime.now(UTC)), "trainer-runner")
+        make_event(
+            JOB_LIFECYCLE,
+            JobLifecycle(
+                job_id=job_id,
+                project_id=uuid.uuid4(),
+                attempt=1,
+                status=status,
+                runner_id="runner-1",
+                occurred_at=datetime.now(UTC),
+            ),
+            "trainer-runner",
+        )
         for status in ("started", "completed")
     ]
     publisher = KafkaEventPublisher(stack.cfg.kafka_bootstrap)
@@ -43,8 +53,12 @@ async def test_plain_kafka_client_with_cloudevents_sdk_reads_platform_events(sta
         await publisher.stop()
 
     # --- from here on: an outside system that knows only Kafka, CloudEvents and the schema ---
-    consumer = AIOKafkaConsumer("job.lifecycle.v1", bootstrap_servers=stack.cfg.kafka_bootstrap,
-                                group_id=f"outside-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        "job.lifecycle.v1",
+        bootstrap_servers=stack.cfg.kafka_bootstrap,
+        group_id=f"outside-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     schema = json.loads(SCHEMA.read_text())
     received = []
@@ -52,7 +66,9 @@ async def test_plain_kafka_client_with_cloudevents_sdk_reads_platform_events(sta
         async with asyncio.timeout(30):
             while len(received) < 2:
                 record = await consumer.getone()
-                event = from_binary_event(KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value))
+                event = from_binary_event(
+                    KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+                )
                 if event.get_subject() == str(job_id):
                     jsonschema.validate(event.get_data(), schema)
                     received.append(event)

@@ -69,8 +69,16 @@ async def _request_job(engine: AsyncEngine) -> uuid.UUID:
     """The state change and its event, committed in one transaction."""
     job_id = uuid.uuid4()
     event = JobRequested(
-        job_id=job_id, project_id=uuid.uuid4(), attempt=1, name="demo", framework="ultralytics", task_type="detect",
-        model="yolo11n", dataset_id=uuid.uuid4(), snapshot_id=uuid.uuid4(), requested_at=datetime.now(UTC),
+        job_id=job_id,
+        project_id=uuid.uuid4(),
+        attempt=1,
+        name="demo",
+        framework="ultralytics",
+        task_type="detect",
+        model="yolo11n",
+        dataset_id=uuid.uuid4(),
+        snapshot_id=uuid.uuid4(),
+        requested_at=datetime.now(UTC),
     )
     async with SqlUnitOfWork(make_session_factory(engine), "jobs") as uow:
         await uow.session.execute(sa.insert(jobs).values(id=job_id, name="demo"))
@@ -179,10 +187,21 @@ async def test_state_change_and_event_roll_back_together(engine: AsyncEngine):
     with pytest.raises(RuntimeError):
         async with SqlUnitOfWork(make_session_factory(engine), "jobs") as uow:
             await uow.session.execute(sa.insert(jobs).values(id=uuid.uuid4(), name="doomed"))
-            await uow.publish(JOB_REQUESTED, JobRequested(
-                job_id=uuid.uuid4(), project_id=uuid.uuid4(), attempt=1, name="x", framework="ultralytics",
-                task_type="detect", model="yolo11n", dataset_id=uuid.uuid4(), snapshot_id=uuid.uuid4(),
-                requested_at=datetime.now(UTC)))
+            await uow.publish(
+                JOB_REQUESTED,
+                JobRequested(
+                    job_id=uuid.uuid4(),
+                    project_id=uuid.uuid4(),
+                    attempt=1,
+                    name="x",
+                    framework="ultralytics",
+                    task_type="detect",
+                    model="yolo11n",
+                    dataset_id=uuid.uuid4(),
+                    snapshot_id=uuid.uuid4(),
+                    requested_at=datetime.now(UTC),
+                ),
+            )
             raise RuntimeError("handler failed before commit")
     assert await pending_count(engine) == before
     async with engine.connect() as conn:

@@ -31,10 +31,18 @@ def test_health_needs_no_token(gateway: httpx.Client):
 @pytest.mark.parametrize(
     "method,path",
     [
-        ("GET", "/api/v1/projects"), ("POST", "/api/v1/projects"), ("GET", "/api/v1/auth/whoami"),
-        ("GET", "/api/v1/jobs"), ("POST", "/api/v1/jobs"), ("GET", "/api/v1/trainers"),
-        ("GET", "/api/v1/datasets"), ("GET", "/api/v1/exports"), ("GET", "/api/v1/deployments"),
-        ("GET", "/api/v1/subscriptions"), ("GET", "/api/v1/no-such-area"), ("DELETE", "/api/v1/tokens/x"),
+        ("GET", "/api/v1/projects"),
+        ("POST", "/api/v1/projects"),
+        ("GET", "/api/v1/auth/whoami"),
+        ("GET", "/api/v1/jobs"),
+        ("POST", "/api/v1/jobs"),
+        ("GET", "/api/v1/trainers"),
+        ("GET", "/api/v1/datasets"),
+        ("GET", "/api/v1/exports"),
+        ("GET", "/api/v1/deployments"),
+        ("GET", "/api/v1/subscriptions"),
+        ("GET", "/api/v1/no-such-area"),
+        ("DELETE", "/api/v1/tokens/x"),
     ],
 )
 def test_every_non_health_route_needs_a_token(gateway: httpx.Client, method: str, path: str):
@@ -91,7 +99,7 @@ def test_tokens_are_shown_once_and_stored_hashed(admin: httpx.Client):
 
 
 def test_revoked_token_stops_working(admin: httpx.Client, gateway: httpx.Client):
-    project_id, secret = _new_project(admin)
+    _project_id, secret = _new_project(admin)
     me = gateway.get("/api/v1/auth/whoami", headers={"Authorization": f"Bearer {secret}"})
     assert me.status_code == 200
     assert admin.delete(f"/api/v1/tokens/{me.json()['token_id']}").status_code == 200

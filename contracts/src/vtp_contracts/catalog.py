@@ -53,59 +53,103 @@ class TopicSpec:
 
 
 JOB_REQUESTED = TopicSpec(
-    "job.requested", 1, JobRequested, "job_id",
+    "job.requested",
+    1,
+    JobRequested,
+    "job_id",
     "Command: train a job attempt. Consumed by one trainer-runner of the consumer group.",
-    ("jobs",), ("trainer-runner", "notifier"),
+    ("jobs",),
+    ("trainer-runner", "notifier"),
 )
 JOB_CANCEL_REQUESTED = TopicSpec(
-    "job.cancel-requested", 1, JobCancelRequested, "job_id",
+    "job.cancel-requested",
+    1,
+    JobCancelRequested,
+    "job_id",
     "Command: stop a running job. Every runner reads it; the one holding the job acts.",
-    ("jobs",), ("trainer-runner", "notifier"),
+    ("jobs",),
+    ("trainer-runner", "notifier"),
 )
 JOB_LIFECYCLE = TopicSpec(
-    "job.lifecycle", 1, JobLifecycle, "job_id",
+    "job.lifecycle",
+    1,
+    JobLifecycle,
+    "job_id",
     "A job attempt started, completed, failed, was cancelled or was requeued.",
-    ("trainer-runner", "jobs"), ("jobs", "notifier"),
+    ("trainer-runner", "jobs"),
+    ("jobs", "notifier"),
 )
 JOB_HEARTBEAT = TopicSpec(
-    "job.heartbeat", 1, JobHeartbeat, "job_id",
+    "job.heartbeat",
+    1,
+    JobHeartbeat,
+    "job_id",
     "The runner holding a job attempt is alive.",
-    ("trainer-runner",), ("jobs",),
+    ("trainer-runner",),
+    ("jobs",),
 )
 EPOCH_PROGRESS = TopicSpec(
-    "epoch.progress", 1, EpochProgress, "job_id",
+    "epoch.progress",
+    1,
+    EpochProgress,
+    "job_id",
     "One finished epoch: losses, validation metrics, learning rate, ETA.",
-    ("trainer-runner",), ("jobs", "notifier"),
+    ("trainer-runner",),
+    ("jobs", "notifier"),
 )
 CHECKPOINT_SAVED = TopicSpec(
-    "checkpoint.saved", 1, CheckpointSaved, "job_id",
+    "checkpoint.saved",
+    1,
+    CheckpointSaved,
+    "job_id",
     "A `last` or `best` checkpoint was uploaded to object storage.",
-    ("trainer-runner",), ("jobs", "notifier"),
+    ("trainer-runner",),
+    ("jobs", "notifier"),
 )
 JOB_LOG = TopicSpec(
-    "job.log", 1, JobLog, "job_id",
+    "job.log",
+    1,
+    JobLog,
+    "job_id",
     "Batched trainer log lines.",
-    ("trainer-runner",), ("jobs", "notifier"),
+    ("trainer-runner",),
+    ("jobs", "notifier"),
 )
 EXPORT_REQUESTED = TopicSpec(
-    "export.requested", 1, ExportRequested, "export_id",
+    "export.requested",
+    1,
+    ExportRequested,
+    "export_id",
     "Command: export a checkpoint to a format with a parity check.",
-    ("export",), ("export", "notifier"),
+    ("export",),
+    ("export", "notifier"),
 )
 EXPORT_COMPLETED = TopicSpec(
-    "export.completed", 1, ExportCompleted, "export_id",
+    "export.completed",
+    1,
+    ExportCompleted,
+    "export_id",
     "An export finished, with its artifact and parity report.",
-    ("export",), ("inference", "notifier"),
+    ("export",),
+    ("inference", "notifier"),
 )
 DATASET_SNAPSHOT_CREATED = TopicSpec(
-    "dataset.snapshot-created", 1, DatasetSnapshotCreated, "dataset_id",
+    "dataset.snapshot-created",
+    1,
+    DatasetSnapshotCreated,
+    "dataset_id",
     "An immutable dataset snapshot was created.",
-    ("datasets",), ("jobs", "notifier"),
+    ("datasets",),
+    ("jobs", "notifier"),
 )
 DEPLOYMENT_CHANGED = TopicSpec(
-    "deployment.changed", 1, DeploymentChanged, "deployment_id",
+    "deployment.changed",
+    1,
+    DeploymentChanged,
+    "deployment_id",
     "An inference deployment changed state.",
-    ("inference",), ("notifier",),
+    ("inference",),
+    ("notifier",),
 )
 
 CATALOG: tuple[TopicSpec, ...] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fakes import GOOD_TOKEN, FakeVerifier
+
 from vtp_runtime.auth import CachingVerifier, hash_token, new_token
 from vtp_runtime.auth.tokens import looks_like_token
 

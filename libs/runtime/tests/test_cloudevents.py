@@ -15,8 +15,9 @@ from vtp_runtime.messaging.tracing import parse_traceparent, set_current_trace
 
 
 def _progress() -> EpochProgress:
-    return EpochProgress(job_id=uuid.uuid4(), project_id=uuid.uuid4(), attempt=2, epoch=3, total_epochs=10,
-                         val_metrics={"mAP50": 0.5})
+    return EpochProgress(
+        job_id=uuid.uuid4(), project_id=uuid.uuid4(), attempt=2, epoch=3, total_epochs=10, val_metrics={"mAP50": 0.5}
+    )
 
 
 def test_binary_mode_headers_and_key():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fakes import GOOD_TOKEN, PROJECT, FakeVerifier
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from fakes import GOOD_TOKEN, PROJECT, FakeVerifier
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.health import HealthCheck
 from vtp_runtime.http.app import AppParts, build_app
@@ -111,16 +111,23 @@ async def test_validation_reports_every_problem_with_pointers():
     body = response.json()
     assert body["code"] == "validation_failed"
     assert {(e["pointer"], e["code"]) for e in body["errors"]} == {
-        ("#/body/name", "string_too_short"), ("#/body/size", "greater_than")}
+        ("#/body/name", "string_too_short"),
+        ("#/body/size", "greater_than"),
+    }
 
 
 async def test_problem_error_keeps_its_code():
     async with _client(FakeVerifier()) as client:
         response = await client.get("/api/v1/widgets/conflict", headers=AUTH)
     assert response.status_code == 409
-    assert response.json() == {"type": "https://vtp.dev/problems/widget_taken", "title": "Widget taken",
-                               "status": 409, "code": "widget_taken", "detail": "Someone has it.",
-                               "instance": "/api/v1/widgets/conflict"}
+    assert response.json() == {
+        "type": "https://vtp.dev/problems/widget_taken",
+        "title": "Widget taken",
+        "status": 409,
+        "code": "widget_taken",
+        "detail": "Someone has it.",
+        "instance": "/api/v1/widgets/conflict",
+    }
 
 
 async def test_unknown_route_with_token_is_404_problem_and_bug_is_500_problem():

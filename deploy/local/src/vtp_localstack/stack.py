@@ -109,8 +109,9 @@ class LocalStack:
     def _ensure_proxy(self, services: tuple[str, ...]) -> list[str]:
         caddyfile = self.cfg.run_path / "Caddyfile"
         upstreams = {s: f"{self.cfg.host}:{self.cfg.service_port(s)}" for s in services if s in SERVICE_ROUTES}
-        text = render(f"{self.cfg.host}:{self.cfg.gateway_port}", upstreams,
-                      f"{self.cfg.host}:{self.cfg.service_port('gateway')}")
+        text = render(
+            f"{self.cfg.host}:{self.cfg.gateway_port}", upstreams, f"{self.cfg.host}:{self.cfg.service_port('gateway')}"
+        )
         if not caddyfile.exists() or caddyfile.read_text() != text:
             caddyfile.write_text(text)
             self.table.stop("gateway-proxy")  # a changed route table needs a fresh proxy
@@ -135,8 +136,13 @@ class LocalStack:
 
     def components(self) -> list[ComponentState]:
         cfg = self.cfg
-        urls = {"kafka": cfg.kafka_bootstrap, "postgres": cfg.postgres_admin_url, "redis": cfg.redis_url,
-                "gateway-proxy": cfg.gateway_url, "gateway": cfg.service_url("gateway")}
+        urls = {
+            "kafka": cfg.kafka_bootstrap,
+            "postgres": cfg.postgres_admin_url,
+            "redis": cfg.redis_url,
+            "gateway-proxy": cfg.gateway_url,
+            "gateway": cfg.service_url("gateway"),
+        }
         urls.update({s: cfg.service_url(s) for s in SERVICES})
         out = []
         for name, url in urls.items():

@@ -22,4 +22,3 @@ def serve(settings: ServiceSettings, create_app: Callable[[], FastAPI]) -> None:
         access_log=False,
         timeout_graceful_shutdown=10,
     )
-

@@ -86,7 +86,10 @@ class ServiceRuntime:
         s = self.settings
         broker = KafkaBroker(s.kafka_bootstrap_servers, client_id=s.service_name, logger=_log)
         self.broker = broker
-        topics: Hook = lambda: ensure_topics(s.kafka_bootstrap_servers, CATALOG, s.kafka_topic_partitions)  # noqa: E731
+
+        async def topics() -> None:
+            await ensure_topics(s.kafka_bootstrap_servers, CATALOG, s.kafka_topic_partitions)
+
         self.parts.on_startup.append(lambda: _retrying("kafka", topics))
         self.parts.on_startup.append(broker.start)
         self.parts.on_shutdown.append(broker.stop)
@@ -98,7 +101,9 @@ class ServiceRuntime:
         if self.engine is None or self.broker is None:
             raise RuntimeError("use_database() and use_kafka() come before use_outbox()")
         s = self.settings
-        publisher = KafkaEventPublisher(s.kafka_bootstrap_servers, idempotent=s.kafka_idempotent_producer, client_id=s.service_name)
+        publisher = KafkaEventPublisher(
+            s.kafka_bootstrap_servers, idempotent=s.kafka_idempotent_producer, client_id=s.service_name
+        )
         relay = OutboxRelay(self.engine, publisher, poll_seconds=s.outbox_poll_seconds)
         self.publisher, self.relay = publisher, relay
         self.parts.on_startup.append(lambda: _retrying("kafka producer", publisher.start))

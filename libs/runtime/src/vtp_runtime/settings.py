@@ -39,7 +39,9 @@ class ServiceSettings(StorageSettings):
     redis_url: str | None = Field(None, description="redis://host:port/0")
 
     identity_url: str = Field("http://127.0.0.1:8101", description="Base URL of the identity service (token checks).")
-    token_cache_seconds: float = Field(30.0, ge=0, description="How long a verified token is trusted without asking again.")
+    token_cache_seconds: float = Field(
+        30.0, ge=0, description="How long a verified token is trusted without asking again."
+    )
 
     outbox_relay_enabled: bool = Field(True, description="Run the outbox relay inside this process.")
     outbox_poll_seconds: float = Field(0.2, gt=0)

@@ -21,7 +21,8 @@ PUBLIC_PATHS = frozenset({"/health", "/api/v1/health"})
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
+            header: str = value.decode("latin-1")
+            scheme, _, token = header.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
     return None
@@ -41,7 +42,9 @@ class AuthMiddleware:
             return
         token = _bearer(scope)
         if token is None:
-            await self._deny(scope, send, 401, "unauthorized", "Authentication required", "Send Authorization: Bearer <token>.")
+            await self._deny(
+                scope, send, 401, "unauthorized", "Authentication required", "Send Authorization: Bearer <token>."
+            )
             return
         try:
             principal = await self.verifier.verify(token)

@@ -60,7 +60,9 @@ class OutboxRelay:
                 return 0
             rows = (
                 await conn.execute(
-                    sa.select(OUTBOX.c.id, OUTBOX.c.event_id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload)
+                    sa.select(
+                        OUTBOX.c.id, OUTBOX.c.event_id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.headers, OUTBOX.c.payload
+                    )
                     .where(OUTBOX.c.published_at.is_(None))
                     .order_by(OUTBOX.c.id)
                     .limit(self._batch)

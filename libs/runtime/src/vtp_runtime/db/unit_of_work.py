@@ -19,7 +19,9 @@ class SqlUnitOfWork:
     Leaving the block without :meth:`commit` rolls everything back.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], source: str, relay: OutboxRelay | None = None) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], source: str, relay: OutboxRelay | None = None
+    ) -> None:
         self._sessions = sessions
         self._source = source
         self._relay = relay

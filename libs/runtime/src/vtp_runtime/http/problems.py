@@ -120,7 +120,8 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-    return problem_response(exc.status_code, code, title, detail, None, request.url.path, exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(exc.status_code, code, title, detail, None, request.url.path, headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -64,7 +64,9 @@ def _header_map(raw: Sequence[tuple[str, bytes]] | dict[str, Any]) -> dict[str, 
     return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in items}
 
 
-def decode_event(spec: TopicSpec, headers: Sequence[tuple[str, bytes]] | dict[str, Any], value: bytes) -> EventEnvelope[Any]:
+def decode_event(
+    spec: TopicSpec, headers: Sequence[tuple[str, bytes]] | dict[str, Any], value: bytes
+) -> EventEnvelope[Any]:
     """Parse a Kafka record of `spec`'s topic into a typed envelope."""
     attrs = _header_map(headers)
     missing = [h for h in (ce.HEADER_ID, ce.HEADER_TYPE, ce.HEADER_SOURCE, ce.HEADER_TIME) if not attrs.get(h)]

@@ -27,7 +27,11 @@ class KafkaEventPublisher:
     """Publishes OutboundEvents; waits for the broker's acknowledgement (acks=all)."""
 
     def __init__(self, bootstrap_servers: str, *, idempotent: bool = False, client_id: str = "vtp") -> None:
-        self._options = {"bootstrap_servers": bootstrap_servers, "client_id": client_id, "enable_idempotence": idempotent}
+        self._options = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "enable_idempotence": idempotent,
+        }
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:

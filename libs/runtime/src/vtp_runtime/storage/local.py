@@ -16,6 +16,7 @@ name limit (usually 255 bytes) fail with StorageError here although S3 would acc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -133,10 +134,9 @@ class LocalObjectStore(StoreBase):
 
         def _delete() -> None:
             for path in (self._data / key, self._meta / key):
-                try:
+                # absent, or the key is really a "directory" of other keys
+                with contextlib.suppress(*_MISSING):
                     path.unlink()
-                except _MISSING:  # absent, or the key is really a "directory" of other keys
-                    pass
 
         await self._run(_delete)
 

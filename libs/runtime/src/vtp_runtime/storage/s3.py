@@ -7,6 +7,7 @@ translated here into the storage exceptions of :mod:`.base`: callers never see t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import io
@@ -156,10 +157,8 @@ class S3ObjectStore(StoreBase):
         """Delete the object; S3 already treats a missing key as success."""
         validate_key(key)
         await self.ensure_bucket()
-        try:
+        with contextlib.suppress(ObjectNotFound):  # some S3 clones answer NoSuchKey instead of 204
             await self._call(self._client.remove_object, self.bucket, key, key=key)
-        except ObjectNotFound:  # some S3 clones answer NoSuchKey instead of 204
-            pass
 
     async def stat(self, key: str) -> ObjectInfo:
         """HEAD the object; ObjectNotFound if missing."""

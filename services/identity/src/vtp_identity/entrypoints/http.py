@@ -9,7 +9,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from vtp_identity.domain.model import AdminRequired, IdentityError, ProjectNotFound, ProjectSlugTaken, TokenNotFound
+from vtp_identity.domain.model import (
+    AdminRequired,
+    ApiToken,
+    IdentityError,
+    ProjectNotFound,
+    ProjectSlugTaken,
+    TokenNotFound,
+)
 from vtp_identity.entrypoints.schemas import IssuedTokenOut, ProjectIn, ProjectOut, TokenIn, TokenOut, WhoAmI
 from vtp_identity.service_layer import handlers
 from vtp_identity.service_layer.unit_of_work import IdentityUnitOfWork
@@ -83,7 +90,7 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
     return router
 
 
-def _token_fields(token: object) -> dict[str, object]:
-    fields = asdict(token)  # type: ignore[call-overload]
-    fields.pop("token_hash")
+def _token_fields(token: ApiToken) -> dict[str, object]:
+    fields: dict[str, object] = asdict(token)
+    fields.pop("token_hash")  # the digest never leaves the service
     return fields

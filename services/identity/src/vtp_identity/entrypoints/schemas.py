@@ -13,7 +13,9 @@ from vtp_identity.domain.model import SLUG_PATTERN
 class ProjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    slug: str | None = Field(None, pattern=SLUG_PATTERN.pattern, description="URL-safe id; derived from name if absent.")
+    slug: str | None = Field(
+        None, pattern=SLUG_PATTERN.pattern, description="URL-safe id; derived from name if absent."
+    )
 
 
 class ProjectOut(BaseModel):
