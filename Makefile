@@ -40,6 +40,7 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 typecheck: setup
+	$(BIN)/mypy --strict -p vtp_contracts
 	$(BIN)/mypy $(addprefix -p ,$(MYPY_PACKAGES))
 
 unit: setup ## Fast tests only (no stack)
