@@ -21,6 +21,17 @@ from vtp_localstack.config import StackConfig
 from vtp_localstack.stack import LocalStack
 
 
+TEST_SERVICE_LIMITS = {
+    "VTP_MAX_UPLOAD_BYTES": str(40 << 20),
+    "VTP_MAX_ARCHIVE_ENTRIES": "300",
+    "VTP_MAX_UNCOMPRESSED_BYTES": str(30 << 20),
+    "VTP_MAX_COMPRESSION_RATIO": "100",
+    "VTP_MAX_JSON_BYTES": str(2 << 20),
+    "VTP_MAX_IMAGE_PIXELS": "4000000",
+    "VTP_MAX_PROBLEMS": "50",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -80,6 +91,8 @@ def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: dict[str
         redis_port=free_port(),
         service_port_base=free_port_block(9),
         kafka_topic_partitions=3,
+        # Small limits so hostile-input tests can trip each one with a small upload.
+        extra_service_env=TEST_SERVICE_LIMITS,
         external_kafka_bootstrap=os.environ.get("VTP_TEST_KAFKA_BOOTSTRAP"),
         external_postgres_url=os.environ.get("VTP_TEST_POSTGRES_URL"),
         external_redis_url=os.environ.get("VTP_TEST_REDIS_URL"),

@@ -46,6 +46,9 @@ class StackConfig(BaseSettings):
     s3_secure: bool = True
     s3_region: str | None = None
     storage_bucket: str = "vtp"
+    extra_service_env: dict[str, str] = Field(
+        default_factory=dict, description="Extra VTP_* settings given to every service, as JSON (e.g. upload limits)."
+    )
 
     @property
     def run_path(self) -> Path:

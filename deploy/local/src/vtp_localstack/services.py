@@ -53,6 +53,7 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
         env["VTP_REDIS_URL"] = cfg.redis_url
     if "storage" in needs:
         env.update(_storage_env(cfg))
+    env.update(cfg.extra_service_env)
     if name == "identity":
         env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
     return env

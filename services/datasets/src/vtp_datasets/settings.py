@@ -1,8 +1,22 @@
 """Settings of the datasets service (environment, prefix ``VTP_``)."""
 
+from pydantic import Field
+
 from vtp_runtime.settings import ServiceSettings
+
+GIB = 1 << 30
 
 
 class DatasetsSettings(ServiceSettings):
     service_name: str = "datasets"
     http_port: int = 8103
+
+    upload_dir: str = Field(".vtp/data/uploads", description="Where uploads are spooled while they are validated.")
+    max_upload_bytes: int = Field(50 * GIB, description="Largest accepted upload (the zip as sent).")
+    max_archive_entries: int = Field(200_000, description="Most entries a dataset zip may hold.")
+    max_uncompressed_bytes: int = Field(200 * GIB, description="Largest total uncompressed size of a zip.")
+    max_compression_ratio: float = Field(200.0, description="Largest uncompressed/compressed ratio of one entry.")
+    max_json_bytes: int = Field(256 << 20, description="Largest annotation or metadata file.")
+    max_image_pixels: int = Field(100_000_000, description="Largest decoded image (width x height).")
+    max_problems: int = Field(200, description="Most problems reported for one rejected upload.")
+    probe_workers: int = Field(4, ge=1, description="Threads decoding images during validation.")

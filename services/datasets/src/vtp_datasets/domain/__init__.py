@@ -1,0 +1,1 @@
+"""Datasets domain: plain Python, no frameworks."""

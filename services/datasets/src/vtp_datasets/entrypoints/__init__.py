@@ -1,0 +1,1 @@
+"""Entrypoints of the datasets service: REST routes."""

@@ -1,0 +1,70 @@
+"""Snapshot content routes: compare two snapshots, read the manifest, download as DICE/YOLO/COCO."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
+
+from vtp_datasets.domain.compare import compare
+from vtp_datasets.entrypoints.errors import HANDLED, as_problem
+from vtp_datasets.service_layer import handlers
+from vtp_datasets.service_layer.downloads import stream_snapshot
+from vtp_datasets.service_layer.handlers import Deps
+from vtp_dice.format import Task, canonical_json
+from vtp_runtime.auth import Principal, current_principal
+
+Caller = Annotated[Principal, Depends(current_principal)]
+SNAPSHOT = "/api/v1/datasets/{dataset_id}/snapshots/{snapshot_id}"
+
+
+def build_snapshot_files_router(deps: Deps, work_dir: Path) -> APIRouter:
+    router = APIRouter(tags=["snapshots"])
+
+    @router.get(SNAPSHOT + "/compare/{other_id}", summary="Images added/removed, annotations changed, class deltas")
+    async def diff(dataset_id: uuid.UUID, snapshot_id: uuid.UUID, other_id: uuid.UUID, caller: Caller) -> Any:
+        try:
+            base, base_content, _ = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
+            target, target_content, _ = await handlers.snapshot_content(deps, caller, dataset_id, other_id)
+        except HANDLED as exc:
+            raise as_problem(exc) from exc
+        result = compare(
+            {i.file_name: i.sha256 for i in base_content.manifest.images},
+            {i.file_name: i.sha256 for i in target_content.manifest.images},
+            base_content.docs,
+            target_content.docs,
+            base.statistics.get("class_distribution", {}),
+            target.statistics.get("class_distribution", {}),
+        )
+        return {"base": str(base.id), "target": str(target.id), **result}
+
+    @router.get(SNAPSHOT + "/manifest", summary="Content-addressed manifest and frozen split (for trainers)")
+    async def manifest(dataset_id: uuid.UUID, snapshot_id: uuid.UUID, caller: Caller) -> Response:
+        try:
+            _, content, splits = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
+        except HANDLED as exc:
+            raise as_problem(exc) from exc
+        body = b'{"manifest":' + content.manifest.to_json() + b',"splits":' + canonical_json(splits) + b"}"
+        return Response(body, media_type="application/json")
+
+    @router.get(SNAPSHOT + "/download", summary="Stream the snapshot as a zip: DICE, YOLO or COCO")
+    async def download(
+        dataset_id: uuid.UUID,
+        snapshot_id: uuid.UUID,
+        caller: Caller,
+        format: Annotated[Literal["dice", "yolo", "coco"], Query()] = "dice",
+        task: Annotated[Task | None, Query(description="Required for yolo and coco.")] = None,
+    ) -> StreamingResponse:
+        try:
+            snapshot, content, splits = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
+            chunks = stream_snapshot(deps.blobs, content, splits, format, task)
+        except HANDLED as exc:
+            raise as_problem(exc) from exc
+        name = f"{snapshot.version_tag}-{format}{'-' + task if task else ''}.zip"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return StreamingResponse(chunks, media_type="application/zip", headers=headers)
+
+    return router

@@ -1,0 +1,1 @@
+"""Use cases of the datasets service, one handler per command."""
