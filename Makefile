@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-PACKAGES := contracts libs/runtime services/identity services/gateway services/jobs services/datasets \
+PACKAGES := contracts libs/runtime libs/dice services/identity services/gateway services/jobs services/datasets \
             services/trainer-runner services/export services/inference services/notifier deploy/local
-MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_localstack vtp_gateway vtp_identity vtp_jobs vtp_datasets \
+MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_dice vtp_localstack vtp_gateway vtp_identity vtp_jobs vtp_datasets \
                  vtp_trainer_runner vtp_export vtp_inference vtp_notifier
 STAMP := $(VENV)/.installed
 
@@ -13,10 +13,11 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP) ## Create .venv and install every package (editable) with the dev tools
 
-$(STAMP): requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+$(STAMP): requirements-dev.txt requirements-ml.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ required"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements-ml.txt
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
 	@touch $@
 

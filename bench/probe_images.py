@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
+
 from vtp_dice.archive import ArchiveLimits, open_archive
 from vtp_dice.images import probe_all
 from vtp_dice.manifest import ImageEntry

@@ -52,7 +52,7 @@ def main() -> None:
         os.environ.setdefault("YOLO_CONFIG_DIR", str(work / "ultralytics"))  # keep its settings out of $HOME
         data, prep_s = prepare(work, args.images)
 
-        from ultralytics import YOLO  # imported late: after the environment above is set
+        from ultralytics.models import YOLO  # imported late: after the environment above is set
 
         model = YOLO("yolo11n.yaml")
         start = time.perf_counter()

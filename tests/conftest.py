@@ -20,7 +20,6 @@ import pytest
 from vtp_localstack.config import StackConfig
 from vtp_localstack.stack import LocalStack
 
-
 TEST_SERVICE_LIMITS = {
     "VTP_MAX_UPLOAD_BYTES": str(40 << 20),
     "VTP_MAX_ARCHIVE_ENTRIES": "300",

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+
 from vtp_dice.archive import ArchiveLimits, limited_reader, open_archive
 from vtp_dice.format import DatasetRejected
 

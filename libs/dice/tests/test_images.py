@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+
 from vtp_dice.archive import open_archive
 from vtp_dice.format import Problem
 from vtp_dice.images import probe_all, probe_image, sniff_format

@@ -81,7 +81,9 @@ def test_annotation_files_conform_to_the_format(dataset: Path, task: str) -> Non
                 (polygon,) = ann["segmentation"]
                 assert len(polygon) >= 6 and len(polygon) % 2 == 0 and ann["area"] > 0
                 xs, ys = polygon[0::2], polygon[1::2]
-                assert x - 0.01 <= min(xs) and max(xs) <= x + w + 0.01 and y - 0.01 <= min(ys) and max(ys) <= y + h + 0.01
+                assert (
+                    x - 0.01 <= min(xs) and max(xs) <= x + w + 0.01 and y - 0.01 <= min(ys) and max(ys) <= y + h + 0.01
+                )
                 if ann["class_name"] == "circle":
                     assert 16 <= len(xs) <= 24
 

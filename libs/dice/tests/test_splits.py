@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+
 from vtp_dice.format import Split, Task
 from vtp_dice.splits import (
     DEFAULT_SPLIT,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from vtp_dice.format import DICE_TASK_TYPE, TASK_TYPES, TASKS, Problem, Task
 from vtp_dice.manifest import ImageEntry
 from vtp_dice.validate import (

@@ -17,15 +17,21 @@ from vtp_runtime.storage import ObjectStore, store_from_settings
 
 def upload(api: httpx.Client, data: bytes, name: str, description: str | None = None) -> httpx.Response:
     fields = {"name": name} | ({"description": description} if description else {})
-    return api.post("/api/v1/datasets", data=fields, files={"file": ("dataset.zip", data, "application/zip")}, timeout=120)
+    return api.post(
+        "/api/v1/datasets", data=fields, files={"file": ("dataset.zip", data, "application/zip")}, timeout=120
+    )
 
 
 @pytest.fixture(scope="session")
 def object_store(stack: LocalStack) -> ObjectStore:
     cfg = stack.cfg
     settings = StorageSettings(
-        s3_endpoint=cfg.s3_endpoint, s3_access_key=cfg.s3_access_key, s3_secret_key=cfg.s3_secret_key,
-        s3_secure=cfg.s3_secure, s3_region=cfg.s3_region, storage_bucket=cfg.storage_bucket,
+        s3_endpoint=cfg.s3_endpoint,
+        s3_access_key=cfg.s3_access_key,
+        s3_secret_key=cfg.s3_secret_key,
+        s3_secure=cfg.s3_secure,
+        s3_region=cfg.s3_region,
+        storage_bucket=cfg.storage_bucket,
         storage_dir=str(cfg.run_path / "data" / "objects"),
     )
     return store_from_settings(settings)

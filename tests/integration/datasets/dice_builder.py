@@ -17,7 +17,9 @@ CLASSES = [
 ]
 
 
-def jpeg(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30), exif_orientation: int = 0) -> bytes:
+def jpeg(
+    width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30), exif_orientation: int = 0
+) -> bytes:
     buf = io.BytesIO()
     image = Image.new("RGB", (width, height), color)
     if exif_orientation:
@@ -69,8 +71,15 @@ def detection_doc(images: list[dict[str, Any]]) -> dict[str, Any]:
 
 def box(ann_id: int, image_id: int, class_id: int, bbox: list[float]) -> dict[str, Any]:
     return {
-        "id": ann_id, "image_id": image_id, "class_id": class_id, "class_name": CLASSES[class_id]["name"],
-        "bbox": bbox, "bbox_format": "xywh", "area": bbox[2] * bbox[3], "iscrowd": 0, "attributes": {},
+        "id": ann_id,
+        "image_id": image_id,
+        "class_id": class_id,
+        "class_name": CLASSES[class_id]["name"],
+        "bbox": bbox,
+        "bbox_format": "xywh",
+        "area": bbox[2] * bbox[3],
+        "iscrowd": 0,
+        "attributes": {},
     }
 
 
@@ -80,10 +89,16 @@ def valid_detection(n: int = 12, *, prefix: str = "img") -> DiceZip:
     for i in range(n):
         name = f"{prefix}/{i:03d}.jpg"
         files[name] = jpeg(color=(i * 7 % 256, 100, 150))
-        images.append({
-            "id": i + 1, "file_name": name, "width": 64, "height": 48, "depth": 3,
-            "annotations": [box(100 + i, i + 1, i % 2, [4.0, 4.0, 20.0, 16.0])],
-        })
+        images.append(
+            {
+                "id": i + 1,
+                "file_name": name,
+                "width": 64,
+                "height": 48,
+                "depth": 3,
+                "annotations": [box(100 + i, i + 1, i % 2, [4.0, 4.0, 20.0, 16.0])],
+            }
+        )
     return DiceZip({"annotations_detection.json": detection_doc(images)}, files, metadata={"source": "tests"})
 
 

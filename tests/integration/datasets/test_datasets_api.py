@@ -41,8 +41,10 @@ def test_list_filters_and_search(admin: httpx.Client, dataset: dict):
     det = admin.get("/api/v1/datasets", params={"search": dataset["name"], "task_type": "detection"}).json()
     assert det["total"] == 1
     bad = admin.get("/api/v1/datasets", params={"task_type": "bogus", "limit": 0})
-    assert bad.status_code == 422 and {e["pointer"] for e in bad.json()["errors"]} == {"#/query/task_type",
-                                                                                       "#/query/limit"}
+    assert bad.status_code == 422 and {e["pointer"] for e in bad.json()["errors"]} == {
+        "#/query/task_type",
+        "#/query/limit",
+    }
 
 
 def test_same_name_twice_is_a_conflict(admin: httpx.Client, dataset: dict):
@@ -101,8 +103,9 @@ def test_adding_a_task_file(admin: httpx.Client, dataset: dict):
             for key in ("bbox", "bbox_format", "area", "iscrowd"):
                 ann.pop(key)
     extra = DiceZip({"annotations_classification.json": doc})
-    response = admin.post(f"/api/v1/datasets/{dataset['id']}/versions",
-                          files={"file": ("cls.zip", extra.build(), "application/zip")})
+    response = admin.post(
+        f"/api/v1/datasets/{dataset['id']}/versions", files={"file": ("cls.zip", extra.build(), "application/zip")}
+    )
     assert response.status_code == 201, response.text
     assert set(response.json()["tasks"]) == {"detection", "classification"}
     assert response.json()["image_count"] == 20

@@ -114,7 +114,7 @@ def test_not_multipart_is_415(admin: httpx.Client):
 class _NoUtf8Flag(zipfile.ZipInfo):
     """Writes the name as UTF-8 bytes without the UTF-8 flag, as many old tools do."""
 
-    def _encodeFilenameFlags(self) -> tuple[bytes, int]:  # noqa: N802 (zipfile's name)
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
         return self.filename.encode("utf-8"), self.flag_bits
 
 

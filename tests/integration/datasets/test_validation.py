@@ -25,6 +25,7 @@ def _det(z: DiceZip) -> dict:
 def _set(path: Callable[[DiceZip], dict], key: str, value: object) -> Callable[[DiceZip], None]:
     def mutate(z: DiceZip) -> None:
         path(z)[key] = value
+
     return mutate
 
 
@@ -113,13 +114,24 @@ def test_exif_rotation_is_applied_before_comparing_sizes(admin: httpx.Client, st
 
 def test_every_problem_is_reported_at_once(admin: httpx.Client, stored: StoredState):
     dataset = valid_detection(6)
-    for code in ("duplicate_class_name", "unknown_class_id", "bbox_non_positive", "invalid_split", "image_file_missing"):
+    for code in (
+        "duplicate_class_name",
+        "unknown_class_id",
+        "bbox_non_positive",
+        "invalid_split",
+        "image_file_missing",
+    ):
         CASES[code][0](dataset)
     with stored.unchanged():
         response = upload(admin, dataset.build(), f"many-{uuid.uuid4().hex[:6]}")
     assert response.status_code == 422
-    assert {"duplicate_class_name", "unknown_class_id", "bbox_non_positive", "invalid_split",
-            "image_file_missing"} <= set(error_codes(response))
+    assert {
+        "duplicate_class_name",
+        "unknown_class_id",
+        "bbox_non_positive",
+        "invalid_split",
+        "image_file_missing",
+    } <= set(error_codes(response))
 
 
 def test_problems_are_capped(admin: httpx.Client, stored: StoredState):
@@ -153,8 +165,10 @@ def test_classification_only_dataset_is_valid(admin: httpx.Client):
     dataset = valid_detection(4)
     doc = classification_doc(copy.deepcopy(_det(dataset)["images"]))
     for image in doc["images"]:
-        image["annotations"] = [{k: v for k, v in a.items() if k in ("id", "image_id", "class_id", "class_name",
-                                                                   "attributes")} for a in image["annotations"]]
+        image["annotations"] = [
+            {k: v for k, v in a.items() if k in ("id", "image_id", "class_id", "class_name", "attributes")}
+            for a in image["annotations"]
+        ]
     dataset.docs = {"annotations_classification.json": doc}
     response = upload(admin, dataset.build(), f"cls-{uuid.uuid4().hex[:6]}")
     assert response.status_code == 201, response.text

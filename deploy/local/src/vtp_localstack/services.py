@@ -63,7 +63,8 @@ def service_spec(cfg: StackConfig, name: str) -> ProcessSpec:
     return ProcessSpec(name, [_script(name)], env=service_env(cfg, name), port=cfg.service_port(name), cwd=cfg.run_path)
 
 
-def gateway_app_spec(cfg: StackConfig) -> ProcessSpec:
-    targets = {name: cfg.service_url(name) for name in SERVICES}
+def gateway_app_spec(cfg: StackConfig, services: tuple[str, ...] = SERVICES) -> ProcessSpec:
+    """The gateway app, aggregating the health of the services this stack runs."""
+    targets = {name: cfg.service_url(name) for name in services}
     env = {**service_env(cfg, "gateway"), "VTP_HEALTH_TARGETS": json.dumps(targets)}
     return ProcessSpec("gateway", [_script("gateway")], env=env, port=cfg.service_port("gateway"), cwd=cfg.run_path)

@@ -47,7 +47,7 @@ class LocalStack:
         self._prepare_infra(services)
         specs = [service_spec(self.cfg, name) for name in services]
         if gateway:
-            specs.append(gateway_app_spec(self.cfg))
+            specs.append(gateway_app_spec(self.cfg, services))
         started += self._ensure(specs, health=True)
         if gateway:
             started += self._ensure_proxy(services)

@@ -208,7 +208,8 @@ def yolo_plan(
         if len(shapes) != 1:
             raise ValueError(f"YOLO pose needs one keypoint count for all classes, found {sorted(shapes)}")
         names = next(c["keypoints"] for c in doc["classes"] if c.get("keypoints"))
-        data.update(kpt_shape=[len(names), 3], flip_idx=_flip_idx(names), kpt_names={0: list(names)})
+        kpt_names = {i: list(by_id[cid].get("keypoints") or names) for cid, i in index.items()}
+        data.update(kpt_shape=[len(names), 3], flip_idx=_flip_idx(names), kpt_names=kpt_names)
     plan.files["data.yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
     plan.files["dice_classes.json"] = _classes_file(task, doc, items)
     return plan
@@ -229,6 +230,8 @@ def imagefolder_plan(manifest: Manifest, docs: Mapping[Task, Doc], splits: Mappi
     doc = docs["classification"]
     items, plan = task_items(manifest, doc, splits), Plan()
     folders = {c["id"]: _safe_dir(c["name"]) for c in doc["classes"]}
+    if len(set(folders.values())) < len(folders):  # two labels in one folder would silently merge classes
+        raise ValueError(f"class names collide as folder names: {sorted(folders.values())}")
     kept = []
     for item in items:
         labels = {a["class_id"] for a in item.record["annotations"]}
@@ -359,21 +362,25 @@ def write_coco(
 
 class _Sink:
     """A write-only, unseekable file: zipfile then writes data descriptors instead of seeking back,
-    and everything written so far can be handed out and forgotten (constant memory)."""
+    and what was written so far is handed out and forgotten (memory stays around one chunk)."""
 
     def __init__(self) -> None:
         self._chunks: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes) -> int:
         self._chunks.append(bytes(data))
+        self._size += len(data)
         return len(data)
 
     def flush(self) -> None:
         pass
 
-    def take(self) -> bytes:
-        out, self._chunks = b"".join(self._chunks), []
-        return out
+    def drain(self, at_least: int = _CHUNK // 4) -> Iterator[bytes]:
+        """The buffered bytes as one chunk, once there are `at_least` of them (tiny label files coalesce)."""
+        if self._size and self._size >= at_least:
+            yield b"".join(self._chunks)
+            self._chunks, self._size = [], 0
 
 
 def _info(name: str, compress: bool, size: int) -> zipfile.ZipInfo:
@@ -392,14 +399,13 @@ def stream_plan(plan: Plan, open_blob: OpenBlob) -> Iterator[bytes]:
             zf.writestr(_info(rel.rstrip("/") + "/", False, 0), b"")
         for rel, data in plan.files.items():
             zf.writestr(_info(rel, True, len(data)), data)
-            yield sink.take()
+            yield from sink.drain()
         for rel, entry in plan.images.items():
             with open_blob(entry.sha256) as src, zf.open(_info(rel, False, entry.size), "w") as dst:
                 while chunk := src.read(_CHUNK):
                     dst.write(chunk)
-                    yield sink.take()
-            yield sink.take()
-    yield sink.take()
+                    yield from sink.drain()
+    yield from sink.drain(at_least=1)  # the rest and the central directory
 
 
 def _verified(data: bytes, sha256: str, what: str) -> bytes:

@@ -170,7 +170,7 @@ def _build(source: SnapshotSource, task: Task, splits: Mapping[str, Split], cach
     plan: Plan = (
         imagefolder_plan(manifest, docs, splits)
         if task == "classification"
-        else yolo_plan(task, manifest, docs, splits, str(entry.resolve()))
+        else yolo_plan(task, manifest, docs, splits, str(entry))
     )
     shas = sorted({e.sha256 for e in plan.images.values()})  # only what the layout uses
     (cache_dir / "tmp").mkdir(parents=True, exist_ok=True)

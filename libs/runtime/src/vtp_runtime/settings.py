@@ -18,6 +18,9 @@ class StorageSettings(BaseSettings):
     s3_region: str | None = None
     s3_secure: bool = Field(True, description="Use HTTPS to reach the S3 endpoint.")
     storage_bucket: str = Field("vtp", description="Bucket (S3) or top folder (local) of every object.")
+    storage_sync_each_write: bool = Field(
+        True, description="Local driver: fsync every write (off: callers sync once per batch, much faster)."
+    )
 
 
 class ServiceSettings(StorageSettings):

@@ -20,3 +20,5 @@ class DatasetsSettings(ServiceSettings):
     max_image_pixels: int = Field(100_000_000, description="Largest decoded image (width x height).")
     max_problems: int = Field(200, description="Most problems reported for one rejected upload.")
     probe_workers: int = Field(4, ge=1, description="Threads decoding images during validation.")
+    # A dataset's blobs are made durable with one barrier before its rows commit (see content.store_content).
+    storage_sync_each_write: bool = False

@@ -31,10 +31,14 @@ def sha256_file(path: Path) -> tuple[str, int]:
         return copy_hashing(src, None)
 
 
-def fsync_close(fh: BinaryIO) -> None:
-    """Flush and fsync before closing, so a rename that follows never exposes a half-written file."""
+def fsync_close(fh: BinaryIO, sync: bool = True) -> None:
+    """Flush and fsync before closing, so a rename that follows never exposes a half-written file.
+
+    With ``sync=False`` the caller promises a later barrier (``os.sync``) before relying on the data.
+    """
     fh.flush()
-    os.fsync(fh.fileno())
+    if sync:
+        os.fsync(fh.fileno())
     fh.close()
 
 
@@ -45,18 +49,19 @@ def unlink_quietly(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_target(dest: Path) -> Iterator[BinaryIO]:
+def atomic_target(dest: Path, sync: bool = True, make_parent: bool = True) -> Iterator[BinaryIO]:
     """Yield a temp file beside ``dest``; on success it replaces ``dest`` atomically, on error it vanishes.
 
     The temp file lives in the same directory so ``os.replace`` never crosses file systems.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if make_parent:
+        dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     tmp = Path(tmp_name)
     fh = os.fdopen(fd, "wb")
     try:
         yield fh
-        fsync_close(fh)
+        fsync_close(fh, sync)
         os.replace(tmp, dest)
     except BaseException:  # also on cancellation: never leave temp files behind
         fh.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -111,6 +111,16 @@ class ObjectStore(Protocol):
         """Return the key named by ``uri``; InvalidObjectKey if it is not of this store."""
         ...
 
+    async def put_many(
+        self,
+        items: Sequence[tuple[str, Callable[[], bytes]]],
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        workers: int = 4,
+        skip_existing: bool = True,
+    ) -> int:
+        """Store many objects in one go (bytes from callables, read on worker threads); returns how many."""
+        ...
+
     async def put_bytes(self, key: str, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> ObjectInfo:
         """Store ``data`` under ``key``, replacing any previous object."""
         ...
@@ -153,4 +163,8 @@ class ObjectStore(Protocol):
 
     async def check(self) -> None:
         """Raise StorageError if the store cannot be used (health probe)."""
+        ...
+
+    async def sync(self) -> None:
+        """Make every completed write durable; a no-op where each write already is (S3)."""
         ...

@@ -26,4 +26,4 @@ def store_from_settings(settings: StorageSettings) -> ObjectStore:
             secure=secure,
             region=settings.s3_region,
         )
-    return LocalObjectStore(Path(settings.storage_dir), settings.storage_bucket)
+    return LocalObjectStore(Path(settings.storage_dir), settings.storage_bucket, settings.storage_sync_each_write)

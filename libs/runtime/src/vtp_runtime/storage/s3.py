@@ -110,6 +110,22 @@ class S3ObjectStore(StoreBase):
         self._client.put_object(self.bucket, key, data, size, content_type=content_type, metadata={SHA256_META: sha256})
         return ObjectInfo(key, self.uri(key), size, sha256, content_type)
 
+    def _exists_sync(self, key: str) -> bool:
+        self._ensure_bucket_sync()
+        try:
+            self._client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NotFound", "NoSuchObject"):
+                return False
+            raise
+        return True
+
+    def _put_bytes_sync(self, key: str, data: bytes, content_type: str) -> None:
+        self._put_sync(key, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest(), content_type)
+
+    async def _blocking(self, fn: Callable[[], int]) -> int:
+        return await self._call(fn)
+
     async def put_bytes(self, key: str, data: bytes, content_type: str = DEFAULT_CONTENT_TYPE) -> ObjectInfo:
         """Upload ``data`` in one request."""
         validate_key(key)
@@ -214,6 +230,9 @@ class S3ObjectStore(StoreBase):
             return sorted(o.object_name for o in objects if o.object_name and not o.is_dir)
 
         return await self._call(_list)
+
+    async def sync(self) -> None:
+        """Nothing to do: S3 acknowledges a PUT only once it is durable."""
 
     async def check(self) -> None:
         """Reach the endpoint and make sure the bucket exists.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,10 @@ class BlobStore:
         await self._store.put_bytes(blob_key(sha256), data, content_type)
         return True
 
+    async def put_many(self, items: Sequence[tuple[str, Callable[[], bytes]]], workers: int = 4) -> int:
+        """Store many blobs (sha256, bytes producer), skipping those already stored; returns how many were new."""
+        return await self._store.put_many([(blob_key(sha), read) for sha, read in items], workers=workers)
+
     async def put_json(self, doc: Any) -> tuple[str, bool]:
         """Store a JSON document in canonical form; returns (sha256, newly stored)."""
         data = canonical_json(doc)
@@ -48,6 +52,10 @@ class BlobStore:
 
     async def fetch_to(self, sha256: str, dest: Path) -> None:
         await self._store.get_file(blob_key(sha256), dest)
+
+    async def sync(self) -> None:
+        """Durability barrier: every blob written so far survives a crash once this returns."""
+        await self._store.sync()
 
     async def delete(self, sha256: str) -> None:
         await self._store.delete(blob_key(sha256))

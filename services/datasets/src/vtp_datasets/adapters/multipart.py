@@ -44,10 +44,12 @@ async def receive_upload(
     """Parse a multipart/form-data body; raises ProblemError 400/413/415 on bad input."""
     mime, params = parse_options_header(content_type)
     if mime != b"multipart/form-data" or b"boundary" not in params:
-        raise ProblemError(415, "multipart_required", "multipart/form-data required", "Send the zip as form field `file`.")
+        raise ProblemError(
+            415, "multipart_required", "multipart/form-data required", "Send the zip as form field `file`."
+        )
     if content_length and content_length.isdigit() and int(content_length) > max_bytes:
         raise _too_large(max_bytes)
-    upload_dir.mkdir(parents=True, exist_ok=True)
+    upload_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (one cheap syscall per upload)
     upload = Upload()
     files: list[File] = []
 
@@ -89,7 +91,9 @@ async def receive_upload(
         upload.file_field = item.field_name.decode() if item.field_name else None
     if any(len(v) > MAX_FIELD_BYTES for v in upload.fields.values()):
         upload.discard()
-        raise ProblemError(413, "field_too_large", "Form field too large", f"Fields are limited to {MAX_FIELD_BYTES} bytes.")
+        raise ProblemError(
+            413, "field_too_large", "Form field too large", f"Fields are limited to {MAX_FIELD_BYTES} bytes."
+        )
     return upload
 
 

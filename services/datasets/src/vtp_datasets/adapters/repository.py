@@ -46,7 +46,9 @@ class DatasetRepository:
     ) -> tuple[list[tuple[Dataset, DatasetVersion]], int]:
         joined = datasets.join(
             dataset_versions,
-            sa.and_(dataset_versions.c.dataset_id == datasets.c.id, dataset_versions.c.number == datasets.c.head_version),
+            sa.and_(
+                dataset_versions.c.dataset_id == datasets.c.id, dataset_versions.c.number == datasets.c.head_version
+            ),
         )
         where: list[Any] = [datasets.c.project_id == project_id, datasets.c.deleted_at.is_(None)]
         if task:

@@ -25,8 +25,8 @@ def _annotations_by_image(doc: Mapping[str, Any]) -> dict[str, bytes]:
 def compare(
     base_images: Mapping[str, str],
     target_images: Mapping[str, str],
-    base_docs: Mapping[str, Mapping[str, Any]],
-    target_docs: Mapping[str, Mapping[str, Any]],
+    base_docs: Mapping[Any, Mapping[str, Any]],
+    target_docs: Mapping[Any, Mapping[str, Any]],
     base_classes: Mapping[str, Mapping[str, int]],
     target_classes: Mapping[str, Mapping[str, int]],
 ) -> dict[str, Any]:
@@ -53,8 +53,12 @@ def compare(
         delta[task] = {c: d for c, d in changes.items() if d}
     return {
         "images": {
-            "added": len(added), "removed": len(removed), "replaced": len(replaced),
-            "added_files": added[:1000], "removed_files": removed[:1000], "replaced_files": replaced[:1000],
+            "added": len(added),
+            "removed": len(removed),
+            "replaced": len(replaced),
+            "added_files": added[:1000],
+            "removed_files": removed[:1000],
+            "replaced_files": replaced[:1000],
         },
         "annotations": annotations,
         "class_distribution_delta": delta,

@@ -33,7 +33,9 @@ def _form_problems(upload: Upload, *, need_name: bool) -> list[dict[str, str]]:
     if len(upload.fields.get("description", "")) > MAX_DESCRIPTION:
         errors.append({"pointer": "#/form/description", "code": "string_too_long", "message": "too long"})
     if upload.file_path is None or upload.file_field != "file":
-        errors.append({"pointer": "#/form/file", "code": "missing", "message": "a zip in form field `file` is required"})
+        errors.append(
+            {"pointer": "#/form/file", "code": "missing", "message": "a zip in form field `file` is required"}
+        )
     return errors
 
 
@@ -42,8 +44,11 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
 
     async def receive(request: Request, need_name: bool) -> Upload:
         upload = await receive_upload(
-            request.headers.get("content-type", ""), request.headers.get("content-length"), request.stream(),
-            upload_dir, max_upload_bytes,
+            request.headers.get("content-type", ""),
+            request.headers.get("content-length"),
+            request.stream(),
+            upload_dir,
+            max_upload_bytes,
         )
         errors = _form_problems(upload, need_name=need_name)
         if errors:
@@ -64,8 +69,12 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
             upload.discard()
         return DatasetOut.of(dataset, version)
 
-    @router.post("/{dataset_id}/versions", status_code=201, response_model=DatasetOut,
-                 summary="Add images or annotation files: a new head version")
+    @router.post(
+        "/{dataset_id}/versions",
+        status_code=201,
+        response_model=DatasetOut,
+        summary="Add images or annotation files: a new head version",
+    )
     async def add(dataset_id: uuid.UUID, request: Request, caller: Caller) -> DatasetOut:
         upload = await receive(request, need_name=False)
         try:
@@ -124,9 +133,15 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
             raise as_problem(exc) from exc
         return SplitOut(**config.to_dict(), counts=counts)
 
-    @router.post("/{dataset_id}/snapshots", response_model=SnapshotOut, status_code=201,
-                 summary="Freeze the head version (200 with the existing snapshot when nothing changed)")
-    async def snapshot(dataset_id: uuid.UUID, caller: Caller, response: Response, body: SnapshotIn | None = None) -> Any:
+    @router.post(
+        "/{dataset_id}/snapshots",
+        response_model=SnapshotOut,
+        status_code=201,
+        summary="Freeze the head version (200 with the existing snapshot when nothing changed)",
+    )
+    async def snapshot(
+        dataset_id: uuid.UUID, caller: Caller, response: Response, body: SnapshotIn | None = None
+    ) -> Any:
         try:
             snap, created = await handlers.create_snapshot(deps, caller, dataset_id, body.version_tag if body else None)
         except HANDLED as exc:

@@ -29,10 +29,18 @@ class DatasetOut(BaseModel):
     def of(dataset: Dataset, version: DatasetVersion) -> DatasetOut:
         stats = version.statistics
         return DatasetOut(
-            id=dataset.id, name=dataset.name, description=dataset.description, head_version=version.number,
-            content_hash=version.content_hash, tasks=stats.get("tasks", {}), image_count=version.image_count,
-            size_bytes=version.size_bytes, split_counts=stats.get("split_distribution", {}), statistics=stats,
-            created_at=dataset.created_at, updated_at=dataset.updated_at,
+            id=dataset.id,
+            name=dataset.name,
+            description=dataset.description,
+            head_version=version.number,
+            content_hash=version.content_hash,
+            tasks=stats.get("tasks", {}),
+            image_count=version.image_count,
+            size_bytes=version.size_bytes,
+            split_counts=stats.get("split_distribution", {}),
+            statistics=stats,
+            created_at=dataset.created_at,
+            updated_at=dataset.updated_at,
         )
 
 
@@ -87,9 +95,16 @@ class SnapshotOut(BaseModel):
     @staticmethod
     def of(snapshot: Snapshot) -> SnapshotOut:
         return SnapshotOut(
-            id=snapshot.id, dataset_id=snapshot.dataset_id, version_tag=snapshot.version_tag,
-            dataset_version=snapshot.version_number, content_hash=snapshot.content_hash,
-            split_fingerprint=snapshot.split_fingerprint, split_config=snapshot.split_config, tasks=snapshot.tasks,
-            image_count=snapshot.image_count, size_bytes=snapshot.size_bytes, statistics=snapshot.statistics,
+            id=snapshot.id,
+            dataset_id=snapshot.dataset_id,
+            version_tag=snapshot.version_tag,
+            dataset_version=snapshot.version_number,
+            content_hash=snapshot.content_hash,
+            split_fingerprint=snapshot.split_fingerprint,
+            split_config=snapshot.split_config,
+            tasks=snapshot.tasks,
+            image_count=snapshot.image_count,
+            size_bytes=snapshot.size_bytes,
+            statistics=snapshot.statistics,
             created_at=snapshot.created_at,
         )

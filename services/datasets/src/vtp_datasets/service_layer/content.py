@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,6 @@ from vtp_datasets.service_layer.ingest import BaseVersion, Inspected, image_map
 from vtp_dice.format import Task, canonical_json
 from vtp_dice.manifest import Manifest
 from vtp_dice.splits import SplitConfig, assign, labeled_splits, strata_from_docs
-
-COPY_CONCURRENCY = 8
 
 
 @dataclass
@@ -32,27 +30,26 @@ class Content:
         return dict(assign(names, labeled_splits(self.docs), strata_from_docs(self.docs), config))
 
 
-async def store_content(blobs: BlobStore, inspected: Inspected) -> Content:
+async def store_content(blobs: BlobStore, inspected: Inspected, workers: int = 4) -> Content:
     """Copy new image bytes out of the archive, then the docs and the manifest (all deduplicated)."""
-    semaphore = asyncio.Semaphore(COPY_CONCURRENCY)
 
-    async def copy(name: str) -> None:
-        async with semaphore:
-            entry = inspected.images[name]
-            if await blobs.has(entry.sha256):
-                return  # the same bytes are already stored, by any dataset
-            data = await asyncio.to_thread(inspected.read_image, name)
-            if hashlib.sha256(data).hexdigest() != entry.sha256:  # archive changed under us
+    def reader(name: str) -> Callable[[], bytes]:
+        def read() -> bytes:
+            data = inspected.read_image(name)
+            if hashlib.sha256(data).hexdigest() != inspected.images[name].sha256:  # archive changed under us
                 raise RuntimeError(f"image {name} changed while it was stored")
-            await blobs.put(entry.sha256, data)
+            return data
 
-    await asyncio.gather(*(copy(name) for name in inspected.from_archive))
+        return read
+
+    await blobs.put_many([(inspected.images[n].sha256, reader(n)) for n in inspected.from_archive], workers)
     annotations: dict[Task, str] = {}
     for task, doc in sorted(inspected.docs.items()):
         annotations[task] = (await blobs.put_json(doc))[0]
     metadata_sha = (await blobs.put_json(inspected.metadata))[0] if inspected.metadata is not None else None
     manifest = Manifest(annotations, image_map(inspected.images), metadata_sha)
     await blobs.put_manifest(manifest)
+    await blobs.sync()  # before any row can point at these blobs
     return Content(manifest, dict(inspected.docs), inspected.metadata)
 
 

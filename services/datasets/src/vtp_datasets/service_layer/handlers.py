@@ -59,8 +59,13 @@ async def _ingest(deps: Deps, upload: Path, base: BaseVersion, split: SplitConfi
 def _version(dataset_id: uuid.UUID, number: int, content: Content, stats: dict[str, Any]) -> DatasetVersion:
     manifest = content.manifest
     return DatasetVersion(
-        dataset_id, number, manifest.content_hash(), list(manifest.tasks), len(manifest.images),
-        manifest.size_bytes, stats,
+        dataset_id,
+        number,
+        manifest.content_hash(),
+        list(manifest.tasks),
+        len(manifest.images),
+        manifest.size_bytes,
+        stats,
     )
 
 
@@ -123,7 +128,7 @@ async def delete_dataset(deps: Deps, caller: Principal, dataset_id: uuid.UUID) -
 
 async def put_split(deps: Deps, caller: Principal, dataset_id: uuid.UUID, config: SplitConfig) -> dict[str, int]:
     """Store the dataset's split configuration; returns the resulting split counts."""
-    dataset, head = await get_dataset(deps, caller, dataset_id)
+    _, head = await get_dataset(deps, caller, dataset_id)
     content = await load_content(deps.blobs, head.content_hash)
     counts = _counts(content.resolve_splits(config))  # raises SplitError (manual with gaps) before storing
     async with deps.new_uow() as uow:
@@ -165,17 +170,33 @@ async def create_snapshot(
             return existing, False
         tags = [s.version_tag for s in await uow.repo.snapshots(caller.project_id, dataset_id)]
         snapshot = Snapshot(
-            uuid.uuid4(), dataset_id, caller.project_id, version_tag or next_version_tag(tags), head.number,
-            head.content_hash, split_fp, config.to_dict(), head.tasks, head.image_count, head.size_bytes,
+            uuid.uuid4(),
+            dataset_id,
+            caller.project_id,
+            version_tag or next_version_tag(tags),
+            head.number,
+            head.content_hash,
+            split_fp,
+            config.to_dict(),
+            head.tasks,
+            head.image_count,
+            head.size_bytes,
             {**head.statistics, "split_distribution": _counts(assignment)},
         )
         await uow.repo.add_snapshot(snapshot)
-        await uow.publish(DATASET_SNAPSHOT_CREATED, DatasetSnapshotCreated(
-            dataset_id=dataset_id, project_id=caller.project_id, snapshot_id=snapshot.id,
-            version_tag=snapshot.version_tag, content_hash=snapshot.content_hash, image_count=snapshot.image_count,
-            task_types=[TRAINER_TASK[t] for t in snapshot.tasks],  # type: ignore[index,misc]
-            created_at=snapshot.created_at,
-        ))
+        await uow.publish(
+            DATASET_SNAPSHOT_CREATED,
+            DatasetSnapshotCreated(
+                dataset_id=dataset_id,
+                project_id=caller.project_id,
+                snapshot_id=snapshot.id,
+                version_tag=snapshot.version_tag,
+                content_hash=snapshot.content_hash,
+                image_count=snapshot.image_count,
+                task_types=[TRAINER_TASK[t] for t in snapshot.tasks],  # type: ignore[index]
+                created_at=snapshot.created_at,
+            ),
+        )
         await uow.commit()
     return snapshot, True
 
