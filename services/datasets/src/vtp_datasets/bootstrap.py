@@ -45,6 +45,6 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
     upload_dir = Path(settings.upload_dir)
     runtime.parts.routers = [
         build_router(deps, upload_dir, settings.max_upload_bytes),
-        build_snapshot_files_router(deps, upload_dir),
+        build_snapshot_files_router(deps),
     ]
     return build_app(runtime.parts)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from vtp_datasets.domain.compare import compare
@@ -16,12 +15,13 @@ from vtp_datasets.service_layer.downloads import stream_snapshot
 from vtp_datasets.service_layer.handlers import Deps
 from vtp_dice.format import Task, canonical_json
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.problems import ProblemError
 
 Caller = Annotated[Principal, Depends(current_principal)]
 SNAPSHOT = "/api/v1/datasets/{dataset_id}/snapshots/{snapshot_id}"
 
 
-def build_snapshot_files_router(deps: Deps, work_dir: Path) -> APIRouter:
+def build_snapshot_files_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["snapshots"])
 
     @router.get(SNAPSHOT + "/compare/{other_id}", summary="Images added/removed, annotations changed, class deltas")
@@ -49,6 +49,23 @@ def build_snapshot_files_router(deps: Deps, work_dir: Path) -> APIRouter:
             raise as_problem(exc) from exc
         body = b'{"manifest":' + content.manifest.to_json() + b',"splits":' + canonical_json(splits) + b"}"
         return Response(body, media_type="application/json")
+
+    @router.get(SNAPSHOT + "/blobs/{sha256}", summary="One image, annotation or metadata blob of the snapshot")
+    async def blob(
+        dataset_id: uuid.UUID,
+        snapshot_id: uuid.UUID,
+        sha256: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+        caller: Caller,
+    ) -> StreamingResponse:
+        try:
+            _, content, _ = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
+        except HANDLED as exc:
+            raise as_problem(exc) from exc
+        manifest = content.manifest
+        members = {i.sha256 for i in manifest.images} | set(manifest.annotations.values()) | {manifest.metadata}
+        if sha256 not in members:  # only what the caller's snapshot holds, never an arbitrary blob
+            raise ProblemError(404, "blob_not_in_snapshot", "Blob not found", "The snapshot holds no such blob.")
+        return StreamingResponse(deps.blobs.stream(sha256), media_type="application/octet-stream")
 
     @router.get(SNAPSHOT + "/download", summary="Stream the snapshot as a zip: DICE, YOLO or COCO")
     async def download(
