@@ -75,4 +75,4 @@ class RestSnapshotSource:
 
     def _get(self, path: str) -> Any:
         request = urllib.request.Request(self._base + path, headers=self._headers)
-        return urllib.request.urlopen(request, timeout=self._timeout)  # noqa: S310 (http(s) base URL from config)
+        return urllib.request.urlopen(request, timeout=self._timeout)  # the base URL comes from configuration
