@@ -1,20 +1,19 @@
 """Validation of DICE annotation files (docs/dice-format.md) that reports every problem, up to a cap.
 
 Each problem names the archive file and a JSON pointer into it, so a labeler can fix all of
-them in one pass instead of one per upload. Field types are checked from the tables below;
-the checks that relate fields to each other (ids, classes, image files, geometry) follow them.
+them in one pass instead of one per upload. Field types are checked from the tables in
+`vtp_dice.schema`; the checks here relate fields to each other (ids, classes, image files,
+geometry). `canonicalize_doc`, `referenced_images` and `image_classes` live in `vtp_dice.doc_images`.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, NoReturn, TypeGuard
+from typing import Any, NoReturn
 
+from vtp_dice.doc_images import canonicalize_doc, image_classes, referenced_images
 from vtp_dice.format import (
     ANNOTATION_FILES,
     DICE_TASK_TYPE,
@@ -24,103 +23,30 @@ from vtp_dice.format import (
     Problem,
     Task,
     normalize_file_name,
-    pointer,
 )
 from vtp_dice.manifest import ImageEntry
+from vtp_dice.schema import (
+    ANNOTATION_FIELDS,
+    CLASS_FIELDS,
+    IMAGE_FIELDS,
+    SCHEMA_VIOLATION,
+    TASK_FIELDS,
+    TOP_FIELDS,
+    Path,
+    Report,
+    ReportFull,
+    nums,
+)
 
-_SCHEMA = "schema_violation"
+__all__ = [
+    "canonicalize_doc",
+    "image_classes",
+    "parse_annotation_file",
+    "referenced_images",
+    "validate_annotation_doc",
+]
+
 _FILE_TASK: dict[str, Task] = {name: task for task, name in ANNOTATION_FILES.items()}
-_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
-Path = tuple[str | int, ...]
-
-
-def _is_int(v: object) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool)  # JSON true must not pass as 1
-
-
-def _is_num(v: object) -> TypeGuard[float]:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _nums(v: object, n: int | None = None) -> bool:
-    return isinstance(v, list) and (n is None or len(v) == n) and all(_is_num(x) for x in v)
-
-
-def _pairs(v: object) -> bool:
-    return isinstance(v, list) and len(v) == 2 and all(_is_int(k) and k >= 1 for k in v)
-
-
-# (key, required, check, what it must be): the schema as data, one line per field.
-Field = tuple[str, bool, Callable[[Any], bool], str]
-_TOP: tuple[Field, ...] = (
-    *((key, False, lambda v: isinstance(v, str), "a string") for key in ("dataset_id", "dataset_name", "created_at")),
-    ("last_modified_at", False, lambda v: isinstance(v, str), "a string"),
-    ("version", False, _is_int, "an integer"),
-    ("statistics", False, lambda v: isinstance(v, dict), "an object"),
-)
-_CLASS: tuple[Field, ...] = (
-    ("id", True, _is_int, "an integer"),
-    ("name", True, lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-    ("color", False, lambda v: isinstance(v, str) and bool(_COLOR.match(v)), 'a color "#rrggbb"'),
-    ("supercategory", False, lambda v: isinstance(v, str), "a string"),
-    ("keypoints", False, lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v), "a list of names"),
-    ("skeleton", False, lambda v: isinstance(v, list) and all(_pairs(e) for e in v), "pairs of 1-based indices"),
-)
-_POSITIVE = "a positive integer"
-_IMAGE: tuple[Field, ...] = (
-    ("id", True, _is_int, "an integer"),
-    ("file_name", True, lambda v: isinstance(v, str), "a string"),
-    ("width", True, lambda v: _is_int(v) and v > 0, _POSITIVE),
-    ("height", True, lambda v: _is_int(v) and v > 0, _POSITIVE),
-    ("depth", False, lambda v: _is_int(v) and v > 0, _POSITIVE),
-    ("metadata", False, lambda v: isinstance(v, dict), "an object"),
-    ("annotations", True, lambda v: isinstance(v, list), "a list (empty for a background image)"),
-)
-_ANNOTATION: tuple[Field, ...] = (
-    *((key, True, _is_int, "an integer") for key in ("id", "image_id", "class_id")),
-    ("class_name", True, lambda v: isinstance(v, str), "a string"),
-    ("attributes", False, lambda v: isinstance(v, dict), "an object"),
-)
-_GEOMETRY: tuple[Field, ...] = (  # every task but classification, COCO style
-    ("bbox", True, lambda v: _nums(v, 4), "[x, y, w, h], 4 numbers"),
-    ("bbox_format", False, lambda v: v == "xywh", '"xywh"'),
-    ("area", False, _is_num, "a number"),
-    ("iscrowd", False, lambda v: v in (0, 1) and not isinstance(v, bool), "0 or 1"),
-)
-_TASK_FIELDS: dict[Task, tuple[Field, ...]] = {
-    "classification": (),
-    "detection": _GEOMETRY,
-    "segmentation": (*_GEOMETRY, ("segmentation", True, lambda v: isinstance(v, list) and v != [], "polygons")),
-    "pose": (
-        *_GEOMETRY,
-        ("keypoints", True, lambda v: _nums(v) and len(v) % 3 == 0 and v != [], "[x1, y1, v1, ...] numbers"),
-        ("num_keypoints", False, _is_int, "an integer"),
-    ),
-}
-
-
-class _Full(Exception):
-    """Raised once the cap is reached: stops the walk early on hopeless documents."""
-
-
-class _Report:
-    def __init__(self, file: str, cap: int) -> None:
-        self.file, self.cap, self.problems = file, cap, list[Problem]()
-
-    def add(self, code: str, message: str, *at: str | int) -> None:
-        if len(self.problems) >= self.cap:
-            raise _Full
-        self.problems.append(Problem(code, message, self.file, pointer(*at)))
-
-    def fields(self, obj: dict[str, Any], at: Path, spec: tuple[Field, ...]) -> set[str]:
-        """Check `obj` against a field table; return the keys that are wrong (their other checks are skipped)."""
-        bad = {
-            key for key, required, ok, _ in spec if (key in obj and not ok(obj[key])) or (required and key not in obj)
-        }
-        for key, _, _, what in spec:
-            if key in bad:
-                self.add(_SCHEMA, f"{key} must be {what}" if key in obj else f"{key} is required ({what})", *at, key)
-        return bad
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -137,7 +63,7 @@ def parse_annotation_file(path: str, raw: bytes) -> tuple[Task | None, dict[str,
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
         return None, None, [Problem("invalid_json", f"not valid UTF-8 JSON: {e}", path)]
     if not isinstance(doc, dict):
-        return None, None, [Problem(_SCHEMA, "an annotation file must be a JSON object", path, "")]
+        return None, None, [Problem(SCHEMA_VIOLATION, "an annotation file must be a JSON object", path, "")]
     problems: list[Problem] = []
     kind = doc.get("task_type")
     task = TASK_TYPES.get(kind) if isinstance(kind, str) else None
@@ -170,29 +96,29 @@ def validate_annotation_doc(
     `images` maps normalized file names (relative to images/) to decoded facts; `broken` holds
     present but undecodable files, reported elsewhere and so not "missing" here.
     """
-    rep = _Report(path, max_problems)
+    rep = Report(path, max_problems)
     try:
         _check_doc(rep, task, doc, images, broken)
-    except _Full:
+    except ReportFull:
         msg = f"more than {max_problems} problems; only the first {max_problems} are listed"
         rep.problems.append(Problem("too_many_problems", msg, path))
     return rep.problems
 
 
 def _check_doc(
-    rep: _Report, task: Task, doc: dict[str, Any], found: Mapping[str, ImageEntry], broken: AbstractSet[str]
+    rep: Report, task: Task, doc: dict[str, Any], found: Mapping[str, ImageEntry], broken: AbstractSet[str]
 ) -> None:
-    rep.fields(doc, (), _TOP)
+    rep.fields(doc, (), TOP_FIELDS)
     classes: dict[int, dict[str, Any]] | None = None  # None: unusable, so class references go unchecked
     if not isinstance(doc.get("classes"), list):
-        rep.add(_SCHEMA, "classes must be a list", "classes")
+        rep.add(SCHEMA_VIOLATION, "classes must be a list", "classes")
     else:
         classes, names = {}, set()
         for i, c in enumerate(doc["classes"]):
             if not isinstance(c, dict):
-                rep.add(_SCHEMA, "a class must be an object", "classes", i)
+                rep.add(SCHEMA_VIOLATION, "a class must be an object", "classes", i)
                 continue
-            bad = rep.fields(c, ("classes", i), _CLASS)
+            bad = rep.fields(c, ("classes", i), CLASS_FIELDS)
             if "id" not in bad and c["id"] in classes:
                 rep.add("duplicate_class_id", f"class id {c['id']} is used twice", "classes", i, "id")
             elif "id" not in bad:
@@ -202,16 +128,16 @@ def _check_doc(
             if "name" not in bad:
                 names.add(c["name"])
     if not isinstance(doc.get("images"), list):
-        rep.add(_SCHEMA, "images must be a list", "images")
+        rep.add(SCHEMA_VIOLATION, "images must be a list", "images")
         return
     ids: set[int] = set()
     seen: set[str] = set()
     for i, img in enumerate(doc["images"]):
         at: Path = ("images", i)
         if not isinstance(img, dict):
-            rep.add(_SCHEMA, "an image must be an object", *at)
+            rep.add(SCHEMA_VIOLATION, "an image must be an object", *at)
             continue
-        bad = rep.fields(img, at, _IMAGE)
+        bad = rep.fields(img, at, IMAGE_FIELDS)
         if "id" not in bad and img["id"] in ids:
             rep.add("duplicate_image_id", f"image id {img['id']} is used twice", *at, "id")
         if "id" not in bad:
@@ -242,12 +168,12 @@ def _check_doc(
 
 
 def _check_annotation(
-    rep: _Report, task: Task, at: Path, ann: Any, image_id: int | None, classes: dict[int, Any] | None, size: Any
+    rep: Report, task: Task, at: Path, ann: Any, image_id: int | None, classes: dict[int, Any] | None, size: Any
 ) -> None:
     if not isinstance(ann, dict):
-        rep.add(_SCHEMA, "an annotation must be an object", *at)
+        rep.add(SCHEMA_VIOLATION, "an annotation must be an object", *at)
         return
-    bad = rep.fields(ann, at, _ANNOTATION) | rep.fields(ann, at, _TASK_FIELDS[task])
+    bad = rep.fields(ann, at, ANNOTATION_FIELDS) | rep.fields(ann, at, TASK_FIELDS[task])
     if image_id is not None and "image_id" not in bad and ann["image_id"] != image_id:
         msg = f"image_id {ann['image_id']}, the image's id is {image_id}"
         rep.add("annotation_image_mismatch", msg, *at, "image_id")
@@ -269,8 +195,8 @@ def _check_annotation(
                 rep.add("bbox_out_of_bounds", msg, *at, "bbox")
     if task == "segmentation" and "segmentation" not in bad:
         for k, poly in enumerate(ann["segmentation"]):
-            if not _nums(poly) or len(poly) % 2:
-                rep.add(_SCHEMA, "a polygon must be a flat list [x1, y1, x2, y2, ...]", *at, "segmentation", k)
+            if not nums(poly) or len(poly) % 2:
+                rep.add(SCHEMA_VIOLATION, "a polygon must be a flat list [x1, y1, x2, y2, ...]", *at, "segmentation", k)
             elif len(poly) < 6:
                 msg = f"a polygon needs 3 points, has {len(poly) // 2}"
                 rep.add("polygon_too_few_points", msg, *at, "segmentation", k)
@@ -281,48 +207,4 @@ def _check_annotation(
                 rep.add("keypoint_visibility_invalid", f"visibility {kps[k]!r} is not 0, 1 or 2", *at, "keypoints", k)
         names = cls.get("keypoints") if cls is not None else None
         if isinstance(names, list) and len(kps) // 3 != len(names):
-            rep.add(_SCHEMA, f"{len(kps) // 3} keypoints, the class defines {len(names)}", *at, "keypoints")
-
-
-def canonicalize_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy in stored form: image file names normalized; everything else (statistics too) kept."""
-    out = copy.deepcopy(doc)
-    for norm, img in _images(out):  # invalid names stay as given: validation rejects them anyway
-        img["file_name"] = norm
-    return out
-
-
-def _images(doc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(normalized file name, image) for each usable image entry; tolerant of invalid documents."""
-    listed = doc.get("images")
-    images = [img for img in (listed if isinstance(listed, list) else []) if isinstance(img, dict)]
-    names = [(img.get("file_name"), img) for img in images]
-    return [(norm, img) for name, img in names if isinstance(name, str) and (norm := normalize_file_name(name))]
-
-
-def referenced_images(doc: Mapping[str, Any]) -> set[str]:
-    """Normalized file names of every image the document lists."""
-    return {name for name, _ in _images(doc)}
-
-
-def image_classes(task: Task, doc: Mapping[str, Any]) -> dict[str, list[str]]:
-    """file_name -> class names of its annotations, in order (empty for a background image).
-
-    Every task labels classes the same way; `task` is taken so callers need not rely on that.
-    """
-    del task
-    listed = doc.get("classes")
-    classes = [c for c in (listed if isinstance(listed, list) else []) if isinstance(c, dict) and _is_int(c.get("id"))]
-    table = {c["id"]: c.get("name") for c in classes}
-    out: dict[str, list[str]] = {}
-    for name, img in _images(doc):
-        anns = img.get("annotations")
-        labels = out.setdefault(name, [])
-        for ann in anns if isinstance(anns, list) else []:
-            if not isinstance(ann, dict):
-                continue
-            cid = ann.get("class_id")
-            label = table.get(cid, ann.get("class_name")) if _is_int(cid) else ann.get("class_name")
-            if isinstance(label, str):
-                labels.append(label)
-    return out
+            rep.add(SCHEMA_VIOLATION, f"{len(kps) // 3} keypoints, the class defines {len(names)}", *at, "keypoints")

@@ -1,0 +1,114 @@
+"""The DICE annotation schema as data: one table row per field, and the report that checks objects against it.
+
+Each row says whether the field is required, how to check its value and what it must be; a
+`Report` collects the problems (file, JSON pointer) up to a cap. The rules that relate
+fields to each other are in `vtp_dice.validate`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any, TypeGuard
+
+from vtp_dice.format import Problem, Task, pointer
+
+SCHEMA_VIOLATION = "schema_violation"
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+Path = tuple[str | int, ...]
+
+
+def is_int(v: object) -> TypeGuard[int]:
+    """A JSON integer (not a boolean)."""
+    return isinstance(v, int) and not isinstance(v, bool)  # JSON true must not pass as 1
+
+
+def is_num(v: object) -> TypeGuard[float]:
+    """A finite JSON number (not a boolean)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def nums(v: object, n: int | None = None) -> bool:
+    """A list of numbers (`n` of them, when given)."""
+    return isinstance(v, list) and (n is None or len(v) == n) and all(is_num(x) for x in v)
+
+
+def _pairs(v: object) -> bool:
+    return isinstance(v, list) and len(v) == 2 and all(is_int(k) and k >= 1 for k in v)
+
+
+# (key, required, check, what it must be): the schema as data, one line per field.
+Field = tuple[str, bool, Callable[[Any], bool], str]
+TOP_FIELDS: tuple[Field, ...] = (
+    *((key, False, lambda v: isinstance(v, str), "a string") for key in ("dataset_id", "dataset_name", "created_at")),
+    ("last_modified_at", False, lambda v: isinstance(v, str), "a string"),
+    ("version", False, is_int, "an integer"),
+    ("statistics", False, lambda v: isinstance(v, dict), "an object"),
+)
+CLASS_FIELDS: tuple[Field, ...] = (
+    ("id", True, is_int, "an integer"),
+    ("name", True, lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    ("color", False, lambda v: isinstance(v, str) and bool(_COLOR.match(v)), 'a color "#rrggbb"'),
+    ("supercategory", False, lambda v: isinstance(v, str), "a string"),
+    ("keypoints", False, lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v), "a list of names"),
+    ("skeleton", False, lambda v: isinstance(v, list) and all(_pairs(e) for e in v), "pairs of 1-based indices"),
+)
+_POSITIVE = "a positive integer"
+IMAGE_FIELDS: tuple[Field, ...] = (
+    ("id", True, is_int, "an integer"),
+    ("file_name", True, lambda v: isinstance(v, str), "a string"),
+    ("width", True, lambda v: is_int(v) and v > 0, _POSITIVE),
+    ("height", True, lambda v: is_int(v) and v > 0, _POSITIVE),
+    ("depth", False, lambda v: is_int(v) and v > 0, _POSITIVE),
+    ("metadata", False, lambda v: isinstance(v, dict), "an object"),
+    ("annotations", True, lambda v: isinstance(v, list), "a list (empty for a background image)"),
+)
+ANNOTATION_FIELDS: tuple[Field, ...] = (
+    *((key, True, is_int, "an integer") for key in ("id", "image_id", "class_id")),
+    ("class_name", True, lambda v: isinstance(v, str), "a string"),
+    ("attributes", False, lambda v: isinstance(v, dict), "an object"),
+)
+_GEOMETRY: tuple[Field, ...] = (  # every task but classification, COCO style
+    ("bbox", True, lambda v: nums(v, 4), "[x, y, w, h], 4 numbers"),
+    ("bbox_format", False, lambda v: v == "xywh", '"xywh"'),
+    ("area", False, is_num, "a number"),
+    ("iscrowd", False, lambda v: v in (0, 1) and not isinstance(v, bool), "0 or 1"),
+)
+TASK_FIELDS: dict[Task, tuple[Field, ...]] = {
+    "classification": (),
+    "detection": _GEOMETRY,
+    "segmentation": (*_GEOMETRY, ("segmentation", True, lambda v: isinstance(v, list) and v != [], "polygons")),
+    "pose": (
+        *_GEOMETRY,
+        ("keypoints", True, lambda v: nums(v) and len(v) % 3 == 0 and v != [], "[x1, y1, v1, ...] numbers"),
+        ("num_keypoints", False, is_int, "an integer"),
+    ),
+}
+
+
+class ReportFull(Exception):
+    """Raised once the cap is reached: stops the walk early on hopeless documents."""
+
+
+class Report:
+    """The problems of one file, in order; `add` raises `ReportFull` once `cap` are listed."""
+
+    def __init__(self, file: str, cap: int) -> None:
+        self.file, self.cap, self.problems = file, cap, list[Problem]()
+
+    def add(self, code: str, message: str, *at: str | int) -> None:
+        if len(self.problems) >= self.cap:
+            raise ReportFull
+        self.problems.append(Problem(code, message, self.file, pointer(*at)))
+
+    def fields(self, obj: dict[str, Any], at: Path, spec: tuple[Field, ...]) -> set[str]:
+        """Check `obj` against a field table; return the keys that are wrong (their other checks are skipped)."""
+        bad = {
+            key for key, required, ok, _ in spec if (key in obj and not ok(obj[key])) or (required and key not in obj)
+        }
+        for key, _, _, what in spec:
+            if key in bad:
+                msg = f"{key} must be {what}" if key in obj else f"{key} is required ({what})"
+                self.add(SCHEMA_VIOLATION, msg, *at, key)
+        return bad
