@@ -1,24 +1,19 @@
 """Safe reading of an uploaded DICE zip (a zip of a dataset root).
 
 Uploads are hostile. Every entry is checked from the central directory before a
-single byte is decompressed, and every read is capped again on the bytes it
-actually produces, because declared sizes can lie.
+single byte is decompressed (`vtp_dice.entries`), and every read is capped again on
+the bytes it actually produces, because declared sizes can lie (`vtp_dice.limits`).
 """
 
 from __future__ import annotations
 
-import io
-import lzma
 import os
-import re
-import stat
 import zipfile
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
+from vtp_dice.entries import display_name, entry_name, entry_problems, is_junk
 from vtp_dice.format import (
     ANNOTATION_FILES,
     IMAGES_DIR,
@@ -28,83 +23,21 @@ from vtp_dice.format import (
     Problem,
     normalize_file_name,
 )
+from vtp_dice.limits import READ_ERRORS, ArchiveLimits, GiB, MiB, corrupt_entry, limited_reader
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
+__all__ = [
+    "READ_ERRORS",
+    "ArchiveLimits",
+    "DiceArchive",
+    "GiB",
+    "MiB",
+    "display_name",
+    "entry_name",
+    "limited_reader",
+    "open_archive",
+]
 
-MiB = 1 << 20
-GiB = 1 << 30
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """What an upload may cost us. Ratios are checked only above `ratio_min_size` (tiny files compress wildly)."""
-
-    max_entries: int = 200_000
-    max_total_uncompressed: int = 20 * GiB
-    max_compression_ratio: float = 200.0
-    ratio_min_size: int = 1 * MiB
-    max_json_bytes: int = 256 * MiB
-    max_image_bytes: int = 256 * MiB  # one image is read into memory when probed
-    max_image_pixels: int = 100_000_000
-    max_problems: int = 200
-
-
-_UTF8_FLAG = 0x800
-_ENCRYPTED_FLAG = 0x1
-_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
-_JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc: C0, DEL and C1
 _JSON_FILES = frozenset({*ANNOTATION_FILES.values(), LEGACY_ANNOTATION_FILE, METADATA_FILE})
-# What a corrupt or lying entry raises while being decompressed.
-READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, RuntimeError, ValueError)
-
-
-def entry_name(info: zipfile.ZipInfo) -> str:
-    """The name the uploader meant.
-
-    Without the UTF-8 flag zipfile decodes names as cp437, but many tools write
-    UTF-8 without setting it: take the raw bytes as UTF-8 when they are valid
-    UTF-8 (real cp437 text with high bytes rarely is), else keep cp437.
-    `orig_filename` is used because zipfile truncates `filename` at a NUL.
-    """
-    if info.flag_bits & _UTF8_FLAG or info.orig_filename.isascii():
-        return info.orig_filename
-    try:
-        return info.orig_filename.encode("cp437").decode("utf-8")
-    except UnicodeDecodeError:
-        return info.orig_filename
-
-
-def display_name(name: str) -> str:
-    """`name` with control characters escaped, safe to show in a UI or a log."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
-
-
-def _entry_problems(info: zipfile.ZipInfo, name: str, limits: ArchiveLimits) -> list[Problem]:
-    """Problems visible from the central directory alone."""
-    found: list[tuple[str, str]] = []
-    if _CONTROL.search(name):
-        found.append(("invalid_entry_name", "entry name contains control characters"))
-    path = name.replace("\\", "/")  # an extractor on Windows treats `\` as a separator
-    if path.startswith("/") or _DRIVE.match(path) or ".." in path.split("/"):
-        found.append(("zip_slip", "entry name escapes the archive (absolute, drive letter or '..')"))
-    if stat.S_ISLNK(info.external_attr >> 16):
-        found.append(("zip_symlink", "symbolic links are not allowed"))
-    if info.flag_bits & _ENCRYPTED_FLAG:
-        found.append(("encrypted_entry", "encrypted entries are not allowed"))
-    elif info.compress_type not in _METHODS:
-        found.append(("unsupported_compression", f"compression method {info.compress_type}"))
-    ratio = info.file_size / max(info.compress_size, 1)
-    if info.file_size > limits.ratio_min_size and ratio > limits.max_compression_ratio:
-        found.append(("compression_ratio_exceeded", f"compression ratio {ratio:.0f} is suspicious"))
-    return [Problem(code, message, display_name(name)) for code, message in found]
-
-
-def _is_junk(path: str) -> bool:
-    parts = path.split("/")
-    return "__MACOSX" in parts or parts[-1] in _JUNK_FILES
 
 
 def _root(paths: list[str]) -> str:
@@ -113,53 +46,6 @@ def _root(paths: list[str]) -> str:
     if len(tops) == 1 and all("/" in p for p in paths):
         return f"{tops.pop()}/"
     return ""
-
-
-def _corrupt(file: str, exc: Exception) -> DatasetRejected:
-    return DatasetRejected([Problem("corrupt_entry", f"cannot read entry: {exc}", file)], kind="archive")
-
-
-class _LimitedRaw(io.RawIOBase):
-    """Counts the bytes a stream really produces and rejects the upload past `limit`."""
-
-    def __init__(self, raw: IO[bytes], limit: int, code: str, file: str) -> None:
-        self._raw, self._left, self._limit, self._code, self._file = raw, limit, limit, code, file
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        # Ask for one byte more than allowed so that an overrun is seen, never buffered.
-        data = self._read(min(len(view), self._left + 1))
-        view[: len(data)] = data
-        return len(data)
-
-    def readall(self) -> bytes:
-        chunks = []
-        while chunk := self._read(min(4 * MiB, self._left + 1)):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _read(self, n: int) -> bytes:
-        try:
-            data = self._raw.read(n)
-        except READ_ERRORS as exc:
-            raise _corrupt(self._file, exc) from exc
-        self._left -= len(data)
-        if self._left < 0:
-            message = f"entry produces more than {self._limit} bytes"
-            raise DatasetRejected([Problem(self._code, message, self._file)], kind="archive")
-        return data
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-def limited_reader(raw: IO[bytes], limit: int, code: str, file: str) -> IO[bytes]:
-    """`raw`, raising DatasetRejected(`code`) once it has produced more than `limit` bytes."""
-    return io.BufferedReader(_LimitedRaw(raw, limit, code, file), buffer_size=1 * MiB)
 
 
 class DiceArchive:
@@ -203,7 +89,7 @@ class DiceArchive:
         try:
             raw = zf.open(info)
         except READ_ERRORS as exc:
-            raise _corrupt(file, exc) from exc
+            raise corrupt_entry(file, exc) from exc
         return limited_reader(raw, limit, code, file)
 
     def close(self) -> None:
@@ -252,12 +138,12 @@ def _index(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> DiceArchiv
     files: list[tuple[str, zipfile.ZipInfo]] = []
     for info in infos:
         name = entry_name(info)
-        found = _entry_problems(info, name, limits)
+        found = entry_problems(info, name, limits)
         for problem in found:
             add(problem)
         path_name = name.replace("\\", "/")
         # Directories carry no data; junk is dropped silently; unsafe entries are never classified.
-        if not found and not path_name.endswith("/") and not _is_junk(path_name):
+        if not found and not path_name.endswith("/") and not is_junk(path_name):
             files.append((path_name, info))
 
     archive = DiceArchive(path, zf, limits, _root([p for p, _ in files]))

@@ -1,22 +1,25 @@
-"""The DICE annotation schema as data: one table row per field, and the report that checks objects against it.
+"""The DICE annotation schema: a file's header and one table row per field, checked by a `Report`.
 
-Each row says whether the field is required, how to check its value and what it must be; a
-`Report` collects the problems (file, JSON pointer) up to a cap. The rules that relate
+`parse_annotation_file` decodes a file and checks its header (task_type, format_version).
+Each table row says whether a field is required, how to check its value and what it must
+be; a `Report` collects the problems (file, JSON pointer) up to a cap. The rules that relate
 fields to each other are in `vtp_dice.validate`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any, NoReturn, TypeGuard
 
-from vtp_dice.format import Problem, Task, pointer
+from vtp_dice.format import ANNOTATION_FILES, DICE_TASK_TYPE, FORMAT_VERSIONS, TASK_TYPES, Problem, Task, pointer
 
 SCHEMA_VIOLATION = "schema_violation"
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 Path = tuple[str | int, ...]
+_FILE_TASK: dict[str, Task] = {name: task for task, name in ANNOTATION_FILES.items()}
 
 
 def is_int(v: object) -> TypeGuard[int]:
@@ -112,3 +115,37 @@ class Report:
                 msg = f"{key} must be {what}" if key in obj else f"{key} is required ({what})"
                 self.add(SCHEMA_VIOLATION, msg, *at, key)
         return bad
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")  # NaN/Infinity would break canonical_json later
+
+
+def parse_annotation_file(path: str, raw: bytes) -> tuple[Task | None, dict[str, Any] | None, list[Problem]]:
+    """Decode one annotation file: its task (from `task_type`, None when unknown), the document, header problems."""
+    try:  # utf-8-sig: Windows tools often write a BOM, which is harmless
+        doc = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        msg = f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+        return None, None, [Problem("invalid_json", msg, path)]
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        return None, None, [Problem("invalid_json", f"not valid UTF-8 JSON: {e}", path)]
+    if not isinstance(doc, dict):
+        return None, None, [Problem(SCHEMA_VIOLATION, "an annotation file must be a JSON object", path, "")]
+    problems: list[Problem] = []
+    kind = doc.get("task_type")
+    task = TASK_TYPES.get(kind) if isinstance(kind, str) else None
+    if task is None:
+        msg = f"task_type {kind!r} is not one of {', '.join(TASK_TYPES)}"
+        problems.append(Problem("unknown_task_type", msg, path, "/task_type"))
+    if "format_version" not in doc:
+        problems.append(Problem("format_version_missing", "format_version is required", path, "/format_version"))
+    elif doc["format_version"] not in FORMAT_VERSIONS:
+        msg = f"format_version {doc['format_version']!r} is not supported ({', '.join(sorted(FORMAT_VERSIONS))})"
+        problems.append(Problem("format_version_unsupported", msg, path, "/format_version"))
+    # A per-task file name fixes the task; the legacy annotations.json leaves it to task_type.
+    named = _FILE_TASK.get(path.rsplit("/", 1)[-1])
+    if task is not None and named is not None and named != task:
+        msg = f"this file must hold task_type {DICE_TASK_TYPE[named]!r}, found {kind!r}"
+        problems.append(Problem("task_type_mismatch", msg, path, "/task_type"))
+    return task, doc, problems  # on a mismatch, the task the content declares (it is rejected anyway)

@@ -1,29 +1,20 @@
 """Validation of DICE annotation files (docs/dice-format.md) that reports every problem, up to a cap.
 
 Each problem names the archive file and a JSON pointer into it, so a labeler can fix all of
-them in one pass instead of one per upload. Field types are checked from the tables in
-`vtp_dice.schema`; the checks here relate fields to each other (ids, classes, image files,
-geometry). `canonicalize_doc`, `referenced_images` and `image_classes` live in `vtp_dice.doc_images`.
+them in one pass instead of one per upload. The header (`parse_annotation_file`) and field
+types are checked in `vtp_dice.schema`; the checks here relate fields to each other (ids,
+classes, image files, geometry). `canonicalize_doc`, `referenced_images` and `image_classes`
+live in `vtp_dice.doc_images`; all are importable from here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, NoReturn
+from typing import Any
 
 from vtp_dice.doc_images import canonicalize_doc, image_classes, referenced_images
-from vtp_dice.format import (
-    ANNOTATION_FILES,
-    DICE_TASK_TYPE,
-    FORMAT_VERSIONS,
-    SPLITS,
-    TASK_TYPES,
-    Problem,
-    Task,
-    normalize_file_name,
-)
+from vtp_dice.format import SPLITS, Problem, Task, normalize_file_name
 from vtp_dice.manifest import ImageEntry
 from vtp_dice.schema import (
     ANNOTATION_FIELDS,
@@ -32,55 +23,23 @@ from vtp_dice.schema import (
     SCHEMA_VIOLATION,
     TASK_FIELDS,
     TOP_FIELDS,
+    Field,
     Path,
     Report,
     ReportFull,
     nums,
+    parse_annotation_file,
 )
 
 __all__ = [
+    "Field",
+    "Path",
     "canonicalize_doc",
     "image_classes",
     "parse_annotation_file",
     "referenced_images",
     "validate_annotation_doc",
 ]
-
-_FILE_TASK: dict[str, Task] = {name: task for task, name in ANNOTATION_FILES.items()}
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")  # NaN/Infinity would break canonical_json later
-
-
-def parse_annotation_file(path: str, raw: bytes) -> tuple[Task | None, dict[str, Any] | None, list[Problem]]:
-    """Decode one annotation file: its task (from `task_type`, None when unknown), the document, header problems."""
-    try:  # utf-8-sig: Windows tools often write a BOM, which is harmless
-        doc = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        msg = f"not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
-        return None, None, [Problem("invalid_json", msg, path)]
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        return None, None, [Problem("invalid_json", f"not valid UTF-8 JSON: {e}", path)]
-    if not isinstance(doc, dict):
-        return None, None, [Problem(SCHEMA_VIOLATION, "an annotation file must be a JSON object", path, "")]
-    problems: list[Problem] = []
-    kind = doc.get("task_type")
-    task = TASK_TYPES.get(kind) if isinstance(kind, str) else None
-    if task is None:
-        msg = f"task_type {kind!r} is not one of {', '.join(TASK_TYPES)}"
-        problems.append(Problem("unknown_task_type", msg, path, "/task_type"))
-    if "format_version" not in doc:
-        problems.append(Problem("format_version_missing", "format_version is required", path, "/format_version"))
-    elif doc["format_version"] not in FORMAT_VERSIONS:
-        msg = f"format_version {doc['format_version']!r} is not supported ({', '.join(sorted(FORMAT_VERSIONS))})"
-        problems.append(Problem("format_version_unsupported", msg, path, "/format_version"))
-    # A per-task file name fixes the task; the legacy annotations.json leaves it to task_type.
-    named = _FILE_TASK.get(path.rsplit("/", 1)[-1])
-    if task is not None and named is not None and named != task:
-        msg = f"this file must hold task_type {DICE_TASK_TYPE[named]!r}, found {kind!r}"
-        problems.append(Problem("task_type_mismatch", msg, path, "/task_type"))
-    return task, doc, problems  # on a mismatch, the task the content declares (it is rejected anyway)
 
 
 def validate_annotation_doc(
