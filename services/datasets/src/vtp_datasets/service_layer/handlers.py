@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +33,9 @@ from vtp_dice.statistics import compute_statistics
 from vtp_runtime.auth import Principal
 
 
+_log = logging.getLogger(__name__)
+
+
 @dataclass
 class Deps:
     """What the handlers need from the outside world (swapped for fakes in tests)."""
@@ -46,13 +51,21 @@ def split_config_of(dataset: Dataset) -> SplitConfig:
 
 
 async def _ingest(deps: Deps, upload: Path, base: BaseVersion, split: SplitConfig) -> tuple[Content, dict[str, Any]]:
+    started = time.perf_counter()
     inspected = await asyncio.to_thread(inspect_upload, upload, deps.limits, base, deps.probe_workers)
+    validated = time.perf_counter()
     try:
-        content = await store_content(deps.blobs, inspected)
+        content = await store_content(deps.blobs, inspected, deps.probe_workers)
     finally:
         inspected.close()
+    stored = time.perf_counter()
     splits = content.resolve_splits(split)
     stats = compute_statistics(content.docs, content.manifest.images, splits)
+    _log.info(
+        "ingested %d images (%.1f MB): validate %.2fs, store %.2fs, statistics %.2fs",
+        len(content.manifest.images), content.manifest.size_bytes / 1e6, validated - started, stored - validated,
+        time.perf_counter() - stored,
+    )
     return content, stats
 
 

@@ -1,0 +1,1 @@
+"""Jobs domain: the job state machine, driven only by events. Plain Python."""

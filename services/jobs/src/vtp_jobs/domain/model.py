@@ -1,0 +1,165 @@
+"""A training job and the state machine its events drive.
+
+``pending -> queued -> running -> completed | failed | cancelled``, plus
+``requeued`` (runner lost or handed the job back) which leads to a new attempt.
+Every change comes from an event; an event of an older attempt than the job's
+current one is stale and ignored, so a runner presumed dead can never overwrite
+its successor's work; an illegal transition is ignored and reported, never applied.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REQUEUED = "requeued"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+# Lifecycle status reported by a runner (or the jobs service) -> the states it may leave from.
+ALLOWED_FROM: dict[Status, frozenset[Status]] = {
+    Status.QUEUED: frozenset({Status.PENDING, Status.REQUEUED}),
+    Status.RUNNING: frozenset({Status.QUEUED}),
+    Status.COMPLETED: frozenset({Status.RUNNING, Status.QUEUED}),
+    Status.FAILED: frozenset({Status.PENDING, Status.RUNNING, Status.QUEUED}),
+    Status.CANCELLED: frozenset({Status.PENDING, Status.RUNNING, Status.QUEUED}),
+    Status.REQUEUED: frozenset({Status.RUNNING, Status.QUEUED}),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying one event did: applied, or ignored with the reason (for logs and metrics)."""
+
+    applied: bool
+    reason: str = ""
+
+
+APPLIED = Outcome(True)
+
+
+@dataclass
+class Job:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    framework: str
+    task_type: str
+    model: str
+    dataset_id: uuid.UUID
+    snapshot_id: uuid.UUID
+    config: dict[str, Any]
+    advanced_config: dict[str, Any]
+    priority: int
+    created_at: datetime
+    split: dict[str, Any] | None = None
+    status: Status = Status.PENDING
+    attempt: int = 1
+    runner_id: str | None = None
+    epoch: int = 0
+    total_epochs: int | None = None
+    latest_metrics: dict[str, float] = field(default_factory=dict)
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_epoch: int | None = None
+    eta_seconds: float | None = None
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+    last_good_epoch: int | None = None
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
+    cancel_requested_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    def _stale(self, attempt: int) -> Outcome | None:
+        if attempt < self.attempt:
+            return Outcome(False, f"stale attempt {attempt} < {self.attempt}")
+        if attempt > self.attempt:
+            return Outcome(False, f"future attempt {attempt} > {self.attempt}")
+        return None
+
+    def transition(self, to: Status, attempt: int, at: datetime, runner_id: str | None = None) -> Outcome:
+        """Move to `to` if the state machine allows it from the current state."""
+        if stale := self._stale(attempt):
+            return stale
+        if self.status == to:
+            return Outcome(False, f"already {to}")
+        if self.status not in ALLOWED_FROM[to]:
+            return Outcome(False, f"illegal transition {self.status} -> {to}")
+        self.status = to
+        if to == Status.QUEUED:
+            self.queued_at = at
+        elif to == Status.RUNNING:
+            self.started_at, self.runner_id, self.last_heartbeat_at = at, runner_id, at
+        elif to in TERMINAL:
+            self.finished_at, self.eta_seconds = at, None
+        return APPLIED
+
+    def fail(self, attempt: int, at: datetime, code: str, message: str, last_good_epoch: int | None) -> Outcome:
+        outcome = self.transition(Status.FAILED, attempt, at)
+        if outcome.applied:
+            self.error_code, self.error_message = code, message
+            self.last_good_epoch = last_good_epoch if last_good_epoch is not None else self.epoch or None
+        return outcome
+
+    def record_progress(
+        self, attempt: int, epoch: int, total: int, metrics: dict[str, float], eta: float | None, at: datetime
+    ) -> Outcome:
+        """An epoch finished; progress implies the attempt is running, even if `started` is late."""
+        if stale := self._stale(attempt):
+            return stale
+        if self.finished:
+            return Outcome(False, f"progress after {self.status}")
+        if self.status == Status.QUEUED:
+            self.transition(Status.RUNNING, attempt, at, self.runner_id)
+        if epoch > self.epoch:  # a redelivered or reordered older epoch does not move the job back
+            self.epoch, self.total_epochs, self.latest_metrics, self.eta_seconds = epoch, total, metrics, eta
+        self.last_heartbeat_at = at
+        return APPLIED
+
+    def record_checkpoint(self, attempt: int, kind: str, info: dict[str, Any]) -> Outcome:
+        if stale := self._stale(attempt):
+            return stale
+        current = self.checkpoints.get(kind)
+        if current is not None and current.get("epoch", -1) > info.get("epoch", -1):
+            return Outcome(False, f"older {kind} checkpoint")
+        self.checkpoints[kind] = info
+        if kind == "best":
+            self.best_epoch, self.best_metrics = info.get("epoch"), dict(info.get("metrics", {}))
+        return APPLIED
+
+    def heartbeat(self, attempt: int, runner_id: str, at: datetime) -> Outcome:
+        if stale := self._stale(attempt):
+            return stale
+        if self.status not in (Status.QUEUED, Status.RUNNING):
+            return Outcome(False, f"heartbeat while {self.status}")
+        self.runner_id, self.last_heartbeat_at = runner_id, at
+        return APPLIED
+
+    def requeue(self, at: datetime) -> int:
+        """Hand the job to a new attempt (after `requeued`); returns the new attempt number."""
+        self.attempt += 1
+        self.status = Status.QUEUED
+        self.queued_at, self.runner_id, self.started_at, self.last_heartbeat_at = at, None, None, None
+        return self.attempt
+
+    def resume_point(self) -> dict[str, Any] | None:
+        """The checkpoint a new attempt continues from (the latest `last`)."""
+        return self.checkpoints.get("last")
