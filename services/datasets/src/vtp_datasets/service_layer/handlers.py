@@ -32,7 +32,6 @@ from vtp_dice.splits import DEFAULT_SPLIT, SplitConfig, effective
 from vtp_dice.statistics import compute_statistics
 from vtp_runtime.auth import Principal
 
-
 _log = logging.getLogger(__name__)
 
 
@@ -63,7 +62,10 @@ async def _ingest(deps: Deps, upload: Path, base: BaseVersion, split: SplitConfi
     stats = compute_statistics(content.docs, content.manifest.images, splits)
     _log.info(
         "ingested %d images (%.1f MB): validate %.2fs, store %.2fs, statistics %.2fs",
-        len(content.manifest.images), content.manifest.size_bytes / 1e6, validated - started, stored - validated,
+        len(content.manifest.images),
+        content.manifest.size_bytes / 1e6,
+        validated - started,
+        stored - validated,
         time.perf_counter() - stored,
     )
     return content, stats
