@@ -8,6 +8,7 @@ created), ``VTP_TEST_REDIS_URL`` and ``VTP_TEST_S3_ENDPOINT`` (+ ``_ACCESS_KEY``
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import socket
@@ -28,6 +29,9 @@ TEST_SERVICE_LIMITS = {
     "VTP_MAX_JSON_BYTES": str(2 << 20),
     "VTP_MAX_IMAGE_PIXELS": "4000000",
     "VTP_MAX_PROBLEMS": "50",
+    # Jobs: notice a silent runner within seconds, not the production half minute.
+    "VTP_HEARTBEAT_TIMEOUT_SECONDS": "3",
+    "VTP_HEARTBEAT_CHECK_SECONDS": "0.5",
 }
 
 
@@ -40,7 +44,8 @@ def free_port() -> int:
 def free_port_block(size: int) -> int:
     """A base port whose `size` successors are all free (services take base+1..base+size)."""
     for _ in range(200):
-        base = random.randrange(20000, 40000, 10)
+        # Below Linux's ephemeral range (32768+), where free_port() and clients' sockets land.
+        base = random.randrange(20000, 32000, 10)
         try:
             for offset in range(1, size + 1):
                 with socket.socket() as sock:
@@ -49,6 +54,9 @@ def free_port_block(size: int) -> int:
             continue
         return base
     raise RuntimeError("no free port block")
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
 
 
 @pytest.fixture(scope="session")

@@ -97,3 +97,10 @@ def test_cancel_from_queued_and_heartbeat_rules():
     assert job.heartbeat(1, "a", NOW).applied
     assert job.transition(Status.CANCELLED, 1, NOW).applied
     assert not job.heartbeat(1, "a", NOW).applied
+
+
+def test_late_progress_after_completion_is_still_recorded():
+    job = _job(Status.RUNNING)
+    job.transition(Status.COMPLETED, 1, NOW)
+    assert job.record_progress(1, 3, 3, {"mAP50": 0.9}, None, NOW).applied
+    assert job.status == Status.COMPLETED and job.epoch == 3

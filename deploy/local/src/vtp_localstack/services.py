@@ -54,6 +54,8 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
     if "storage" in needs:
         env.update(_storage_env(cfg))
     env.update(cfg.extra_service_env)
+    if name == "jobs":
+        env["VTP_DATASETS_URL"] = cfg.service_url("datasets")
     if name == "identity":
         env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
     return env

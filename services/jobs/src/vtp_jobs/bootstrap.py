@@ -5,6 +5,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from vtp_jobs import __version__
+from vtp_jobs.adapters.datasets_client import DatasetsClient
+from vtp_jobs.entrypoints.consumers import heartbeat_watchdog, register
+from vtp_jobs.entrypoints.http import build_router
+from vtp_jobs.service_layer.commands import Deps
+from vtp_jobs.service_layer.unit_of_work import JobsUnitOfWork
 from vtp_jobs.settings import JobsSettings
 from vtp_runtime.http.app import build_app
 from vtp_runtime.service import ServiceRuntime
@@ -13,8 +18,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: JobsSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or JobsSettings(), __version__)
-    runtime.use_database(MIGRATIONS)
-    runtime.use_kafka()
-    runtime.use_outbox()
+    settings = settings or JobsSettings()
+    runtime = ServiceRuntime(settings, __version__)
+    sessions = runtime.use_database(MIGRATIONS)
+    broker = runtime.use_kafka()
+    relay = runtime.use_outbox()
+
+    def new_uow() -> JobsUnitOfWork:
+        return JobsUnitOfWork(sessions, settings.service_name, relay)
+
+    datasets = DatasetsClient(settings.datasets_url)
+    runtime.parts.on_shutdown.append(datasets.aclose)
+    register(broker, new_uow)
+    runtime.parts.background.append(
+        heartbeat_watchdog(new_uow, settings.heartbeat_timeout_seconds, settings.heartbeat_check_seconds)
+    )
+    runtime.parts.routers = [build_router(Deps(new_uow, datasets))]
     return build_app(runtime.parts)

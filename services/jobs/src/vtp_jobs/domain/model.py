@@ -39,6 +39,18 @@ ALLOWED_FROM: dict[Status, frozenset[Status]] = {
 }
 
 
+class JobNotFound(Exception):
+    pass
+
+
+class JobNotFinished(Exception):
+    """Restart needs a finished job."""
+
+
+class JobAlreadyFinished(Exception):
+    """Cancel needs an unfinished job."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What applying one event did: applied, or ignored with the reason (for logs and metrics)."""
@@ -122,11 +134,13 @@ class Job:
     def record_progress(
         self, attempt: int, epoch: int, total: int, metrics: dict[str, float], eta: float | None, at: datetime
     ) -> Outcome:
-        """An epoch finished; progress implies the attempt is running, even if `started` is late."""
+        """An epoch finished; progress implies the attempt is running, even if `started` is late.
+
+        Topics are not ordered against each other, so the attempt's terminal event may arrive
+        before its last epochs: those are still recorded (they happened), without changing status.
+        """
         if stale := self._stale(attempt):
             return stale
-        if self.finished:
-            return Outcome(False, f"progress after {self.status}")
         if self.status == Status.QUEUED:
             self.transition(Status.RUNNING, attempt, at, self.runner_id)
         if epoch > self.epoch:  # a redelivered or reordered older epoch does not move the job back
@@ -159,6 +173,24 @@ class Job:
         self.status = Status.QUEUED
         self.queued_at, self.runner_id, self.started_at, self.last_heartbeat_at = at, None, None, None
         return self.attempt
+
+    def restart(self, at: datetime) -> int:
+        """A finished job runs again as a new attempt (user's restart); returns the attempt number."""
+        if not self.finished:
+            raise JobNotFinished(str(self.id))
+        self.error_code = self.error_message = None
+        self.finished_at = self.cancel_requested_at = None
+        return self.requeue(at)
+
+    def request_cancel(self, at: datetime) -> bool:
+        """Ask for cancellation; True when the job ends right here (no runner holds it yet)."""
+        if self.finished:
+            raise JobAlreadyFinished(str(self.id))
+        self.cancel_requested_at = at
+        if self.status in (Status.PENDING, Status.QUEUED, Status.REQUEUED):
+            self.status, self.finished_at, self.error_code = Status.CANCELLED, at, "USER_STOPPED"
+            return True
+        return False
 
     def resume_point(self) -> dict[str, Any] | None:
         """The checkpoint a new attempt continues from (the latest `last`)."""

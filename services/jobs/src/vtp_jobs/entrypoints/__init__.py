@@ -1,0 +1,1 @@
+"""Entrypoints of the jobs service: REST routes and Kafka subscribers."""

@@ -1,0 +1,95 @@
+"""Request and response bodies of the jobs REST API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vtp_jobs.domain.model import Job
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["auto", "manual", "partial"] = "auto"
+    train: float = Field(0.8, ge=0, le=1)
+    val: float = Field(0.2, ge=0, le=1)
+    test: float = Field(0.0, ge=0, le=1)
+    seed: int = 42
+
+
+class JobIn(BaseModel):
+    """The shape of a job request; trainer-specific rules are checked by `vtp_trainers`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    framework: str = Field("ultralytics", min_length=1, max_length=50)
+    task_type: str = Field(min_length=1, max_length=20, description="detect, segment, classify or pose")
+    model: str = Field(min_length=1, max_length=500, description="e.g. yolo11n, or a checkpoint to fine-tune from")
+    dataset_id: uuid.UUID
+    snapshot_id: uuid.UUID | None = Field(None, description="Pinned now from the dataset's head when absent.")
+    split: SplitIn | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    advanced_config: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(0, ge=-100, le=100)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, max_length=500)
+
+
+class RestartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resume: bool = Field(True, description="Continue from the last checkpoint when there is one.")
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    attempt: int
+    framework: str
+    task_type: str
+    model: str
+    dataset_id: uuid.UUID
+    snapshot_id: uuid.UUID
+    split: dict[str, Any] | None
+    config: dict[str, Any]
+    advanced_config: dict[str, Any]
+    priority: int
+    epoch: int
+    total_epochs: int | None
+    latest_metrics: dict[str, float]
+    best_metrics: dict[str, float]
+    best_epoch: int | None
+    eta_seconds: float | None
+    checkpoints: dict[str, dict[str, Any]]
+    runner_id: str | None
+    error: dict[str, Any] | None
+    timings: dict[str, datetime | None]
+
+    @staticmethod
+    def of(job: Job) -> JobOut:
+        error = None
+        if job.error_code:
+            error = {"code": job.error_code, "message": job.error_message, "last_good_epoch": job.last_good_epoch}
+        timings = {
+            "created_at": job.created_at,
+            "queued_at": job.queued_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "last_heartbeat_at": job.last_heartbeat_at,
+            "cancel_requested_at": job.cancel_requested_at,
+        }
+        fields = {k: getattr(job, k) for k in JobOut.model_fields if hasattr(job, k) and k not in ("status",)}
+        return JobOut(**fields, status=str(job.status), error=error, timings=timings)
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,134 @@
+"""Commands from the API: submit, cancel, restart. Each is one transaction with its event."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vtp_contracts.catalog import JOB_CANCEL_REQUESTED
+from vtp_contracts.events.jobs import JobCancelRequested
+from vtp_jobs.adapters.datasets_client import DatasetsClient
+from vtp_jobs.domain.model import Job, JobNotFound, Status
+from vtp_jobs.service_layer.dispatch import dispatch
+from vtp_jobs.service_layer.events import NewUow
+from vtp_runtime.auth import Principal
+
+
+@dataclass
+class Deps:
+    new_uow: NewUow
+    datasets: DatasetsClient
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A job request whose fields already passed validation."""
+
+    name: str
+    framework: str
+    task_type: str
+    model: str
+    dataset_id: uuid.UUID
+    snapshot_id: uuid.UUID | None
+    split: dict[str, Any] | None
+    config: dict[str, Any]
+    advanced_config: dict[str, Any]
+    priority: int
+
+
+async def submit_job(deps: Deps, caller: Principal, token: str, request: JobRequest) -> Job:
+    """Pin the snapshot, then write the job and its `job.requested` in one transaction."""
+    pinned = await deps.datasets.pin(token, request.dataset_id, request.snapshot_id, request.task_type)
+    now = datetime.now(UTC)
+    job = Job(
+        uuid.uuid4(),
+        caller.project_id,
+        request.name,
+        request.framework,
+        request.task_type,
+        request.model,
+        request.dataset_id,
+        pinned.snapshot_id,
+        request.config,
+        request.advanced_config,
+        request.priority,
+        now,
+        split=request.split,
+    )
+    job.transition(Status.QUEUED, job.attempt, now)
+    async with deps.new_uow() as uow:
+        await uow.repo.add(job)
+        await dispatch(uow, job)
+        await uow.commit()
+    return job
+
+
+async def get_job(deps: Deps, caller: Principal, job_id: uuid.UUID) -> Job:
+    async with deps.new_uow() as uow:
+        job = await uow.repo.get(caller.project_id, job_id)
+    if job is None:
+        raise JobNotFound(str(job_id))
+    return job
+
+
+async def cancel_job(deps: Deps, caller: Principal, job_id: uuid.UUID, reason: str | None) -> Job:
+    """A queued job ends at once; a running one is stopped by its runner at the next batch boundary."""
+    now = datetime.now(UTC)
+    async with deps.new_uow() as uow:
+        job = await uow.repo.get(caller.project_id, job_id, lock=True)
+        if job is None:
+            raise JobNotFound(str(job_id))
+        job.request_cancel(now)
+        # Every runner reads this; the one holding the job stops it, the others remember not to start it.
+        await uow.publish(
+            JOB_CANCEL_REQUESTED,
+            JobCancelRequested(
+                job_id=job.id, project_id=job.project_id, attempt=job.attempt, reason=reason, requested_at=now
+            ),
+        )
+        await uow.repo.save(job)
+        await uow.commit()
+    return job
+
+
+async def restart_job(deps: Deps, caller: Principal, job_id: uuid.UUID, resume: bool) -> Job:
+    """A new attempt of a finished job, from its last checkpoint when `resume` and one exists."""
+    async with deps.new_uow() as uow:
+        job = await uow.repo.get(caller.project_id, job_id, lock=True)
+        if job is None:
+            raise JobNotFound(str(job_id))
+        job.restart(datetime.now(UTC))
+        await dispatch(uow, job, resume=resume and job.resume_point() is not None)
+        await uow.repo.save(job)
+        await uow.commit()
+    return job
+
+
+async def list_jobs(
+    deps: Deps, caller: Principal, status: str | None, dataset_id: uuid.UUID | None, limit: int, offset: int
+) -> tuple[list[Job], int]:
+    async with deps.new_uow() as uow:
+        return await uow.repo.search(caller.project_id, status, dataset_id, limit, offset)
+
+
+async def job_metrics(deps: Deps, caller: Principal, job_id: uuid.UUID) -> list[dict[str, Any]]:
+    job = await get_job(deps, caller, job_id)
+    async with deps.new_uow() as uow:
+        return await uow.repo.epochs(job.id)
+
+
+async def job_logs(
+    deps: Deps,
+    caller: Principal,
+    job_id: uuid.UUID,
+    level: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    job = await get_job(deps, caller, job_id)
+    async with deps.new_uow() as uow:
+        return await uow.repo.logs(job.id, level, since, until, limit, offset)

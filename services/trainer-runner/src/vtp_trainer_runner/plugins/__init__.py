@@ -1,0 +1,1 @@
+"""Trainer plugins, one module per framework; registered in `vtp_trainer_runner.plugin`."""

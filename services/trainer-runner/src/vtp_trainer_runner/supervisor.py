@@ -1,0 +1,153 @@
+"""The runner's side of a training attempt: start the child, read its reports, signal it.
+
+The child runs `python -m vtp_trainer_runner.child` in its own session (so its data loader
+workers form one process group that `kill()` takes down at once), with the write end of a pipe
+inherited as `VTP_REPORT_FD` and its stdout/stderr appended to a log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from types import TracebackType
+
+from vtp_trainer_runner.protocol import Failed, Finished, Log, Message, Terminal, parse_message
+from vtp_trainer_runner.sdk import JOB_SPEC_ENV, REPORT_FD_ENV
+from vtp_trainer_runner.spec import JobSpec
+
+MAX_LINE = 1 << 20  # a report line longer than this is dropped (with a warning), never buffered forever
+SPEC_FILE = "job-spec.json"
+LOG_FILE = "trainer.log"
+
+
+class JobProcess:
+    """One running child; iterate `messages()` to the end, then `await wait()`."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        process: asyncio.subprocess.Process,
+        reader: asyncio.StreamReader,
+        pipe: asyncio.BaseTransport,
+    ) -> None:
+        self.spec, self._process, self._reader, self._pipe = spec, process, reader, pipe
+        self.terminal: Terminal | None = None  # the child's Finished or Failed, once read
+
+    @classmethod
+    async def start(
+        cls,
+        spec: JobSpec,
+        env_overrides: Mapping[str, str] | None = None,
+        gpus: Sequence[int] | None = None,
+        log_path: Path | None = None,
+        python: str = sys.executable,
+    ) -> JobProcess:
+        """Write the spec into `spec.work_dir` and start the child.
+
+        `gpus` become CUDA_VISIBLE_DEVICES (an empty list hides every GPU); None leaves it as inherited.
+        Output goes to `log_path` (default `work_dir/trainer.log`).
+        """
+        spec.work_dir.mkdir(parents=True, exist_ok=True)
+        spec_path = spec.write(spec.work_dir / SPEC_FILE)
+        env = {**os.environ, **(env_overrides or {}), "PYTHONUNBUFFERED": "1", JOB_SPEC_ENV: str(spec_path)}
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+        log = os.open(log_path or spec.work_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        read_fd, write_fd = os.pipe()  # both ends non-inheritable; pass_fds hands the write end over
+        env[REPORT_FD_ENV] = str(write_fd)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                python,
+                "-m",
+                "vtp_trainer_runner.child",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                cwd=spec.work_dir,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # only the child may hold it: EOF then means the child (group) is gone
+            os.close(log)
+        reader = asyncio.StreamReader(limit=MAX_LINE)
+        loop = asyncio.get_running_loop()
+        pipe, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+        return cls(spec, process, reader, pipe)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """Reports in order until the child closes the pipe; a malformed line becomes a warning Log."""
+        while True:
+            try:
+                line = await self._reader.readline()
+            except ValueError:
+                yield Log(level="warning", message=f"trainer report line over {MAX_LINE} bytes dropped")
+                continue
+            if not line:
+                return
+            if not line.strip():
+                continue
+            try:
+                message = parse_message(line)
+            except ValueError:
+                message = Log(level="warning", message=f"malformed trainer report: {line[:200]!r}")
+            if isinstance(message, Finished | Failed) and self.terminal is None:
+                self.terminal = message
+            yield message
+
+    def cancel(self) -> None:
+        """User cancel (SIGUSR1): the trainer saves `last` and finishes as cancelled."""
+        self._signal(signal.SIGUSR1)
+
+    def stop_for_requeue(self) -> None:
+        """Runner shutting down (SIGTERM): the trainer saves `last` and finishes as stopped_for_requeue."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to the child's whole process group (its data loader workers included)."""
+        # The group outlives a reaped child while workers remain; Linux never reuses a live group's id.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        """The exit status: 0 finished, 1 failed, negative when killed by a signal."""
+        return await self._process.wait()
+
+    async def close(self) -> None:
+        """Kill the group if the child still runs, reap it and close the pipe."""
+        if self._process.returncode is None:
+            self.kill()
+        await self._process.wait()
+        self._pipe.close()
+
+    def _signal(self, signum: int) -> None:
+        if self._process.returncode is None:  # not reaped yet, so the pid is still ours
+            with suppress(ProcessLookupError):
+                os.kill(self._process.pid, signum)
+
+    async def __aenter__(self) -> JobProcess:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
