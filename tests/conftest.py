@@ -29,9 +29,11 @@ TEST_SERVICE_LIMITS = {
     "VTP_MAX_JSON_BYTES": str(2 << 20),
     "VTP_MAX_IMAGE_PIXELS": "4000000",
     "VTP_MAX_PROBLEMS": "50",
-    # Jobs: notice a silent runner within seconds, not the production half minute.
-    "VTP_HEARTBEAT_TIMEOUT_SECONDS": "3",
+    # Jobs notice a silent runner within seconds, not the production half minute; runners beat
+    # every second so a busy 2-core machine never looks silent.
+    "VTP_HEARTBEAT_TIMEOUT_SECONDS": "8",
     "VTP_HEARTBEAT_CHECK_SECONDS": "0.5",
+    "VTP_HEARTBEAT_SECONDS": "1",
 }
 
 

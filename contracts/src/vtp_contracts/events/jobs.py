@@ -46,6 +46,12 @@ class JobRequested(JobEvent):
     model: str = Field(description="Model name (e.g. `yolo11n`) or a checkpoint URI to fine-tune from.")
     dataset_id: UUID
     snapshot_id: UUID
+    snapshot_content_hash: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="Content hash of the snapshot: its manifest in object storage."
+    )
+    split_fingerprint: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the snapshot's frozen split assignment blob."
+    )
     split: SplitOverride | None = None
     config: dict[str, Any] = Field(default_factory=dict, description="Basic config (epochs, batch, imgsz, ...).")
     advanced_config: dict[str, Any] = Field(default_factory=dict)
@@ -88,6 +94,9 @@ class JobLifecycle(JobEvent):
     runner_id: str | None = None
     error: JobError | None = None
     epoch: int | None = Field(None, ge=0, description="Last finished epoch when the event was sent.")
+    checkpoint: CheckpointPointer | None = Field(
+        None, description="The `last` checkpoint at this point (requeued, cancelled): where a new attempt resumes."
+    )
     occurred_at: datetime
 
 

@@ -1,15 +1,55 @@
-"""Composition root of the trainer runner: adapters wired into the app."""
+"""Composition root of the trainer runner: the runner loop beside a health endpoint."""
+
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from vtp_runtime.http.app import build_app
+from vtp_runtime.messaging.kafka import KafkaEventPublisher
 from vtp_runtime.service import ServiceRuntime
 from vtp_trainer_runner import __version__
+from vtp_trainer_runner.attempt import AttemptDeps
+from vtp_trainer_runner.reporter import Reporter
+from vtp_trainer_runner.runner import Runner
 from vtp_trainer_runner.settings import TrainerRunnerSettings
 
 
+def slots(settings: TrainerRunnerSettings) -> list[list[int]]:
+    """One slot per `gpus_per_job` GPUs; CPU machines get `cpu_slots` slots without GPUs."""
+    gpus = settings.gpu_list()
+    if not gpus:
+        return [[] for _ in range(settings.cpu_slots)]
+    n = settings.gpus_per_job
+    return [gpus[i : i + n] for i in range(0, len(gpus) - n + 1, n)]
+
+
 def create_app(settings: TrainerRunnerSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or TrainerRunnerSettings(), __version__)
+    settings = settings or TrainerRunnerSettings()
+    runtime = ServiceRuntime(settings, __version__)
     runtime.use_kafka()
-    runtime.use_storage()
+    store = runtime.use_storage()
+    publisher = KafkaEventPublisher(
+        settings.kafka_bootstrap_servers, idempotent=settings.kafka_idempotent_producer, client_id=settings.runner_id
+    )
+    runtime.parts.on_startup.append(publisher.start)
+    runtime.parts.on_shutdown.append(publisher.stop)
+    work = Path(settings.work_dir).absolute()
+    deps = AttemptDeps(
+        store=store,
+        reporter=Reporter(publisher),
+        runner_id=settings.runner_id,
+        work_root=work / "attempts",
+        cache_dir=work / "cache",
+        cache_max_bytes=settings.cache_max_bytes,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        log_flush_seconds=settings.log_flush_seconds,
+    )
+    runner = Runner(
+        deps,
+        settings.kafka_bootstrap_servers,
+        settings.consumer_group,
+        slots(settings),
+        settings.handback_timeout_seconds,
+    )
+    runtime.parts.background.append(runner.run)
     return build_app(runtime.parts)

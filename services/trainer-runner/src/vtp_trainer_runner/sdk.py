@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import threading
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -33,11 +31,11 @@ from vtp_trainer_runner.protocol import (
     Terminal,
     encode,
 )
+from vtp_trainer_runner.report_pipe import ReportPipe
 
 REPORT_FD_ENV = "VTP_REPORT_FD"
 JOB_SPEC_ENV = "VTP_JOB_SPEC"
 _STOP_SIGNALS: dict[int, StopKind] = {signal.SIGUSR1: "cancel", signal.SIGTERM: "requeue"}
-_CONTEXTS: weakref.WeakSet[TrainerContext] = weakref.WeakSet()
 
 
 def clean_metrics(values: Mapping[str, Any]) -> Metrics:
@@ -63,22 +61,15 @@ class TrainerContext:
     def __init__(
         self, report_fd: int, spec_path: Path | None = None, flush_lines: int = 50, flush_seconds: float = 1.0
     ) -> None:
-        self.report_fd, self.spec_path = report_fd, spec_path
-        self.flush_lines, self.flush_seconds = flush_lines, flush_seconds
+        self.spec_path = spec_path
         self.last_epoch = 0
         self.best_epoch: int | None = None
         self.best_metrics: Metrics = {}
         self.terminal: Terminal | None = None
         self._stop: StopKind | None = None
-        self._broken = False
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._pending: list[bytes] = []
-        self._closed = threading.Event()
         self._previous_handlers: dict[int, Any] = {}
-        self._flusher = threading.Thread(target=self._flush_periodically, name="vtp-log-flush", daemon=True)
-        self._flusher.start()
-        _CONTEXTS.add(self)
+        # The runner gone means nobody uploads or reports: stop as if handed back.
+        self._pipe = ReportPipe(report_fd, flush_lines, flush_seconds, lambda: self.request_stop("requeue"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, install_signal_handlers: bool = True) -> TrainerContext:
@@ -150,13 +141,7 @@ class TrainerContext:
 
     def log(self, level: LogLevel, message: str) -> None:
         """Queue a line; sent every `flush_lines` lines or `flush_seconds`, errors at once."""
-        if os.getpid() != self._pid:  # a forked worker (e.g. a data loader): its output stays on stderr
-            return
-        with self._lock:
-            self._pending.append(encode(Log(level=level, message=message)))
-            due = level == "error" or len(self._pending) >= self.flush_lines
-        if due:
-            self.flush()
+        self._pipe.queue(encode(Log(level=level, message=message)), urgent=level == "error")
 
     def fail(self, code: JobErrorCode, message: str, last_good_epoch: int | None = None) -> None:
         """End the attempt as failed (the first terminal message wins; later ones are dropped)."""
@@ -188,45 +173,14 @@ class TrainerContext:
 
     def flush(self) -> None:
         """Send queued log lines now."""
-        with self._lock:
-            data, self._pending = b"".join(self._pending), []
-            self._write(data)
+        self._pipe.flush()
 
     def close(self) -> None:
         """Flush, stop the flush thread and restore signal handlers; the fd stays open (the process owns it)."""
-        self._closed.set()
-        self.flush()
+        self._pipe.close()
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
         self._previous_handlers.clear()
 
     def _send(self, message: Message) -> None:
-        with self._lock:  # queued log lines first, so the runner sees everything in order
-            data, self._pending = b"".join([*self._pending, encode(message)]), []
-            self._write(data)
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and not self._broken:
-            try:
-                view = view[os.write(self.report_fd, view) :]
-            except BrokenPipeError:
-                # The runner is gone: nobody will upload or report, so stop as if handed back.
-                self._broken = True
-                self.request_stop("requeue")
-
-    def _flush_periodically(self) -> None:
-        while not self._closed.wait(self.flush_seconds):
-            self.flush()
-
-    def _after_fork(self) -> None:
-        # A fork (data loader workers) may copy the lock while another thread holds it.
-        self._lock, self._pending = threading.Lock(), []
-
-
-def _reset_after_fork() -> None:
-    for ctx in list(_CONTEXTS):
-        ctx._after_fork()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
+        self._pipe.send(encode(message))

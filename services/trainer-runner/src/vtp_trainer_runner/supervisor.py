@@ -49,12 +49,15 @@ class JobProcess:
     ) -> JobProcess:
         """Write the spec into `spec.work_dir` and start the child.
 
+        The child gets the runner's environment without its `VTP_*` settings, plus `env_overrides`.
         `gpus` become CUDA_VISIBLE_DEVICES (an empty list hides every GPU); None leaves it as inherited.
         Output goes to `log_path` (default `work_dir/trainer.log`).
         """
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         spec_path = spec.write(spec.work_dir / SPEC_FILE)
-        env = {**os.environ, **(env_overrides or {}), "PYTHONUNBUFFERED": "1", JOB_SPEC_ENV: str(spec_path)}
+        # The runner's own settings (VTP_*: object-store and broker credentials) stay in the runner.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VTP_")}
+        env.update(env_overrides or {}, PYTHONUNBUFFERED="1", **{JOB_SPEC_ENV: str(spec_path)})
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
         log = os.open(log_path or spec.work_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -19,6 +19,8 @@ DATASET_TASK = {"detect": "detection", "segment": "segmentation", "classify": "c
 class PinnedSnapshot:
     snapshot_id: uuid.UUID
     tasks: list[str]
+    content_hash: str
+    split_fingerprint: str
 
 
 class SnapshotProblem(Exception):
@@ -56,7 +58,9 @@ class DatasetsClient:
         if response.status_code not in (200, 201):
             raise DatasetsUnavailable(f"datasets service answered {response.status_code}")
         body = response.json()
-        pinned = PinnedSnapshot(uuid.UUID(body["id"]), list(body["tasks"]))
+        pinned = PinnedSnapshot(
+            uuid.UUID(body["id"]), list(body["tasks"]), body["content_hash"], body["split_fingerprint"]
+        )
         if DATASET_TASK.get(task) not in pinned.tasks:
             raise SnapshotProblem(
                 "dataset_lacks_task",

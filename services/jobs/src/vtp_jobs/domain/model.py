@@ -77,6 +77,8 @@ class Job:
     priority: int
     created_at: datetime
     split: dict[str, Any] | None = None
+    snapshot_content_hash: str | None = None
+    split_fingerprint: str | None = None
     status: Status = Status.PENDING
     attempt: int = 1
     runner_id: str | None = None
@@ -152,8 +154,8 @@ class Job:
         if stale := self._stale(attempt):
             return stale
         current = self.checkpoints.get(kind)
-        if current is not None and current.get("epoch", -1) > info.get("epoch", -1):
-            return Outcome(False, f"older {kind} checkpoint")
+        if current is not None and current.get("epoch", -1) >= info.get("epoch", -1):
+            return Outcome(False, f"not newer than the {kind} checkpoint held")
         self.checkpoints[kind] = info
         if kind == "best":
             self.best_epoch, self.best_metrics = info.get("epoch"), dict(info.get("metrics", {}))

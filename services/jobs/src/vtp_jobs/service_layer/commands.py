@@ -56,6 +56,8 @@ async def submit_job(deps: Deps, caller: Principal, token: str, request: JobRequ
         request.priority,
         now,
         split=request.split,
+        snapshot_content_hash=pinned.content_hash,
+        split_fingerprint=pinned.split_fingerprint,
     )
     job.transition(Status.QUEUED, job.attempt, now)
     async with deps.new_uow() as uow:

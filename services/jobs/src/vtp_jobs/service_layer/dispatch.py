@@ -22,6 +22,8 @@ def requested_event(job: Job, resume: bool) -> JobRequested:
         model=job.model,
         dataset_id=job.dataset_id,
         snapshot_id=job.snapshot_id,
+        snapshot_content_hash=job.snapshot_content_hash,
+        split_fingerprint=job.split_fingerprint,
         split=SplitOverride.model_validate(job.split) if job.split else None,
         config=job.config,
         advanced_config=job.advanced_config,

@@ -49,6 +49,8 @@ async def on_lifecycle(new_uow: NewUow, event: EventEnvelope[Any]) -> None:
             return job.transition(Status.RUNNING, data.attempt, at, data.runner_id)
         if data.status == "failed" and data.error is not None:
             return job.fail(data.attempt, at, data.error.code, data.error.message, data.error.last_good_epoch)
+        if data.checkpoint is not None:  # topics are unordered: the lifecycle event may beat checkpoint.saved
+            job.record_checkpoint(data.attempt, "last", {**data.checkpoint.model_dump(), "attempt": data.attempt})
         if data.status == "requeued":  # a runner handed the job back (SIGTERM): next attempt resumes
             outcome = job.transition(Status.REQUEUED, data.attempt, at)
             if outcome.applied:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vtp_contracts.events.jobs import JobErrorCode
+from vtp_trainer_runner.plugins.ultralytics_offline import no_amp_check_download, use_offline_environment
 from vtp_trainer_runner.plugins.ultralytics_reporting import Phase, Reporter, StopTraining
 from vtp_trainer_runner.protocol import LogLevel
 from vtp_trainer_runner.sdk import TrainerContext
@@ -114,12 +115,6 @@ class _ForwardLogs(logging.Handler):
             self.ctx.log(level, text)
 
 
-def _use_offline_environment(work_dir: Path) -> None:
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(work_dir / "ultralytics-config"))
-
-
 class UltralyticsPlugin:
     """Trains `spec` with Ultralytics and ends the attempt with exactly one Finished or Failed."""
 
@@ -127,13 +122,14 @@ class UltralyticsPlugin:
 
     def train(self, ctx: TrainerContext, spec: JobSpec) -> None:
         deadline = time.monotonic() + spec.time_limit_seconds if spec.time_limit_seconds else None
-        _use_offline_environment(spec.work_dir)
+        use_offline_environment(spec.work_dir)
         reporter, source = Reporter(ctx, spec.work_dir, deadline), spec.model
         try:
             data, source = resolve_data(spec), model_source(spec)
             import torch
             from ultralytics.models import YOLO
 
+            no_amp_check_download()
             args = train_arguments(spec, data, torch.cuda.is_available())
             ignored = sorted(MANAGED & spec.train_kwargs.keys())
             if ignored:

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("dataset_id", UUID(as_uuid=True), nullable=False),
         sa.Column("snapshot_id", UUID(as_uuid=True), nullable=False),
         sa.Column("split", JSONB, nullable=True),
+        sa.Column("snapshot_content_hash", sa.String(64), nullable=True),
+        sa.Column("split_fingerprint", sa.String(64), nullable=True),
         sa.Column("config", JSONB, nullable=False),
         sa.Column("advanced_config", JSONB, nullable=False),
         sa.Column("priority", sa.Integer, nullable=False),

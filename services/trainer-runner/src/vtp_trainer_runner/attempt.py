@@ -1,0 +1,211 @@
+"""One job attempt on this runner: prepare, supervise the trainer child, report everything.
+
+Events leave in this order per attempt: `started`, then heartbeats, epochs,
+checkpoints (uploaded before they are announced) and log batches, then exactly
+one terminal lifecycle event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from vtp_contracts.base import ObjectRef
+from vtp_contracts.catalog import CHECKPOINT_SAVED, EPOCH_PROGRESS, JOB_HEARTBEAT, JOB_LIFECYCLE, JOB_LOG
+from vtp_contracts.events.jobs import (
+    CheckpointPointer,
+    CheckpointSaved,
+    EpochProgress,
+    JobError,
+    JobHeartbeat,
+    JobLifecycle,
+    JobLog,
+    JobRequested,
+    LogLine,
+)
+from vtp_runtime.storage import ObjectStore, StorageError
+from vtp_trainer_runner.prepare import AttemptFailure, prepare
+from vtp_trainer_runner.protocol import CheckpointReady, Failed, Finished, Log, Progress
+from vtp_trainer_runner.reporter import Reporter
+from vtp_trainer_runner.supervisor import JobProcess
+
+_log = logging.getLogger(__name__)
+LOG_BATCH_LINES = 50
+
+
+@dataclass
+class AttemptDeps:
+    store: ObjectStore
+    reporter: Reporter
+    runner_id: str
+    work_root: Path
+    cache_dir: Path
+    cache_max_bytes: int
+    heartbeat_seconds: float
+    log_flush_seconds: float
+
+
+@dataclass
+class Attempt:
+    """A running attempt; the runner calls cancel()/hand_back() on it."""
+
+    cmd: JobRequested
+    deps: AttemptDeps
+    gpus: list[int]
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    process: JobProcess | None = None
+    stop: str | None = None  # "cancel" or "requeue", remembered if the child is not up yet
+    last: CheckpointPointer | None = None
+    epoch: int = 0
+    _logs: list[LogLine] = field(default_factory=list)
+
+    def cancel(self) -> None:
+        self.stop = "cancel"
+        if self.process is not None:
+            self.process.cancel()
+
+    def hand_back(self) -> None:
+        self.stop = "requeue"
+        if self.process is not None:
+            self.process.stop_for_requeue()
+
+    def _ids(self) -> dict[str, object]:
+        return {"job_id": self.cmd.job_id, "project_id": self.cmd.project_id, "attempt": self.cmd.attempt}
+
+    async def _lifecycle(self, status: str, error: JobError | None = None) -> None:
+        await self.deps.reporter.emit(
+            JOB_LIFECYCLE,
+            JobLifecycle(
+                **self._ids(),
+                status=status,
+                runner_id=self.deps.runner_id,
+                error=error,
+                epoch=self.epoch,
+                checkpoint=self.last if status in ("requeued", "cancelled") else None,
+                occurred_at=datetime.now(UTC),
+            ),
+        )
+
+    async def run(self) -> None:
+        await self._lifecycle("started")
+        self.started.set()
+        beat = asyncio.create_task(self._heartbeats())
+        try:
+            await self._run()
+        except AttemptFailure as exc:
+            await self._lifecycle(
+                "failed",
+                JobError(
+                    code=exc.code,
+                    message=str(exc)[:2000],
+                    last_good_epoch=self.epoch or None,
+                ),
+            )
+        except Exception as exc:
+            _log.exception("attempt %s/%s crashed in the runner", self.cmd.job_id, self.cmd.attempt)
+            await self._lifecycle(
+                "failed", JobError(code="TRAINER_CRASHED", message=str(exc)[:2000], last_good_epoch=self.epoch or None)
+            )
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _run(self) -> None:
+        device = ",".join(str(g) for g in self.gpus) if self.gpus else "cpu"
+        spec = await prepare(
+            self.cmd, self.deps.store, self.deps.work_root, self.deps.cache_dir, self.deps.cache_max_bytes, device
+        )
+        if self.stop == "cancel":
+            await self._lifecycle("cancelled")
+            return
+        self.process = await JobProcess.start(
+            spec, env_overrides={"YOLO_CONFIG_DIR": str(spec.work_dir / "yolo")}, gpus=self.gpus
+        )
+        if self.stop == "cancel":
+            self.process.cancel()
+        elif self.stop == "requeue":
+            self.process.stop_for_requeue()
+        terminal: Finished | Failed | None = None
+        flusher = asyncio.create_task(self._flush_logs_periodically())
+        try:
+            async for message in self.process.messages():
+                if isinstance(message, Progress):
+                    self.epoch = max(self.epoch, message.epoch)
+                    await self.deps.reporter.emit(
+                        EPOCH_PROGRESS, EpochProgress(**self._ids(), **message.model_dump(exclude={"type"}))
+                    )
+                elif isinstance(message, CheckpointReady):
+                    await self._checkpoint(message)
+                elif isinstance(message, Log):
+                    self._logs.append(LogLine(time=message.time, level=message.level, message=message.message[:4000]))
+                    if message.level == "error" or len(self._logs) >= LOG_BATCH_LINES:
+                        await self._flush_logs()
+                elif isinstance(message, Finished | Failed):
+                    terminal = message
+        finally:
+            flusher.cancel()
+            await self._flush_logs()
+        returncode = await self.process.wait()
+        await self._finish(terminal, returncode)
+
+    async def _finish(self, terminal: Finished | Failed | None, returncode: int) -> None:
+        if isinstance(terminal, Finished):
+            status = {"completed": "completed", "cancelled": "cancelled", "stopped_for_requeue": "requeued"}
+            await self._lifecycle(status[terminal.status])
+        elif isinstance(terminal, Failed):
+            await self._lifecycle(
+                "failed",
+                JobError(code=terminal.code, message=terminal.message, last_good_epoch=terminal.last_good_epoch),
+            )
+        else:
+            raise AttemptFailure("TRAINER_CRASHED", f"trainer exited with {returncode} without a final report")
+
+    async def _checkpoint(self, message: CheckpointReady) -> None:
+        key = f"checkpoints/{self.cmd.job_id}/attempt-{self.cmd.attempt}/{message.kind}-epoch{message.epoch}.pt"
+        try:
+            info = await self.deps.store.put_file(key, message.path)
+        except (StorageError, OSError) as exc:
+            if self.process is not None:
+                self.process.cancel()
+            raise AttemptFailure("CHECKPOINT_UPLOAD_FAILED", f"{message.kind} checkpoint: {exc}") from exc
+        ref = ObjectRef(uri=info.uri, sha256=info.sha256 or "", size_bytes=info.size_bytes)
+        if message.kind == "last":
+            self.last = CheckpointPointer(uri=ref.uri, sha256=ref.sha256, epoch=message.epoch)
+        await self.deps.reporter.emit(
+            CHECKPOINT_SAVED,
+            CheckpointSaved(
+                **self._ids(),
+                kind=message.kind,
+                epoch=message.epoch,
+                checkpoint=ref,
+                metrics=message.metrics,
+            ),
+        )
+
+    async def _flush_logs(self) -> None:
+        if self._logs:
+            lines, self._logs = self._logs, []
+            await self.deps.reporter.emit(JOB_LOG, JobLog(**self._ids(), lines=lines))
+
+    async def _flush_logs_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.deps.log_flush_seconds)
+            await self._flush_logs()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await self.deps.reporter.emit(
+                JOB_HEARTBEAT,
+                JobHeartbeat(
+                    **self._ids(),
+                    runner_id=self.deps.runner_id,
+                    epoch=self.epoch or None,
+                    sent_at=datetime.now(UTC),
+                ),
+            )
+            await asyncio.sleep(self.deps.heartbeat_seconds)
