@@ -131,8 +131,8 @@ def test_runner_killed_mid_training_is_resumed_elsewhere(
     )
     assert resumed["runner_id"] != victim
     first, second = _epochs(admin, job["id"])
-    checkpoint_epoch = running["checkpoints"]["last"]["epoch"]
-    assert second[0] > checkpoint_epoch - 1 and second[-1] == 4
+    # Resumed from a checkpoint (not from scratch), no later than right after the last epoch attempt 1 finished.
+    assert running["checkpoints"]["last"]["epoch"] + 1 <= second[0] <= first[-1] + 1 and second[-1] == 4
     assert len(second) == len(set(second)), "no duplicate epochs within the resumed attempt"
     if name == "trainer-runner":
         stack.up()  # bring the session's runner back for the next tests
