@@ -1,14 +1,15 @@
 """`make demo`: walk through the running platform from a user's side.
 
-It shows the stack's health, a new project with its own token (which sees only its project), and a
-generated sample dataset uploaded, validated and frozen in a snapshot. The training journey joins it
-with the training feature.
+The stack's health; a new project with its own token (which sees only its project); a generated
+sample dataset uploaded, validated and frozen in a snapshot; a short CPU training job on it, its
+epochs printed live as the runner reports them, and the result table.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def _project(api: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
     return mine
 
 
-def _dataset(api: httpx.Client, auth: dict[str, str]) -> bool:
+def _dataset(api: httpx.Client, auth: dict[str, str]) -> str | None:
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(Path(tmp) / "shapes", images=200, seed=0)
         data = zip_dataset(root, Path(tmp) / "shapes.zip").read_bytes()
@@ -54,7 +55,7 @@ def _dataset(api: httpx.Client, auth: dict[str, str]) -> bool:
     )
     if response.status_code != 201:
         print(response.text)
-        return False
+        return None
     dataset = response.json()
     for task, summary in dataset["tasks"].items():
         classes = ", ".join(f"{c['name']} {c['annotation_count']}" for c in summary["classes"])
@@ -62,7 +63,52 @@ def _dataset(api: httpx.Client, auth: dict[str, str]) -> bool:
     print(f"  splits {dataset['split_counts']}, content hash {dataset['content_hash'][:16]}...")
     snapshot = api.post(f"/api/v1/datasets/{dataset['id']}/snapshots", headers=auth).json()
     print(f"snapshot {snapshot['version_tag']} ({snapshot['id']}) pinned; published dataset.snapshot-created.v1")
-    return True
+    return str(dataset["id"])
+
+
+def _train(api: httpx.Client, auth: dict[str, str], dataset_id: str, epochs: int = 15) -> bool:
+    config = {"epochs": epochs, "imgsz": 128, "batch": 16, "workers": 0, "seed": 0}
+    response = api.post(
+        "/api/v1/jobs",
+        headers=auth,
+        json={
+            "name": "demo detector",
+            "task_type": "detect",
+            "model": "yolo11n",
+            "dataset_id": dataset_id,
+            "config": config,
+        },
+    )
+    if response.status_code != 201:
+        print(response.text)
+        return False
+    job = response.json()
+    print(f"\ntraining job {job['id']}: yolo11n from its yaml, {epochs} epochs on the CPU")
+    print(f"  {'epoch':>5} {'box_loss':>9} {'mAP50':>7} {'mAP50-95':>9} {'ETA s':>6}")
+    shown, deadline = 0, time.monotonic() + 600
+    while time.monotonic() < deadline:
+        job = api.get(f"/api/v1/jobs/{job['id']}", headers=auth).json()
+        attempts = api.get(f"/api/v1/jobs/{job['id']}/metrics", headers=auth).json()["attempts"]
+        for epoch in (attempts[-1]["epochs"] if attempts else [])[shown:]:
+            val, loss = epoch["val_metrics"], epoch["train_losses"]
+            eta = f"{job['eta_seconds']:.0f}" if job.get("eta_seconds") is not None else "-"
+            print(
+                f"  {epoch['epoch']:>5} {loss.get('box_loss', 0):>9.3f} {val.get('mAP50', 0):>7.3f} "
+                f"{val.get('mAP50-95', 0):>9.3f} {eta:>6}"
+            )
+            shown += 1
+        if job["status"] in ("completed", "failed", "cancelled") and (job["status"] != "completed" or shown >= epochs):
+            break
+        time.sleep(0.5)
+    print(f"\njob {job['status']} (attempt {job['attempt']}, runner {job['runner_id']})")
+    if job["error"]:
+        print(f"  error {job['error']}")
+    best = job["best_metrics"]
+    print(f"  best epoch {job['best_epoch']}: mAP50 {best.get('mAP50', 0):.3f}, mAP50-95 {best.get('mAP50-95', 0):.3f}")
+    for kind, checkpoint in sorted(job["checkpoints"].items()):
+        size = checkpoint["size_bytes"] / 1e6
+        print(f"  {kind:<4} checkpoint {checkpoint['uri']} ({size:.1f} MB, epoch {checkpoint['epoch']})")
+    return bool(job["status"] == "completed")
 
 
 def main() -> int:
@@ -71,7 +117,8 @@ def main() -> int:
     with httpx.Client(base_url=cfg.gateway_url, timeout=30) as api:
         ok = _health(api)
         mine = _project(api, admin)
-        ok = _dataset(api, mine) and ok
+        dataset_id = _dataset(api, mine)
+        ok = dataset_id is not None and _train(api, mine, dataset_id) and ok
     print(f"\nGateway: {cfg.gateway_url}   Kafka: {cfg.kafka_bootstrap}   admin token: {cfg.run_path / 'admin-token'}")
     return 0 if ok else 1
 

@@ -1,0 +1,376 @@
+"""Platform overhead of a small training run: the same job through the platform and as a bare `model.train()`.
+
+One script, one machine, one dataset. A local stack (identity, datasets, jobs, trainer-runner) is started
+here on free ports; a 200-image shapes dataset is uploaded through the gateway and trained as a job (YOLO11n
+detect, imgsz 128, batch 16, workers 0, seed 0, CPU). Then the job's pinned snapshot is materialised here (its
+frozen splits, through the datasets REST API) and trained bare, in a fresh interpreter, with the same
+keyword arguments as the runner passes. The two runs never overlap.
+
+Prints (ratios against the bare run, measured in this process):
+
+- (a) wall time submit -> `completed` (as seen polling the job) vs the bare process's wall time; goal <= 1.10;
+- (b) submit -> first `epoch.progress` (its Kafka timestamp), less that epoch's `epoch_seconds`; goal <= 3 s.
+  The bare equivalent (process launch -> end of epoch 1, less epoch 1) is printed next to it;
+- (c) the job's best val mAP50 (`best_metrics`) vs the bare run's final metrics (best.pt validated); goal <= 0.02.
+
+Offline: models from yaml, YOLO_OFFLINE=1, YOLO_AUTOINSTALL=0, plots=False. Before either run, torch and
+ultralytics are imported once in a throw-away process so that neither run pays for a cold page cache.
+
+    python bench/training_overhead.py [--epochs 10] [--images 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+IMGSZ, BATCH, SEED = 128, 16, 0
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the bare run (a child process of this script) -----------------------------------------------------
+
+
+def bare_child(spec_path: Path, out_path: Path) -> None:
+    """Train as a user would without the platform; write timings and metrics as JSON to `out_path`."""
+    spec: dict[str, Any] = json.loads(spec_path.read_text())
+    from ultralytics.models import YOLO  # the environment (offline, config dir) comes from the parent
+
+    imported = time.time()
+    epochs: list[dict[str, Any]] = []
+
+    def on_fit_epoch_end(trainer: Any) -> None:
+        if int(trainer.epoch) + 1 > len(epochs):  # final validation calls this once more for the last epoch
+            epochs.append(
+                {
+                    "epoch": int(trainer.epoch) + 1,
+                    "at": time.time(),
+                    "epoch_seconds": float(trainer.epoch_time),
+                    "mAP50": float(trainer.metrics.get("metrics/mAP50(B)", float("nan"))),
+                }
+            )
+
+    model = YOLO("yolo11n.yaml", task="detect")
+    model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    start = time.time()
+    model.train(**spec["kwargs"])
+    end = time.time()
+    assert model.trainer is not None
+    final = {k: float(v) for k, v in model.trainer.metrics.items()}  # best.pt, validated after training
+    result = {"imported": imported, "train_start": start, "train_end": end, "epochs": epochs, "final": final}
+    out_path.write_text(json.dumps(result))
+
+
+def run_bare(work: Path, data_yaml: Path, epochs: int) -> dict[str, Any]:
+    """Start the bare child and wait; adds `launched` and `exited` (wall clock) to its result."""
+    kwargs = {
+        "data": str(data_yaml),
+        "epochs": epochs,
+        "imgsz": IMGSZ,
+        "batch": BATCH,
+        "workers": 0,
+        "seed": SEED,
+        "deterministic": True,
+        "device": "cpu",
+        "plots": False,
+        "verbose": False,  # as the runner passes it
+        "project": str(work / "runs"),
+        "name": "train",
+        "exist_ok": True,
+    }
+    spec, out = work / "spec.json", work / "result.json"
+    spec.write_text(json.dumps({"kwargs": kwargs}))
+    env = {
+        **os.environ,
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "0",
+        "YOLO_CONFIG_DIR": str(work / "ultralytics-config"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    launched = time.time()
+    with open(work / "bare.log", "wb") as log:
+        code = subprocess.run(
+            [sys.executable, __file__, "--bare-child", str(spec), str(out)],
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+    exited = time.time()
+    if code != 0:
+        raise RuntimeError(f"bare training failed ({code}); see {work / 'bare.log'}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result | {"launched": launched, "exited": exited}
+
+
+def warm_imports(work: Path) -> float:
+    """Import torch and ultralytics once in a throw-away process (page cache); returns its seconds."""
+    env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(work / "ultralytics-warm")}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, ultralytics.models"], env=env, check=True)
+    return time.perf_counter() - start
+
+
+# -- the platform run ----------------------------------------------------------------------------------
+
+
+class Watcher(threading.Thread):
+    """Records runner events (epoch progress, lifecycle) with their Kafka timestamps, for one job id."""
+
+    TOPICS = ("epoch.progress.v1", "job.lifecycle.v1")
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap = bootstrap
+        self.job_id: str | None = None
+        self.events: list[tuple[str, float, float, dict[str, Any]]] = []  # topic, kafka ts, received, data
+        self.ready, self.stop = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._consume())
+        except BaseException as exc:  # reported by the main thread
+            self.error = exc
+            self.ready.set()
+
+    async def _consume(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.structs import TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+        await consumer.start()
+        try:
+            parts = [TopicPartition(t, p) for t in self.TOPICS for p in sorted(consumer.partitions_for_topic(t) or ())]
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)  # a fresh stack: nothing from other runs is there
+            self.ready.set()
+            while not self.stop.is_set():
+                batches = await consumer.getmany(timeout_ms=100)
+                received = time.time()
+                for records in batches.values():
+                    for record in records:
+                        data = json.loads(record.value or b"{}")
+                        if data.get("job_id") == self.job_id:
+                            self.events.append((record.topic, record.timestamp / 1000, received, data))
+        finally:
+            await consumer.stop()
+
+    def first(self, topic: str, **match: Any) -> tuple[float, float, dict[str, Any]] | None:
+        for t, ts, received, data in self.events:
+            if t == topic and all(data.get(k) == v for k, v in match.items()):
+                return ts, received, data
+        return None
+
+
+def upload(api: httpx.Client, path: Path, name: str) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        response = api.post("/api/v1/datasets", data={"name": name}, files={"file": ("d.zip", f, "application/zip")})
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def run_platform(api: httpx.Client, watcher: Watcher, dataset_id: str, epochs: int) -> dict[str, Any]:
+    """Submit the job and poll it to the end; returns the times seen and the final job."""
+    config = {"epochs": epochs, "imgsz": IMGSZ, "batch": BATCH, "workers": 0, "seed": SEED}
+    body = {"name": "overhead", "task_type": "detect", "model": "yolo11n", "dataset_id": dataset_id, "config": config}
+    submitted = time.time()
+    response = api.post("/api/v1/jobs", json=body)
+    accepted = time.time()
+    response.raise_for_status()
+    job: dict[str, Any] = response.json()
+    watcher.job_id = job["id"]
+    first_epoch_seen: float | None = None
+    deadline = time.monotonic() + 3600
+    while job["status"] not in TERMINAL:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job never finished: {job}")
+        time.sleep(0.1)
+        job = api.get(f"/api/v1/jobs/{job['id']}").json()
+        if first_epoch_seen is None and job["epoch"] >= 1:
+            first_epoch_seen = time.time()
+    done = time.time()
+    time.sleep(1.0)  # late checkpoint events (topics are unordered) settle before best_metrics is read
+    job = api.get(f"/api/v1/jobs/{job['id']}").json()
+    metrics = api.get(f"/api/v1/jobs/{job['id']}/metrics").json()
+    return {
+        "submitted": submitted,
+        "accepted": accepted,
+        "first_epoch_seen": first_epoch_seen,
+        "done": done,
+        "job": job,
+        "metrics": metrics,
+    }
+
+
+# -- the report ---------------------------------------------------------------------------------------
+
+
+def row(label: str, platform: str, bare: str, note: str = "") -> None:
+    print(f"{label:<44}{platform:>12}{bare:>12}   {note}")
+
+
+def report(args: argparse.Namespace, plat: dict[str, Any], watcher: Watcher, bare: dict[str, Any]) -> None:
+    job, sub = plat["job"], plat["submitted"]
+    started = watcher.first("job.lifecycle.v1", status="started")
+    first = watcher.first("epoch.progress.v1", epoch=1)
+    last = watcher.first("epoch.progress.v1", epoch=args.epochs)
+    completed = watcher.first("job.lifecycle.v1", status="completed")
+    plat_wall = plat["done"] - sub
+    bare_wall = bare["exited"] - bare["launched"]
+    bare_train = bare["train_end"] - bare["train_start"]
+    bare_e1 = bare["epochs"][0]
+    bare_first = bare_e1["at"] - bare["launched"] - bare_e1["epoch_seconds"]
+    plat_epochs = {e["epoch"]: e for e in plat["metrics"]["attempts"][-1]["epochs"]}
+    plat_train = sum(e["epoch_seconds"] or 0 for e in plat_epochs.values())
+    bare_epoch_sum = sum(e["epoch_seconds"] for e in bare["epochs"])
+
+    print(f"\nYOLO11n detect, {args.images} images (160x128), imgsz {IMGSZ}, batch {BATCH}, {args.epochs} epochs, CPU")
+    print(f"job {job['id']}: status {job['status']}, attempt {job['attempt']}, epoch {job['epoch']}/{args.epochs}")
+    row("", "platform", "bare", "")
+    row(
+        "(a) wall: submit->completed | launch->exit",
+        f"{plat_wall:.2f} s",
+        f"{bare_wall:.2f} s",
+        f"ratio {plat_wall / bare_wall:.3f} (goal <= 1.10)",
+    )
+    row("    vs bare model.train() call only", "", f"{bare_train:.2f} s", f"ratio {plat_wall / bare_train:.3f}")
+    row(
+        "    sum of epoch_seconds",
+        f"{plat_train:.2f} s",
+        f"{bare_epoch_sum:.2f} s",
+        f"ratio {plat_train / bare_epoch_sum:.3f}",
+    )
+    if first is None:
+        print("(b) no epoch.progress for epoch 1 was seen on Kafka")
+    else:
+        ts, received, data = first
+        plat_first = ts - sub - (data.get("epoch_seconds") or 0)
+        row(
+            "(b) to 1st epoch.progress less epoch 1",
+            f"{plat_first:.2f} s",
+            f"{bare_first:.2f} s",
+            f"goal <= 3 s; platform - bare = {plat_first - bare_first:.2f} s",
+        )
+        row("    epoch 1 epoch_seconds", f"{data.get('epoch_seconds') or 0:.2f} s", f"{bare_e1['epoch_seconds']:.2f} s")
+        if plat["first_epoch_seen"] is not None:
+            row(
+                "    epoch 1 visible in the API after publish",
+                f"{plat['first_epoch_seen'] - ts:.2f} s",
+                "",
+                f"(Kafka consumer got it {received - ts:.2f} s after publish)",
+            )
+    print("    platform breakdown (Kafka timestamps, from submit):")
+    print(f"      POST /jobs returned          {plat['accepted'] - sub:8.2f} s")
+    if started:
+        print(f"      lifecycle started            {started[0] - sub:8.2f} s")
+    if last:
+        print(f"      last epoch.progress          {last[0] - sub:8.2f} s")
+    if completed:
+        print(f"      lifecycle completed          {completed[0] - sub:8.2f} s")
+    print(f"      completed seen polling       {plat_wall:8.2f} s")
+    print("    bare breakdown (from launch):")
+    print(f"      imports done                 {bare['imported'] - bare['launched']:8.2f} s")
+    print(f"      model.train() called         {bare['train_start'] - bare['launched']:8.2f} s")
+    print(f"      last epoch ended             {bare['epochs'][-1]['at'] - bare['launched']:8.2f} s")
+    print(f"      model.train() returned       {bare['train_end'] - bare['launched']:8.2f} s")
+    best = job["best_metrics"].get("mAP50", float("nan"))
+    final = bare["final"].get("metrics/mAP50(B)", float("nan"))
+    row(
+        "(c) mAP50: job best_metrics | bare final",
+        f"{best:.4f}",
+        f"{final:.4f}",
+        f"|diff| {abs(best - final):.4f} (goal <= 0.02); best epoch {job['best_epoch']}",
+    )
+    diffs = [
+        abs((plat_epochs[e["epoch"]]["val_metrics"] or {}).get("mAP50", float("nan")) - e["mAP50"])
+        for e in bare["epochs"]
+        if e["epoch"] in plat_epochs
+    ]
+    print(
+        f"    per-epoch val mAP50, platform vs bare: max |diff| {max(diffs, default=float('nan')):.4f} "
+        f"over {len(diffs)} epochs"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--bare-child", nargs=2, type=Path, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_child:
+        bare_child(*args.bare_child)
+        return
+
+    from vtp_dice.materialize import materialize
+    from vtp_dice.remote import RestSnapshotSource
+    from vtp_dice.sample import generate, zip_dataset
+    from vtp_localstack.config import StackConfig
+    from vtp_localstack.stack import LocalStack
+
+    with tempfile.TemporaryDirectory(prefix="vtp-overhead-") as tmp:
+        root = Path(tmp)
+        data_zip = zip_dataset(generate(root / "dataset", images=args.images, seed=0), root / "dataset.zip")
+        cfg = StackConfig(
+            run_dir=root / "run",
+            gateway_port=free_port(),
+            postgres_port=free_port(),
+            kafka_port=free_port(),
+            redis_port=free_port(),
+            service_port_base=free_port() // 10 * 10,
+        )
+        stack = LocalStack(cfg)
+        stack.up(services=("identity", "datasets", "jobs", "trainer-runner"))
+        watcher = Watcher(cfg.kafka_bootstrap)
+        try:
+            token = (cfg.run_path / "admin-token").read_text().strip()
+            api = httpx.Client(base_url=cfg.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+            dataset = upload(api, data_zip, "overhead")
+            warm_s = warm_imports(root)
+            print(f"stack up; dataset {dataset['id']} uploaded; torch+ultralytics warm-up import {warm_s:.1f} s")
+            watcher.start()
+            watcher.ready.wait(30)
+            if watcher.error is not None:
+                raise watcher.error
+            plat = run_platform(api, watcher, dataset["id"], args.epochs)
+            time.sleep(0.5)
+            watcher.stop.set()
+            watcher.join(10)
+            print(f"platform run done: {plat['job']['status']} in {plat['done'] - plat['submitted']:.1f} s")
+
+            job = plat["job"]
+            source = RestSnapshotSource(cfg.gateway_url, token, job["dataset_id"], job["snapshot_id"])
+            entry = materialize(source, "detection", root / "bare-cache", source.splits())  # type: ignore[arg-type]
+            work = root / "bare"
+            work.mkdir()
+            bare = run_bare(work, entry / "data.yaml", args.epochs)
+            print(f"bare run done in {bare['exited'] - bare['launched']:.1f} s")
+            report(args, plat, watcher, bare)
+        finally:
+            watcher.stop.set()
+            stack.down()
+
+
+if __name__ == "__main__":
+    main()
