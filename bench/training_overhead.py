@@ -134,14 +134,13 @@ def warm_imports(work: Path) -> float:
 
 
 class Watcher(threading.Thread):
-    """Records runner events (epoch progress, lifecycle) with their Kafka timestamps, for one job id."""
+    """Records runner events (epoch progress, lifecycle) with their Kafka timestamps."""
 
     TOPICS = ("epoch.progress.v1", "job.lifecycle.v1")
 
     def __init__(self, bootstrap: str) -> None:
         super().__init__(daemon=True)
         self.bootstrap = bootstrap
-        self.job_id: str | None = None
         self.events: list[tuple[str, float, float, dict[str, Any]]] = []  # topic, kafka ts, received, data
         self.ready, self.stop = threading.Event(), threading.Event()
         self.error: BaseException | None = None
@@ -170,14 +169,13 @@ class Watcher(threading.Thread):
                 for records in batches.values():
                     for record in records:
                         data = json.loads(record.value or b"{}")
-                        if data.get("job_id") == self.job_id:
-                            self.events.append((record.topic, record.timestamp / 1000, received, data))
+                        self.events.append((record.topic, record.timestamp / 1000, received, data))
         finally:
             await consumer.stop()
 
-    def first(self, topic: str, **match: Any) -> tuple[float, float, dict[str, Any]] | None:
-        for t, ts, received, data in self.events:
-            if t == topic and all(data.get(k) == v for k, v in match.items()):
+    def first(self, job_id: str, topic: str, **match: Any) -> tuple[float, float, dict[str, Any]] | None:
+        for t, ts, received, data in list(self.events):
+            if t == topic and data.get("job_id") == job_id and all(data.get(k) == v for k, v in match.items()):
                 return ts, received, data
         return None
 
@@ -190,7 +188,7 @@ def upload(api: httpx.Client, path: Path, name: str) -> dict[str, Any]:
     return body
 
 
-def run_platform(api: httpx.Client, watcher: Watcher, dataset_id: str, epochs: int) -> dict[str, Any]:
+def run_platform(api: httpx.Client, dataset_id: str, epochs: int) -> dict[str, Any]:
     """Submit the job and poll it to the end; returns the times seen and the final job."""
     config = {"epochs": epochs, "imgsz": IMGSZ, "batch": BATCH, "workers": 0, "seed": SEED}
     body = {"name": "overhead", "task_type": "detect", "model": "yolo11n", "dataset_id": dataset_id, "config": config}
@@ -199,7 +197,6 @@ def run_platform(api: httpx.Client, watcher: Watcher, dataset_id: str, epochs: i
     accepted = time.time()
     response.raise_for_status()
     job: dict[str, Any] = response.json()
-    watcher.job_id = job["id"]
     first_epoch_seen: float | None = None
     deadline = time.monotonic() + 3600
     while job["status"] not in TERMINAL:
@@ -230,23 +227,23 @@ def row(label: str, platform: str, bare: str, note: str = "") -> None:
     print(f"{label:<44}{platform:>12}{bare:>12}   {note}")
 
 
-def report(args: argparse.Namespace, plat: dict[str, Any], watcher: Watcher, bare: dict[str, Any]) -> None:
+def report(epochs: int, plat: dict[str, Any], watcher: Watcher, bare: dict[str, Any]) -> dict[str, float]:
+    """Print one round's table; returns its headline figures."""
     job, sub = plat["job"], plat["submitted"]
-    started = watcher.first("job.lifecycle.v1", status="started")
-    first = watcher.first("epoch.progress.v1", epoch=1)
-    last = watcher.first("epoch.progress.v1", epoch=args.epochs)
-    completed = watcher.first("job.lifecycle.v1", status="completed")
+    started = watcher.first(job["id"], "job.lifecycle.v1", status="started")
+    first = watcher.first(job["id"], "epoch.progress.v1", epoch=1)
+    last = watcher.first(job["id"], "epoch.progress.v1", epoch=epochs)
+    completed = watcher.first(job["id"], "job.lifecycle.v1", status="completed")
     plat_wall = plat["done"] - sub
     bare_wall = bare["exited"] - bare["launched"]
     bare_train = bare["train_end"] - bare["train_start"]
     bare_e1 = bare["epochs"][0]
     bare_first = bare_e1["at"] - bare["launched"] - bare_e1["epoch_seconds"]
     plat_epochs = {e["epoch"]: e for e in plat["metrics"]["attempts"][-1]["epochs"]}
-    plat_train = sum(e["epoch_seconds"] or 0 for e in plat_epochs.values())
-    bare_epoch_sum = sum(e["epoch_seconds"] for e in bare["epochs"])
+    plat_secs = [plat_epochs[e]["epoch_seconds"] or 0.0 for e in sorted(plat_epochs)]
+    bare_secs = [e["epoch_seconds"] for e in bare["epochs"]]
 
-    print(f"\nYOLO11n detect, {args.images} images (160x128), imgsz {IMGSZ}, batch {BATCH}, {args.epochs} epochs, CPU")
-    print(f"job {job['id']}: status {job['status']}, attempt {job['attempt']}, epoch {job['epoch']}/{args.epochs}")
+    print(f"job {job['id']}: status {job['status']}, attempt {job['attempt']}, epoch {job['epoch']}/{epochs}")
     row("", "platform", "bare", "")
     row(
         "(a) wall: submit->completed | launch->exit",
@@ -257,10 +254,13 @@ def report(args: argparse.Namespace, plat: dict[str, Any], watcher: Watcher, bar
     row("    vs bare model.train() call only", "", f"{bare_train:.2f} s", f"ratio {plat_wall / bare_train:.3f}")
     row(
         "    sum of epoch_seconds",
-        f"{plat_train:.2f} s",
-        f"{bare_epoch_sum:.2f} s",
-        f"ratio {plat_train / bare_epoch_sum:.3f}",
+        f"{sum(plat_secs):.2f} s",
+        f"{sum(bare_secs):.2f} s",
+        f"ratio {sum(plat_secs) / sum(bare_secs):.3f}",
     )
+    print(f"      per epoch, platform: {' '.join(f'{s:.1f}' for s in plat_secs)}")
+    print(f"      per epoch, bare:     {' '.join(f'{s:.1f}' for s in bare_secs)}")
+    plat_first = float("nan")
     if first is None:
         print("(b) no epoch.progress for epoch 1 was seen on Kafka")
     else:
@@ -272,28 +272,23 @@ def report(args: argparse.Namespace, plat: dict[str, Any], watcher: Watcher, bar
             f"{bare_first:.2f} s",
             f"goal <= 3 s; platform - bare = {plat_first - bare_first:.2f} s",
         )
-        row("    epoch 1 epoch_seconds", f"{data.get('epoch_seconds') or 0:.2f} s", f"{bare_e1['epoch_seconds']:.2f} s")
         if plat["first_epoch_seen"] is not None:
             row(
                 "    epoch 1 visible in the API after publish",
                 f"{plat['first_epoch_seen'] - ts:.2f} s",
                 "",
-                f"(Kafka consumer got it {received - ts:.2f} s after publish)",
+                f"(Kafka consumer got it {received - ts:.2f} s after publish; API polled every 0.1 s)",
             )
-    print("    platform breakdown (Kafka timestamps, from submit):")
-    print(f"      POST /jobs returned          {plat['accepted'] - sub:8.2f} s")
-    if started:
-        print(f"      lifecycle started            {started[0] - sub:8.2f} s")
-    if last:
-        print(f"      last epoch.progress          {last[0] - sub:8.2f} s")
-    if completed:
-        print(f"      lifecycle completed          {completed[0] - sub:8.2f} s")
-    print(f"      completed seen polling       {plat_wall:8.2f} s")
-    print("    bare breakdown (from launch):")
-    print(f"      imports done                 {bare['imported'] - bare['launched']:8.2f} s")
-    print(f"      model.train() called         {bare['train_start'] - bare['launched']:8.2f} s")
-    print(f"      last epoch ended             {bare['epochs'][-1]['at'] - bare['launched']:8.2f} s")
-    print(f"      model.train() returned       {bare['train_end'] - bare['launched']:8.2f} s")
+    print("    platform, from submit (Kafka timestamps):  ", end="")
+    marks = [("POST returned", plat["accepted"]), ("started", started[0] if started else None)]
+    marks += [("1st progress", first[0] if first else None), ("last progress", last[0] if last else None)]
+    marks += [("completed", completed[0] if completed else None), ("seen polling", plat["done"])]
+    print(", ".join(f"{name} {at - sub:.2f}" for name, at in marks if at is not None))
+    print("    bare, from launch:                          ", end="")
+    marks = [("imports done", bare["imported"]), ("train() called", bare["train_start"])]
+    marks += [("1st epoch", bare_e1["at"]), ("last epoch", bare["epochs"][-1]["at"])]
+    marks += [("train() returned", bare["train_end"]), ("exited", bare["exited"])]
+    print(", ".join(f"{name} {at - bare['launched']:.2f}" for name, at in marks))
     best = job["best_metrics"].get("mAP50", float("nan"))
     final = bare["final"].get("metrics/mAP50(B)", float("nan"))
     row(
@@ -311,12 +306,21 @@ def report(args: argparse.Namespace, plat: dict[str, Any], watcher: Watcher, bar
         f"    per-epoch val mAP50, platform vs bare: max |diff| {max(diffs, default=float('nan')):.4f} "
         f"over {len(diffs)} epochs"
     )
+    return {
+        "plat_wall": plat_wall,
+        "bare_wall": bare_wall,
+        "bare_train": bare_train,
+        "plat_first": plat_first,
+        "bare_first": bare_first,
+        "map_diff": abs(best - final),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2, help="platform+bare pairs; the order alternates")
     parser.add_argument("--bare-child", nargs=2, type=Path, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_child:
@@ -346,27 +350,55 @@ def main() -> None:
         try:
             token = (cfg.run_path / "admin-token").read_text().strip()
             api = httpx.Client(base_url=cfg.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
-            dataset = upload(api, data_zip, "overhead")
+            dataset = upload(api, data_zip, "overhead")["id"]
+            # The head snapshot, frozen now; a job submitted without snapshot_id pins this same one.
+            snapshot = api.post(f"/api/v1/datasets/{dataset}/snapshots").raise_for_status().json()["id"]
+            source = RestSnapshotSource(cfg.gateway_url, token, dataset, snapshot)
+            entry = materialize(source, "detection", root / "bare-cache", source.splits())  # type: ignore[arg-type]
             warm_s = warm_imports(root)
-            print(f"stack up; dataset {dataset['id']} uploaded; torch+ultralytics warm-up import {warm_s:.1f} s")
+            print(f"stack up; dataset {dataset} snapshot {snapshot}; torch+ultralytics warm-up import {warm_s:.1f} s")
             watcher.start()
             watcher.ready.wait(30)
             if watcher.error is not None:
                 raise watcher.error
-            plat = run_platform(api, watcher, dataset["id"], args.epochs)
-            time.sleep(0.5)
-            watcher.stop.set()
-            watcher.join(10)
-            print(f"platform run done: {plat['job']['status']} in {plat['done'] - plat['submitted']:.1f} s")
-
-            job = plat["job"]
-            source = RestSnapshotSource(cfg.gateway_url, token, job["dataset_id"], job["snapshot_id"])
-            entry = materialize(source, "detection", root / "bare-cache", source.splits())  # type: ignore[arg-type]
-            work = root / "bare"
-            work.mkdir()
-            bare = run_bare(work, entry / "data.yaml", args.epochs)
-            print(f"bare run done in {bare['exited'] - bare['launched']:.1f} s")
-            report(args, plat, watcher, bare)
+            print(
+                f"\nYOLO11n detect, {args.images} images (160x128), imgsz {IMGSZ}, batch {BATCH}, "
+                f"{args.epochs} epochs, workers 0, seed 0, CPU; {args.rounds} round(s), order alternating"
+            )
+            figures = []
+            for r in range(args.rounds):
+                order = ("platform", "bare") if r % 2 == 0 else ("bare", "platform")
+                plat: dict[str, Any] = {}
+                bare: dict[str, Any] = {}
+                for which in order:
+                    if which == "platform":
+                        plat = run_platform(api, dataset, args.epochs)
+                        if plat["job"]["snapshot_id"] != snapshot:
+                            print(f"WARNING: the job pinned {plat['job']['snapshot_id']}, the bare run uses {snapshot}")
+                    else:
+                        work = root / f"bare-{r}"
+                        work.mkdir()
+                        bare = run_bare(work, entry / "data.yaml", args.epochs)
+                time.sleep(0.5)  # the watcher catches up with the last events
+                print(f"\n-- round {r + 1}: {' then '.join(order)}")
+                figures.append(report(args.epochs, plat, watcher, bare))
+            if len(figures) > 1:
+                plat_wall = sum(f["plat_wall"] for f in figures)
+                bare_wall = sum(f["bare_wall"] for f in figures)
+                bare_train = sum(f["bare_train"] for f in figures)
+                firsts = [f["plat_first"] - f["bare_first"] for f in figures]
+                print(f"\n-- all {len(figures)} rounds")
+                print(
+                    f"(a) platform/bare wall {plat_wall / bare_wall:.3f} (goal <= 1.10); "
+                    f"platform/bare train() {plat_wall / bare_train:.3f}"
+                )
+                plat_firsts = " ".join(f"{f['plat_first']:.2f}" for f in figures)
+                bare_firsts = " ".join(f"{f['bare_first']:.2f}" for f in figures)
+                print(
+                    f"(b) to 1st progress less epoch 1: platform {plat_firsts} s (goal <= 3 s), "
+                    f"bare {bare_firsts} s; platform - bare mean {sum(firsts) / len(firsts):.2f} s"
+                )
+                print(f"(c) max |mAP50 diff| {max(f['map_diff'] for f in figures):.4f} (goal <= 0.02)")
         finally:
             watcher.stop.set()
             stack.down()
