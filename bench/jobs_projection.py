@@ -141,6 +141,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, CPU seconds of this script's process tree) so far."""
+    t = psutil.cpu_times()
+    busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0) - getattr(t, "guest", 0.0)
+    me = psutil.Process()
+    ours = 0.0
+    for p in [me, *me.children(recursive=True)]:  # exited children count in their parent's children_*
+        try:
+            c = p.cpu_times()
+            ours += c.user + c.system + c.children_user + c.children_system
+        except psutil.Error:
+            continue
+    return busy, ours
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=100)
@@ -202,6 +217,7 @@ def main() -> None:
 
             poller = ApiPoller(api, {j["id"] for j in jobs}, args.epochs)
             cpu_jobs, cpu_pg = cpu_seconds(jobs_pid), cpu_seconds(pg_pid)
+            busy0, ours0 = machine_cpu()
             poller.start()
             pub_start, pub_end = asyncio.run(publish_all(cfg.kafka_bootstrap, events, args.batch))
             poller.join(args.timeout)
@@ -213,6 +229,9 @@ def main() -> None:
                 time.sleep(0.25)
                 applied = asyncio.run(inbox(db_url, ids))
             cpu_jobs, cpu_pg = cpu_seconds(jobs_pid) - cpu_jobs, cpu_seconds(pg_pid) - cpu_pg
+            busy1, ours1 = machine_cpu()
+            other_cpu = max(busy1 - busy0 - (ours1 - ours0), 0.0)
+            measured_s = time.time() - pub_start
             if spy is not None:
                 spy.send_signal(2)  # SIGINT: py-spy writes its profile and exits
                 spy.wait(60)
@@ -262,6 +281,10 @@ def main() -> None:
                     f"PostgreSQL {cpu_pg:6.2f} s ({cpu_pg / apply_s:.0%}) over {applied_s:.2f} s; "
                     f"{cpu_jobs / len(times) * 1e3:.2f} ms jobs-service CPU per event"
                 )
+            print(
+                f"machine     other processes used {other_cpu / measured_s:.2f} of {psutil.cpu_count()} cores "
+                f"meanwhile ({other_cpu:.1f} CPU-s over {measured_s:.1f} s)"
+            )
             if args.py_spy:
                 print(f"py-spy profile of the jobs service: {args.py_spy}")
         finally:

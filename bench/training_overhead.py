@@ -6,6 +6,11 @@ detect, imgsz 128, batch 16, workers 0, seed 0, CPU). Then the job's pinned snap
 frozen splits, through the datasets REST API) and trained bare, in a fresh interpreter, with the same
 keyword arguments as the runner passes. The two runs never overlap.
 
+`--rounds` pairs are run (default 2), the order alternating (platform then bare, bare then platform), since
+the machine's other load drifts; the CPU used meanwhile by this bench's processes, by other processes and
+stolen by the hypervisor is printed per run. Each round's platform run is a new job (the runner's dataset cache
+is cold only in the first), each bare run a new process on the data materialised once, before any run.
+
 Prints (ratios against the bare run, measured in this process):
 
 - (a) wall time submit -> `completed` (as seen polling the job) vs the bare process's wall time; goal <= 1.10;
@@ -16,7 +21,7 @@ Prints (ratios against the bare run, measured in this process):
 Offline: models from yaml, YOLO_OFFLINE=1, YOLO_AUTOINSTALL=0, plots=False. Before either run, torch and
 ultralytics are imported once in a throw-away process so that neither run pays for a cold page cache.
 
-    python bench/training_overhead.py [--epochs 10] [--images 200]
+    python bench/training_overhead.py [--epochs 10] [--images 200] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 IMGSZ, BATCH, SEED = 128, 16, 0
 TERMINAL = ("completed", "failed", "cancelled")
@@ -44,6 +50,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class CpuMeter:
+    """CPU used on the machine during a run: by this script's process tree, by other processes, stolen."""
+
+    def __init__(self) -> None:
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float, float]:
+        t = psutil.cpu_times()
+        steal = getattr(t, "steal", 0.0)
+        busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - steal - getattr(t, "guest", 0.0)
+        me = psutil.Process()
+        ours = 0.0
+        for p in [me, *me.children(recursive=True)]:  # exited children count in their parent's children_*
+            try:
+                c = p.cpu_times()
+                ours += c.user + c.system + c.children_user + c.children_system
+            except psutil.Error:
+                continue
+        return time.time(), busy, ours, steal
+
+    def summary(self) -> str:
+        t1, busy1, ours1, steal1 = self._sample()
+        t0, busy0, ours0, steal0 = self.start
+        span = max(t1 - t0, 1e-9)
+        other = max(busy1 - busy0 - (ours1 - ours0), 0.0)
+        return (
+            f"CPU over {span:.1f} s: this bench's processes {(ours1 - ours0) / span:.2f} cores, "
+            f"other processes {other / span:.2f} cores, steal {(steal1 - steal0) / span:.2f} cores "
+            f"(of {psutil.cpu_count()})"
+        )
 
 
 # -- the bare run (a child process of this script) -----------------------------------------------------
@@ -58,10 +97,11 @@ def bare_child(spec_path: Path, out_path: Path) -> None:
     epochs: list[dict[str, Any]] = []
 
     def on_fit_epoch_end(trainer: Any) -> None:
-        if int(trainer.epoch) + 1 > len(epochs):  # final validation calls this once more for the last epoch
+        epoch = int(trainer.epoch) + 1
+        if len(epochs) < epoch <= int(trainer.epochs):  # final validation calls this once more, as epochs + 1
             epochs.append(
                 {
-                    "epoch": int(trainer.epoch) + 1,
+                    "epoch": epoch,
                     "at": time.time(),
                     "epoch_seconds": float(trainer.epoch_time),
                     "mAP50": float(trainer.metrics.get("metrics/mAP50(B)", float("nan"))),
@@ -258,6 +298,12 @@ def report(epochs: int, plat: dict[str, Any], watcher: Watcher, bare: dict[str, 
         f"{sum(bare_secs):.2f} s",
         f"ratio {sum(plat_secs) / sum(bare_secs):.3f}",
     )
+    row(
+        "    wall outside epochs (wall - sum)",
+        f"{plat_wall - sum(plat_secs):.2f} s",
+        f"{bare_wall - sum(bare_secs):.2f} s",
+        f"platform - bare = {plat_wall - sum(plat_secs) - bare_wall + sum(bare_secs):+.2f} s",
+    )
     print(f"      per epoch, platform: {' '.join(f'{s:.1f}' for s in plat_secs)}")
     print(f"      per epoch, bare:     {' '.join(f'{s:.1f}' for s in bare_secs)}")
     plat_first = float("nan")
@@ -313,6 +359,8 @@ def report(epochs: int, plat: dict[str, Any], watcher: Watcher, bare: dict[str, 
         "plat_first": plat_first,
         "bare_first": bare_first,
         "map_diff": abs(best - final),
+        "plat_outside": plat_wall - sum(plat_secs),
+        "bare_outside": bare_wall - sum(bare_secs),
     }
 
 
@@ -370,7 +418,9 @@ def main() -> None:
                 order = ("platform", "bare") if r % 2 == 0 else ("bare", "platform")
                 plat: dict[str, Any] = {}
                 bare: dict[str, Any] = {}
+                loads: dict[str, str] = {}
                 for which in order:
+                    meter = CpuMeter()
                     if which == "platform":
                         plat = run_platform(api, dataset, args.epochs)
                         if plat["job"]["snapshot_id"] != snapshot:
@@ -379,9 +429,12 @@ def main() -> None:
                         work = root / f"bare-{r}"
                         work.mkdir()
                         bare = run_bare(work, entry / "data.yaml", args.epochs)
+                    loads[which] = meter.summary()
                 time.sleep(0.5)  # the watcher catches up with the last events
                 print(f"\n-- round {r + 1}: {' then '.join(order)}")
                 figures.append(report(args.epochs, plat, watcher, bare))
+                for which in ("platform", "bare"):
+                    print(f"    {which + ' run':<13}{loads[which]}")
             if len(figures) > 1:
                 plat_wall = sum(f["plat_wall"] for f in figures)
                 bare_wall = sum(f["bare_wall"] for f in figures)
@@ -391,6 +444,11 @@ def main() -> None:
                 print(
                     f"(a) platform/bare wall {plat_wall / bare_wall:.3f} (goal <= 1.10); "
                     f"platform/bare train() {plat_wall / bare_train:.3f}"
+                )
+                outside = [f["plat_outside"] - f["bare_outside"] for f in figures]
+                print(
+                    "    wall outside epochs, platform - bare: "
+                    f"{' '.join(f'{d:+.2f}' for d in outside)} s, mean {sum(outside) / len(outside):+.2f} s"
                 )
                 plat_firsts = " ".join(f"{f['plat_first']:.2f}" for f in figures)
                 bare_firsts = " ".join(f"{f['bare_first']:.2f}" for f in figures)

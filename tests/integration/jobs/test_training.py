@@ -111,6 +111,7 @@ def test_two_runners_share_three_jobs(stack: LocalStack, admin: httpx.Client, da
     for job in done:
         assert job["attempt"] == 1 and job["checkpoints"]["last"]["uri"] and job["best_metrics"]
         assert _epochs(admin, job["id"]) == [[1, 2]]
+        assert admin.get(f"/api/v1/jobs/{job['id']}/logs", params={"limit": 5}).json()["lines"], "trainer logs"
     runners = _started_runners(stack, {j["id"] for j in jobs})
     assert all(len(r) == 1 for r in runners.values()), runners  # each job on exactly one runner
 
@@ -130,12 +131,42 @@ def test_runner_killed_mid_training_is_resumed_elsewhere(
         admin, job["id"], lambda j: j["attempt"] == 2 and j["status"] == "completed" and j["epoch"] == 4, timeout=240
     )
     assert resumed["runner_id"] != victim
-    first, second = _epochs(admin, job["id"])
+    epochs = _epochs(admin, job["id"])
+    assert len(epochs) == 2, (epochs, resumed)
+    first, second = epochs
     # Resumed from a checkpoint (not from scratch), no later than right after the last epoch attempt 1 finished.
     assert running["checkpoints"]["last"]["epoch"] + 1 <= second[0] <= first[-1] + 1 and second[-1] == 4
     assert len(second) == len(set(second)), "no duplicate epochs within the resumed attempt"
     if name == "trainer-runner":
         stack.up()  # bring the session's runner back for the next tests
+
+
+def test_sigterm_hands_running_jobs_back(stack: LocalStack, admin: httpx.Client, dataset_id: str, second_runner: str):
+    job = _submit(admin, dataset_id, epochs=4)
+    running = _wait(admin, job["id"], lambda j: j["status"] == "running" and j["checkpoints"].get("last"))
+    name = "trainer-runner-b" if running["runner_id"] == second_runner else "trainer-runner"
+    stack.table.stop(name, timeout=60)  # SIGTERM: stop taking jobs, checkpoint, hand back
+    handed = _wait(admin, job["id"], lambda j: j["attempt"] == 2, timeout=60)
+    assert handed["runner_id"] != running["runner_id"] or handed["status"] == "queued"
+    done = _wait(admin, job["id"], lambda j: j["status"] == "completed" and j["epoch"] == 4, timeout=240)
+    assert done["attempt"] == 2
+    first, second = _epochs(admin, job["id"])
+    assert second[0] == first[-1] + 1 or second[0] == first[-1], "resumed where the hand-back checkpoint left off"
+    if name == "trainer-runner":
+        stack.up()
+    else:
+        stack.table.start(second_runner_spec(stack, second_runner))
+
+
+def second_runner_spec(stack: LocalStack, runner_id: str) -> ProcessSpec:
+    base = service_spec(stack.cfg, "trainer-runner")
+    env = {
+        **base.env,
+        "VTP_HTTP_PORT": str(free_port()),
+        "VTP_RUNNER_ID": runner_id,
+        "VTP_WORK_DIR": str(stack.cfg.run_path / "data" / "runner-b"),
+    }
+    return ProcessSpec("trainer-runner-b", base.argv, env, cwd=base.cwd)
 
 
 def test_cancel_running_job_within_ten_seconds(stack: LocalStack, admin: httpx.Client, dataset_id: str):

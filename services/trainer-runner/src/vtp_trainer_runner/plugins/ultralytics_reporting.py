@@ -65,6 +65,9 @@ class Reporter:
         self.phase: Phase = "config"
         self._started_at = time.monotonic()
         self._first_epoch = 0
+        # Ultralytics saves before its epoch-end callback; checkpoints are announced after the epoch's
+        # progress, so a runner lost in between never leaves a checkpoint whose epoch has no metrics.
+        self._pending: list[tuple[str, Path, int, dict[str, float]]] = []
 
     def callbacks(self) -> dict[str, Callable[[Any], None]]:
         return {
@@ -93,14 +96,20 @@ class Reporter:
 
     def _on_model_save(self, trainer: Any) -> None:
         epoch, metrics = int(trainer.epoch) + 1, normalize(trainer.metrics)
-        self.ctx.checkpoint("last", self._snapshot(Path(trainer.last), "last", epoch), epoch, metrics)
+        self._pending.append(("last", self._snapshot(Path(trainer.last), "last", epoch), epoch, metrics))
         # Ultralytics' own rule for writing best.pt in save_model().
         if trainer.best_fitness == trainer.fitness and Path(trainer.best).exists():
-            self.ctx.checkpoint("best", self._snapshot(Path(trainer.best), "best", epoch), epoch, metrics)
+            self._pending.append(("best", self._snapshot(Path(trainer.best), "best", epoch), epoch, metrics))
+
+    def _announce_checkpoints(self) -> None:
+        pending, self._pending = self._pending, []
+        for kind, path, epoch, metrics in pending:
+            self.ctx.checkpoint(kind, path, epoch, metrics)  # type: ignore[arg-type]
 
     def _on_fit_epoch_end(self, trainer: Any) -> None:
         epoch, total = int(trainer.epoch) + 1, int(trainer.epochs)
         if epoch > total or epoch <= self.completed:  # final validation runs this callback once more
+            self._announce_checkpoints()
             return
         self.completed = epoch
         elapsed = time.monotonic() - self._started_at
@@ -116,6 +125,7 @@ class Reporter:
             eta_seconds=per_epoch * (total - epoch),
             gpu_memory_mb=_gpu_memory_mb(),
         )
+        self._announce_checkpoints()
         if epoch < total:  # a stop after the last epoch changes nothing: let it complete
             self._check_stop(trainer, save=False)
 
