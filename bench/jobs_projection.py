@@ -17,7 +17,8 @@ Measures (figures printed; the baseline is the publish rate itself, measured in 
 
     python bench/jobs_projection.py [--jobs 100] [--epochs 20] [--batch 400] [--py-spy OUT.json]
 
-With `--py-spy OUT`, `py-spy record` samples the jobs service during the run (speedscope JSON).
+With `--py-spy OUT`, `py-spy record --nonblocking` samples the jobs service at 100 Hz during the run
+(speedscope JSON); it slows the service somewhat, so take throughput figures from a run without it.
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_base() -> int:
+    """A `service_port_base` whose service ports (base+1 .. base+8) are all free right now."""
+    for _ in range(100):
+        base = free_port() // 10 * 10
+        try:
+            for offset in range(1, 9):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of service ports")
 
 
 def build_events(jobs: list[dict[str, Any]], project: str, epochs: int) -> list[OutboundEvent]:
@@ -173,11 +188,11 @@ def main() -> None:
             postgres_port=free_port(),
             kafka_port=free_port(),
             redis_port=free_port(),
-            service_port_base=free_port() // 10 * 10,
+            service_port_base=free_port_base(),
         )
         stack = LocalStack(cfg)
-        stack.up(services=("identity", "datasets", "jobs"))
         try:
+            stack.up(services=("identity", "datasets", "jobs"))  # down() also after a failed up
             token = (cfg.run_path / "admin-token").read_text().strip()
             api = httpx.Client(base_url=cfg.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
             with open(data, "rb") as f:
@@ -196,7 +211,7 @@ def main() -> None:
             print(f"submitted {args.jobs} jobs in {submit_s:.2f} s ({args.jobs / submit_s:.1f} jobs/s)")
 
             events = build_events(jobs, project, args.epochs)
-            topic_of = {e.event_id: e.topic for e in events}
+            topic_of = {e.id: e.topic for e in events}
             n_progress = args.jobs * args.epochs
             components = {c.name: c.pid for c in stack.components()}
             jobs_pid, pg_pid = components["jobs"], components["postgres"]
@@ -209,7 +224,19 @@ def main() -> None:
                 if exe is None:
                     raise SystemExit("py-spy is not installed (pip install py-spy)")
                 spy = subprocess.Popen(
-                    [exe, "record", "-p", str(jobs_pid), "-o", str(args.py_spy), "-f", "speedscope", "-r", "200"],
+                    [
+                        exe,
+                        "record",
+                        "-p",
+                        str(jobs_pid),
+                        "-o",
+                        str(args.py_spy),
+                        "-f",
+                        "speedscope",
+                        "-r",
+                        "100",
+                        "--nonblocking",
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )

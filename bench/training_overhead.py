@@ -52,36 +52,63 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class CpuMeter:
-    """CPU used on the machine during a run: by this script's process tree, by other processes, stolen."""
+def free_port_base() -> int:
+    """A `service_port_base` whose service ports (base+1 .. base+8) are all free right now."""
+    for _ in range(100):
+        base = free_port() // 10 * 10
+        try:
+            for offset in range(1, 9):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free block of service ports")
 
-    def __init__(self) -> None:
+
+def _tree_cpu(proc: psutil.Process) -> float:
+    """CPU seconds of a process and its live descendants; exited ones count in their parent's children_*."""
+    total = 0.0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for p in procs:
+        try:
+            c = p.cpu_times()
+            total += c.user + c.system + c.children_user + c.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
+class CpuMeter:
+    """CPU used during a run: per stack component, by this script (and its bare child), by others, stolen."""
+
+    def __init__(self, components: dict[str, int]) -> None:
+        self.components = {name: psutil.Process(pid) for name, pid in components.items()}
         self.start = self._sample()
 
-    @staticmethod
-    def _sample() -> tuple[float, float, float, float]:
+    def _sample(self) -> tuple[float, float, float, dict[str, float]]:
         t = psutil.cpu_times()
         steal = getattr(t, "steal", 0.0)
         busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - steal - getattr(t, "guest", 0.0)
-        me = psutil.Process()
-        ours = 0.0
-        for p in [me, *me.children(recursive=True)]:  # exited children count in their parent's children_*
-            try:
-                c = p.cpu_times()
-                ours += c.user + c.system + c.children_user + c.children_system
-            except psutil.Error:
-                continue
-        return time.time(), busy, ours, steal
+        me = psutil.Process().cpu_times()
+        # trainer-runner's tree holds its trainer child; "bench script" its bare child
+        parts = {name: _tree_cpu(proc) for name, proc in self.components.items()}
+        parts["bench script"] = me.user + me.system + me.children_user + me.children_system
+        return time.time(), busy, steal, parts
 
     def summary(self) -> str:
-        t1, busy1, ours1, steal1 = self._sample()
-        t0, busy0, ours0, steal0 = self.start
+        t1, busy1, steal1, parts1 = self._sample()
+        t0, busy0, steal0, parts0 = self.start
         span = max(t1 - t0, 1e-9)
-        other = max(busy1 - busy0 - (ours1 - ours0), 0.0)
+        used = {name: (parts1[name] - parts0[name]) / span for name in parts1}
+        other = max((busy1 - busy0) / span - sum(used.values()), 0.0)
+        top = sorted(used.items(), key=lambda kv: -kv[1])[:4]
         return (
-            f"CPU over {span:.1f} s: this bench's processes {(ours1 - ours0) / span:.2f} cores, "
-            f"other processes {other / span:.2f} cores, steal {(steal1 - steal0) / span:.2f} cores "
-            f"(of {psutil.cpu_count()})"
+            f"cores over {span:.1f} s: {', '.join(f'{name} {v:.2f}' for name, v in top)}, "
+            f"stack+bench {sum(used.values()):.2f}; other processes {other:.2f}, steal {(steal1 - steal0) / span:.2f}"
         )
 
 
@@ -390,12 +417,12 @@ def main() -> None:
             postgres_port=free_port(),
             kafka_port=free_port(),
             redis_port=free_port(),
-            service_port_base=free_port() // 10 * 10,
+            service_port_base=free_port_base(),
         )
         stack = LocalStack(cfg)
-        stack.up(services=("identity", "datasets", "jobs", "trainer-runner"))
         watcher = Watcher(cfg.kafka_bootstrap)
         try:
+            stack.up(services=("identity", "datasets", "jobs", "trainer-runner"))  # down() also after a failed up
             token = (cfg.run_path / "admin-token").read_text().strip()
             api = httpx.Client(base_url=cfg.gateway_url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
             dataset = upload(api, data_zip, "overhead")["id"]
@@ -413,6 +440,7 @@ def main() -> None:
                 f"\nYOLO11n detect, {args.images} images (160x128), imgsz {IMGSZ}, batch {BATCH}, "
                 f"{args.epochs} epochs, workers 0, seed 0, CPU; {args.rounds} round(s), order alternating"
             )
+            components = {c.name: c.pid for c in stack.components() if c.pid is not None}
             figures = []
             for r in range(args.rounds):
                 order = ("platform", "bare") if r % 2 == 0 else ("bare", "platform")
@@ -420,7 +448,7 @@ def main() -> None:
                 bare: dict[str, Any] = {}
                 loads: dict[str, str] = {}
                 for which in order:
-                    meter = CpuMeter()
+                    meter = CpuMeter(components)
                     if which == "platform":
                         plat = run_platform(api, dataset, args.epochs)
                         if plat["job"]["snapshot_id"] != snapshot:

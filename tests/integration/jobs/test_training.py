@@ -56,6 +56,15 @@ def second_runner(stack: LocalStack) -> Iterator[str]:
         stack.table.stop("trainer-runner-b")
 
 
+@pytest.fixture(autouse=True)
+def _restore_runners(stack: LocalStack, second_runner: str) -> Iterator[None]:
+    """Tests kill runners on purpose; whatever happens, the next test finds both running again."""
+    yield
+    if stack.table.find("trainer-runner-b") is None:
+        stack.table.start(second_runner_spec(stack, second_runner))
+    stack.up()  # restarts the session's own runner if it was killed
+
+
 def _submit(admin: httpx.Client, dataset: str, **config: object) -> dict:
     response = admin.post(
         "/api/v1/jobs",
@@ -71,7 +80,7 @@ def _wait(admin: httpx.Client, job_id: str, predicate, timeout: float = 180) -> 
         job = admin.get(f"/api/v1/jobs/{job_id}").json()
         if predicate(job):
             return job
-        assert time.monotonic() < deadline, f"timed out; job is {job}"
+        assert time.monotonic() < deadline, f"timed out; job error {job['error']}; job is {job}"
         time.sleep(0.3)
 
 
@@ -137,8 +146,6 @@ def test_runner_killed_mid_training_is_resumed_elsewhere(
     # Resumed from a checkpoint (not from scratch), no later than right after the last epoch attempt 1 finished.
     assert running["checkpoints"]["last"]["epoch"] + 1 <= second[0] <= first[-1] + 1 and second[-1] == 4
     assert len(second) == len(set(second)), "no duplicate epochs within the resumed attempt"
-    if name == "trainer-runner":
-        stack.up()  # bring the session's runner back for the next tests
 
 
 def test_sigterm_hands_running_jobs_back(stack: LocalStack, admin: httpx.Client, dataset_id: str, second_runner: str):
@@ -152,10 +159,6 @@ def test_sigterm_hands_running_jobs_back(stack: LocalStack, admin: httpx.Client,
     assert done["attempt"] == 2
     first, second = _epochs(admin, job["id"])
     assert second[0] == first[-1] + 1 or second[0] == first[-1], "resumed where the hand-back checkpoint left off"
-    if name == "trainer-runner":
-        stack.up()
-    else:
-        stack.table.start(second_runner_spec(stack, second_runner))
 
 
 def second_runner_spec(stack: LocalStack, runner_id: str) -> ProcessSpec:

@@ -61,6 +61,7 @@ class Attempt:
     stop: str | None = None  # "cancel" or "requeue", remembered if the child is not up yet
     last: CheckpointPointer | None = None
     epoch: int = 0
+    _uploads: int = 0
     _logs: list[LogLine] = field(default_factory=list)
 
     def cancel(self) -> None:
@@ -166,7 +167,13 @@ class Attempt:
             raise AttemptFailure("TRAINER_CRASHED", f"trainer exited with {returncode} without a final report")
 
     async def _checkpoint(self, message: CheckpointReady) -> None:
-        key = f"checkpoints/{self.cmd.job_id}/attempt-{self.cmd.attempt}/{message.kind}-epoch{message.epoch}.pt"
+        # A fresh key per upload: a hand-back save may carry the same epoch as the last regular one,
+        # and overwriting that object would break the (uri, sha256) pair already announced for it.
+        self._uploads += 1
+        key = (
+            f"checkpoints/{self.cmd.job_id}/attempt-{self.cmd.attempt}/"
+            f"{self._uploads:04d}-{message.kind}-epoch{message.epoch}.pt"
+        )
         try:
             info = await self.deps.store.put_file(key, message.path)
         except (StorageError, OSError) as exc:
