@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -260,7 +261,7 @@ def main() -> None:
             other_cpu = max(busy1 - busy0 - (ours1 - ours0), 0.0)
             measured_s = time.time() - pub_start
             if spy is not None:
-                spy.send_signal(2)  # SIGINT: py-spy writes its profile and exits
+                spy.send_signal(signal.SIGINT)  # py-spy writes its profile and exits
                 spy.wait(60)
 
             total = len(events)

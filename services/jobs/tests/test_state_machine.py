@@ -104,3 +104,10 @@ def test_late_progress_after_completion_is_still_recorded():
     job.transition(Status.COMPLETED, 1, NOW)
     assert job.record_progress(1, 3, 3, {"mAP50": 0.9}, None, NOW).applied
     assert job.status == Status.COMPLETED and job.epoch == 3
+
+
+def test_started_after_progress_still_names_the_runner():
+    job = _job()
+    job.record_progress(1, 1, 3, {}, None, NOW)
+    assert job.start(1, NOW, "runner-a").applied
+    assert job.status == Status.RUNNING and job.runner_id == "runner-a"

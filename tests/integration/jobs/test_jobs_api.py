@@ -68,7 +68,7 @@ def _project(job: dict) -> str:
     return job["_project"]
 
 
-def _wait(admin: httpx.Client, job_id: str, predicate, timeout: float = 20) -> dict:  # type: ignore[no-untyped-def]
+def _wait(admin: httpx.Client, job_id: str, predicate, timeout: float = 60) -> dict:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:
         job = admin.get(f"/api/v1/jobs/{job_id}").json()

@@ -126,6 +126,15 @@ class Job:
             self.finished_at, self.eta_seconds = at, None
         return APPLIED
 
+    def start(self, attempt: int, at: datetime, runner_id: str | None) -> Outcome:
+        """`started` from a runner; an epoch from another topic may have made the job running already."""
+        if stale := self._stale(attempt):
+            return stale
+        if self.status == Status.RUNNING or (self.finished and self.started_at is None):
+            self.runner_id, self.started_at = self.runner_id or runner_id, self.started_at or at
+            return APPLIED
+        return self.transition(Status.RUNNING, attempt, at, runner_id)
+
     def fail(self, attempt: int, at: datetime, code: str, message: str, last_good_epoch: int | None) -> Outcome:
         outcome = self.transition(Status.FAILED, attempt, at)
         if outcome.applied:

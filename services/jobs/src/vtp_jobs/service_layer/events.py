@@ -46,7 +46,7 @@ async def on_lifecycle(new_uow: NewUow, event: EventEnvelope[Any]) -> None:
     async def change(job: Job, uow: JobsUnitOfWork) -> Outcome:
         at = data.occurred_at
         if data.status == "started":
-            return job.transition(Status.RUNNING, data.attempt, at, data.runner_id)
+            return job.start(data.attempt, at, data.runner_id)
         if data.status == "failed" and data.error is not None:
             return job.fail(data.attempt, at, data.error.code, data.error.message, data.error.last_good_epoch)
         if data.checkpoint is not None:  # topics are unordered: the lifecycle event may beat checkpoint.saved
