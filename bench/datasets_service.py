@@ -17,27 +17,21 @@ import hashlib
 import io
 import json
 import random
-import socket
 import tempfile
 import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 from PIL import Image
 
-from vtp_localstack.config import StackConfig
+from vtp_localstack.ports import isolated_config
 from vtp_localstack.stack import LocalStack
 
 W, H = 640, 480
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_dataset_zip(path: Path, count: int, seed: int = 0) -> int:
@@ -98,7 +92,7 @@ class PeakRss(threading.Thread):
             time.sleep(0.02)
 
 
-def upload(api: httpx.Client, path: Path, name: str) -> tuple[float, dict]:
+def upload(api: httpx.Client, path: Path, name: str) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     with open(path, "rb") as f:
         response = api.post("/api/v1/datasets", data={"name": name}, files={"file": ("d.zip", f, "application/zip")})
@@ -117,14 +111,7 @@ def main() -> None:
         small, large = root / "small.zip", root / "large.zip"
         small_bytes = build_dataset_zip(small, args.small, 1)
         large_bytes = build_dataset_zip(large, args.large, 2)
-        cfg = StackConfig(
-            run_dir=root / "run",
-            gateway_port=free_port(),
-            postgres_port=free_port(),
-            kafka_port=free_port(),
-            redis_port=free_port(),
-            service_port_base=free_port() // 10 * 10,
-        )
+        cfg = isolated_config(root / "run")
         stack = LocalStack(cfg)
         stack.up(services=("identity", "datasets"))
         try:

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -43,32 +42,12 @@ import psutil
 from vtp_contracts.catalog import EPOCH_PROGRESS, JOB_HEARTBEAT, JOB_LIFECYCLE
 from vtp_contracts.events.jobs import EpochProgress, JobHeartbeat, JobLifecycle
 from vtp_dice.sample import generate, zip_dataset
-from vtp_localstack.config import StackConfig
+from vtp_localstack.ports import isolated_config
 from vtp_localstack.stack import LocalStack
 from vtp_runtime.messaging.cloudevents import OutboundEvent, make_event
 from vtp_runtime.messaging.kafka import KafkaEventPublisher
 
 SOURCE = "trainer-runner"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_base() -> int:
-    """A `service_port_base` whose service ports (base+1 .. base+8) are all free right now."""
-    for _ in range(100):
-        base = free_port() // 10 * 10
-        try:
-            for offset in range(1, 9):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of service ports")
 
 
 def build_events(jobs: list[dict[str, Any]], project: str, epochs: int) -> list[OutboundEvent]:
@@ -183,14 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vtp-projection-") as tmp:
         root = Path(tmp)
         data = zip_dataset(generate(root / "d", images=12, seed=5), root / "d.zip")
-        cfg = StackConfig(
-            run_dir=root / "run",
-            gateway_port=free_port(),
-            postgres_port=free_port(),
-            kafka_port=free_port(),
-            redis_port=free_port(),
-            service_port_base=free_port_base(),
-        )
+        cfg = isolated_config(root / "run")
         stack = LocalStack(cfg)
         try:
             stack.up(services=("identity", "datasets", "jobs"))  # down() also after a failed up

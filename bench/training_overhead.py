@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,26 +43,6 @@ import psutil
 
 IMGSZ, BATCH, SEED = 128, 16, 0
 TERMINAL = ("completed", "failed", "cancelled")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_base() -> int:
-    """A `service_port_base` whose service ports (base+1 .. base+8) are all free right now."""
-    for _ in range(100):
-        base = free_port() // 10 * 10
-        try:
-            for offset in range(1, 9):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free block of service ports")
 
 
 def _tree_cpu(proc: psutil.Process) -> float:
@@ -405,20 +384,13 @@ def main() -> None:
     from vtp_dice.materialize import materialize
     from vtp_dice.remote import RestSnapshotSource
     from vtp_dice.sample import generate, zip_dataset
-    from vtp_localstack.config import StackConfig
+    from vtp_localstack.ports import isolated_config
     from vtp_localstack.stack import LocalStack
 
     with tempfile.TemporaryDirectory(prefix="vtp-overhead-") as tmp:
         root = Path(tmp)
         data_zip = zip_dataset(generate(root / "dataset", images=args.images, seed=0), root / "dataset.zip")
-        cfg = StackConfig(
-            run_dir=root / "run",
-            gateway_port=free_port(),
-            postgres_port=free_port(),
-            kafka_port=free_port(),
-            redis_port=free_port(),
-            service_port_base=free_port_base(),
-        )
+        cfg = isolated_config(root / "run")
         stack = LocalStack(cfg)
         watcher = Watcher(cfg.kafka_bootstrap)
         try:

@@ -8,10 +8,7 @@ created), ``VTP_TEST_REDIS_URL`` and ``VTP_TEST_S3_ENDPOINT`` (+ ``_ACCESS_KEY``
 
 from __future__ import annotations
 
-import logging
 import os
-import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import httpx
 import pytest
 
 from vtp_localstack.config import StackConfig
+from vtp_localstack.ports import free_port, isolated_config
 from vtp_localstack.stack import LocalStack
 
 TEST_SERVICE_LIMITS = {
@@ -35,30 +33,6 @@ TEST_SERVICE_LIMITS = {
     "VTP_HEARTBEAT_CHECK_SECONDS": "0.5",
     "VTP_HEARTBEAT_SECONDS": "1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_block(size: int) -> int:
-    """A base port whose `size` successors are all free (services take base+1..base+size)."""
-    for _ in range(200):
-        # Below Linux's ephemeral range (32768+), where free_port() and clients' sockets land.
-        base = random.randrange(20000, 32000, 10)
-        try:
-            for offset in range(1, size + 1):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port block")
-
-
-logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
 
 
 @pytest.fixture(scope="session")
@@ -92,13 +66,8 @@ def s3_endpoint() -> Iterator[dict[str, str | bool]]:
 @pytest.fixture(scope="session")
 def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: dict[str, str | bool]) -> StackConfig:
     run_dir = Path(tmp_path_factory.mktemp("vtp-run"))
-    return StackConfig(
-        run_dir=run_dir,
-        gateway_port=free_port(),
-        kafka_port=free_port(),
-        postgres_port=free_port(),
-        redis_port=free_port(),
-        service_port_base=free_port_block(9),
+    return isolated_config(
+        run_dir,
         kafka_topic_partitions=3,
         # Small limits so hostile-input tests can trip each one with a small upload.
         extra_service_env=TEST_SERVICE_LIMITS,

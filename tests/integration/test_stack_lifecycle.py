@@ -9,10 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vtp_localstack.config import StackConfig
+from vtp_localstack.ports import isolated_config
 from vtp_localstack.stack import LocalStack
-
-from ..conftest import free_port, free_port_block
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +31,7 @@ def test_killed_service_is_the_only_one_restarted(stack: LocalStack):
 
 
 def test_down_stops_every_process(tmp_path: Path):
-    cfg = StackConfig(
-        run_dir=tmp_path / "run",
-        kafka_port=free_port(),
-        redis_port=free_port(),
-        postgres_port=free_port(),
-        gateway_port=free_port(),
-        service_port_base=free_port_block(9),
-    )
+    cfg = isolated_config(tmp_path / "run")
     local = LocalStack(cfg)
     local.up(services=("trainer-runner",), gateway=False)
     pids = [c.pid for c in local.components() if c.pid]

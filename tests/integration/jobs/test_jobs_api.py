@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -24,6 +25,42 @@ from ..datasets.conftest import upload
 
 pytestmark = pytest.mark.integration
 SHA = "ab" * 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_real_runner(stack: LocalStack) -> Iterator[None]:
+    """These tests play the runner themselves, so the stack's real runner sits them out.
+
+    Afterwards the runners' consumer group is moved past the commands these tests queued, so the
+    real runner does not train them when it comes back.
+    """
+    stack.table.stop("trainer-runner")
+    try:
+        yield
+    finally:
+        asyncio.run(_skip_queued_commands(stack))
+        stack.up()
+
+
+async def _skip_queued_commands(stack: LocalStack) -> None:
+    consumer = AIOKafkaConsumer(
+        "job.requested.v1",
+        bootstrap_servers=stack.cfg.kafka_bootstrap,
+        group_id="trainer-runners",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)
+        await consumer.seek_to_end()
+        for partition in consumer.assignment():
+            await consumer.position(partition)
+        await consumer.commit()
+    finally:
+        await consumer.stop()
 
 
 @pytest.fixture(scope="module")

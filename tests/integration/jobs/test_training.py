@@ -16,11 +16,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from vtp_dice.sample import generate, zip_dataset
+from vtp_localstack.ports import free_port
 from vtp_localstack.processes import ProcessSpec
 from vtp_localstack.services import service_spec
 from vtp_localstack.stack import LocalStack
 
-from ...conftest import free_port
 from ..datasets.conftest import upload
 
 pytestmark = pytest.mark.integration
