@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from faststream import AckPolicy
@@ -55,3 +55,53 @@ def subscribe(broker: KafkaBroker, spec: TopicSpec, group_id: str, handler: Even
             raise
         finally:
             set_current_trace(None)
+
+
+BatchHandler = Callable[[list[EventEnvelope[Any]]], Awaitable[None]]
+
+
+def subscribe_batch(
+    broker: KafkaBroker,
+    specs: Sequence[TopicSpec],
+    group_id: str,
+    handler: BatchHandler,
+    *,
+    max_records: int = 500,
+    batch_timeout_ms: int = 50,
+) -> None:
+    """Register `handler` for batches of events from several topics in consumer group `group_id`.
+
+    A batch holds whatever one fetch returned (up to `max_records`), in each
+    partition's order, so a handler can apply it in one transaction. If the
+    handler raises, every partition of the batch is rewound and it comes again.
+    """
+    by_topic = {spec.topic: spec for spec in specs}
+
+    @broker.subscriber(
+        *by_topic,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{group_id}:batch",
+        description="; ".join(f"{s.topic}: {s.description}" for s in specs),
+    )
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        events: list[EventEnvelope[Any]] = []
+        for record in records:
+            try:
+                events.append(decode_event(by_topic[record.topic], record.headers, record.value or b""))
+            except MalformedEvent as exc:
+                _log.error("skipping malformed record %s[%s]@%s: %s", record.topic, record.partition, record.offset, exc)
+        if not events:
+            return
+        try:
+            await handler(events)
+        except Exception:
+            _log.exception("batch handler of %s failed on %d events; they will be redelivered", group_id, len(events))
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            raise
