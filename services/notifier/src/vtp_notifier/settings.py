@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vtp_runtime.settings import ServiceSettings
 
 
-class FeedSettings(ServiceSettings):
+class FeedSettings(BaseSettings):
     """The live feed: history kept for resuming, and what one WebSocket client may hold."""
+
+    model_config = SettingsConfigDict(env_prefix="VTP_", extra="ignore")
 
     feed_retention_hours: float = Field(168.0, gt=0, description="How long events stay replayable with `since`.")
     feed_history_limit: int = Field(5000, ge=1, description="Most events one subscribe replays before going live.")
@@ -18,12 +23,14 @@ class FeedSettings(ServiceSettings):
     feed_channel: str = Field("vtp:notifier:feed", description="Redis pub/sub channel every replica listens on.")
 
 
-class WebhookSettings(ServiceSettings):
+class WebhookSettings(BaseSettings):
     """Webhook deliveries: retries, timeouts, auto-disabling and which targets are allowed."""
+
+    model_config = SettingsConfigDict(env_prefix="VTP_", extra="ignore")
 
     webhook_retry_schedule_seconds: list[float] = Field(
         [0, 10, 60, 300, 900, 2400],
-        description="Delay before each try (the first is normally 0); 6 tries over about an hour.",
+        description="Delay before each try; the first goes out on arrival (keep it 0); 6 tries over about an hour.",
     )
     webhook_retry_jitter: float = Field(0.2, ge=0, le=1, description="Each delay is scaled by 1 ± this fraction.")
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="Time limit of one delivery attempt.")
@@ -34,12 +41,26 @@ class WebhookSettings(ServiceSettings):
         [], description="Private/loopback/link-local ranges targets may use anyway (e.g. `127.0.0.0/8` locally)."
     )
     webhook_secret_key: str = Field(
-        "", description="Key that encrypts signing secrets at rest (urlsafe base64, 32 bytes); empty: derived, dev only."
+        "", description="Key encrypting signing secrets at rest (urlsafe base64, 32 bytes); empty: derived, dev only."
     )
     webhook_concurrency: int = Field(64, ge=1, description="Deliveries in flight per replica.")
     webhook_poll_seconds: float = Field(0.5, gt=0, description="How often due retries are looked for.")
 
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _schedule_usable(cls, value: list[float]) -> list[float]:
+        if not value or any(delay < 0 for delay in value):
+            raise ValueError("needs at least one try and no negative delay")
+        return value
 
-class NotifierSettings(FeedSettings, WebhookSettings):
+    @field_validator("webhook_allowed_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)  # a typo fails at start-up, not at the first delivery
+        return value
+
+
+class NotifierSettings(ServiceSettings, FeedSettings, WebhookSettings):
     service_name: str = "notifier"
     http_port: int = 8107

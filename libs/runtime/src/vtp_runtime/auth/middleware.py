@@ -1,13 +1,16 @@
 """ASGI middleware that demands a valid bearer token on every route but health.
 
 It runs before routing, so an unknown path without a token is a 401 too: the
-API's shape is not revealed to anonymous callers.
+API's shape is not revealed to anonymous callers. A WebSocket may instead carry
+a single-use `ticket` in its query string when the service has a ticket verifier
+(browsers cannot set headers on a socket).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from urllib.parse import parse_qs
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,26 +31,40 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
+def _ticket(scope: Scope) -> str | None:
+    tickets = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("ticket")
+    return tickets[0] if tickets else None
+
+
 class AuthMiddleware:
     """Puts the caller's Principal in ``scope["state"]["principal"]`` or answers 401."""
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, public_paths: Iterable[str] = PUBLIC_PATHS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        verifier: TokenVerifier,
+        public_paths: Iterable[str] = PUBLIC_PATHS,
+        ticket_verifier: TokenVerifier | None = None,
+    ) -> None:
         self.app = app
         self.verifier = verifier
         self.public_paths = frozenset(public_paths)
+        self.ticket_verifier = ticket_verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
             await self.app(scope, receive, send)
             return
-        token = _bearer(scope)
+        token, verifier = _bearer(scope), self.verifier
+        if token is None and scope["type"] == "websocket" and self.ticket_verifier is not None:
+            token, verifier = _ticket(scope), self.ticket_verifier
         if token is None:
             await self._deny(
                 scope, send, 401, "unauthorized", "Authentication required", "Send Authorization: Bearer <token>."
             )
             return
         try:
-            principal = await self.verifier.verify(token)
+            principal = await verifier.verify(token)
         except VerifierUnavailable as exc:
             await self._deny(scope, send, 503, "auth_unavailable", "Token verification unavailable", str(exc))
             return

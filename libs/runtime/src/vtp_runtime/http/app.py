@@ -33,6 +33,7 @@ class AppParts:
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     background: list[BackgroundTask] = field(default_factory=list)
+    ticket_verifier: TokenVerifier | None = None  # WebSocket `?ticket=` (see AuthMiddleware)
 
 
 def build_app(parts: AppParts) -> FastAPI:
@@ -58,7 +59,7 @@ def build_app(parts: AppParts) -> FastAPI:
 
     app = FastAPI(title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(AuthMiddleware, verifier=parts.verifier)
+    app.add_middleware(AuthMiddleware, verifier=parts.verifier, ticket_verifier=parts.ticket_verifier)
 
     @app.get("/health", tags=["health"], summary="This service and its dependencies")
     async def health() -> JSONResponse:

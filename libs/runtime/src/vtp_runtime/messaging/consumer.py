@@ -96,7 +96,8 @@ def subscribe_batch(
             try:
                 events.append(decode_event(by_topic[record.topic], record.headers, record.value or b""))
             except MalformedEvent as exc:
-                _log.error("skipping malformed record %s[%s]@%s: %s", record.topic, record.partition, record.offset, exc)
+                where = f"{record.topic}[{record.partition}]@{record.offset}"
+                _log.error("skipping malformed record %s: %s", where, exc)
         if not events:
             return
         try:

@@ -40,7 +40,16 @@ assert JOB_HEARTBEAT not in FEED_TOPICS
 
 MESSAGE_TYPES = ("job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset")
 
-_PROGRESS_FIELDS = ("job_id", "attempt", "epoch", "total_epochs", "phase", "epoch_seconds", "eta_seconds", "gpu_memory_mb")
+_PROGRESS_FIELDS = (
+    "job_id",
+    "attempt",
+    "epoch",
+    "total_epochs",
+    "phase",
+    "epoch_seconds",
+    "eta_seconds",
+    "gpu_memory_mb",
+)
 _METRICS_FIELDS = ("job_id", "attempt", "epoch", "total_epochs", "train_losses", "val_metrics", "learning_rate")
 
 

@@ -1,0 +1,142 @@
+"""The live side of the feed on one replica: which client gets which message.
+
+Each connected client is a :class:`ClientFeed` with a bounded send buffer. The
+hub routes every event (from the fan-out) to the feeds of its project, without
+ever waiting on a socket: a client that cannot keep up overflows its own buffer
+and is dropped, so it never slows anyone else down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable
+from typing import Any, Protocol
+from uuid import UUID
+
+from vtp_notifier.domain.feed import FeedEvent, FeedFilter
+
+CLOSE_SLOW_CONSUMER = 4008  # the client's send buffer overflowed
+CLOSE_FEED_GAP = 1012  # "service restart": this replica may have missed events; resume with `since`
+
+
+class Socket(Protocol):
+    """What the hub needs of a WebSocket (Starlette's satisfies it)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class ClientFeed:
+    """One client: its subscription, its send buffer and the task that drains it."""
+
+    def __init__(self, socket: Socket, project_id: UUID, buffer: int) -> None:
+        self.socket = socket
+        self.project_id = project_id
+        self.wanted: FeedFilter | None = None  # nothing until the client subscribes
+        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=buffer)
+        self._pending: list[FeedEvent] | None = None  # live events held while history is read
+        self.closed: tuple[int, str] | None = None
+        self._closing = asyncio.Event()
+
+    def begin_catch_up(self, wanted: FeedFilter) -> None:
+        """Hold live events from now on, until :meth:`go_live` after the history is sent."""
+        self.wanted = wanted
+        self._pending = []
+
+    def go_live(self, already_sent: set[str]) -> None:
+        """Release the held events, less those the history already carried: no gap, no duplicate."""
+        pending, self._pending = self._pending or [], None
+        for event in pending:
+            if event.event_id not in already_sent:
+                self.offer(event)
+
+    def offer(self, event: FeedEvent) -> None:
+        """Queue an event's messages if wanted; never blocks."""
+        if self.closed or self.wanted is None or not self.wanted.wants_event(event):
+            return
+        if self._pending is not None:
+            if len(self._pending) >= self._queue.maxsize:
+                self.overflow()
+            else:
+                self._pending.append(event)
+            return
+        for message in self.wanted.select(event.messages()):
+            self.send(message)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue one message (history, control or live)."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(json.dumps(message, default=str))
+        except asyncio.QueueFull:
+            self.overflow()
+
+    async def send_history(self, message: dict[str, Any]) -> None:
+        """Queue a history message, waiting for room: replay goes at the client's pace."""
+        if self.closed is None:
+            await self._queue.put(json.dumps(message, default=str))
+
+    def overflow(self) -> None:
+        self.shut(CLOSE_SLOW_CONSUMER, "send buffer overflow: the client reads too slowly")
+
+    def shut(self, code: int, reason: str) -> None:
+        """Ask the writer to close the socket (it may be stuck in a send; it is cancelled then)."""
+        if self.closed is None:
+            self.closed = (code, reason)
+            self._closing.set()
+
+    async def write(self) -> None:
+        """Drain the buffer into the socket until the feed is shut, then close it with the reason."""
+        sender = asyncio.create_task(self._drain())
+        waiter = asyncio.create_task(self._closing.wait())
+        try:
+            await asyncio.wait({sender, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sender.cancel()
+            waiter.cancel()
+        if self.closed is not None:
+            code, reason = self.closed
+            # The peer may be gone or stuck; the server drops the connection either way.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.socket.close(code, reason), 2.0)
+
+    async def _drain(self) -> None:
+        while True:
+            await self.socket.send_text(await self._queue.get())
+
+
+class Hub:
+    """The feeds connected to this replica, indexed by project."""
+
+    def __init__(self) -> None:
+        self._by_project: dict[UUID, set[ClientFeed]] = {}
+
+    def join(self, feed: ClientFeed) -> None:
+        self._by_project.setdefault(feed.project_id, set()).add(feed)
+
+    def leave(self, feed: ClientFeed) -> None:
+        feeds = self._by_project.get(feed.project_id)
+        if feeds is not None:
+            feeds.discard(feed)
+            if not feeds:
+                del self._by_project[feed.project_id]
+
+    def dispatch(self, events: Iterable[FeedEvent]) -> None:
+        """Route events to the feeds of their project (called for every fanned-out batch)."""
+        for event in events:
+            for feed in tuple(self._by_project.get(event.project_id, ())):
+                feed.offer(event)
+
+    def gap(self) -> None:
+        """This replica lost the fan-out channel: every client resumes elsewhere or later with `since`."""
+        for feeds in tuple(self._by_project.values()):
+            for feed in tuple(feeds):
+                feed.shut(CLOSE_FEED_GAP, "live feed interrupted; reconnect with since=<last event_id>")
+
+    @property
+    def clients(self) -> int:
+        return sum(len(feeds) for feeds in self._by_project.values())

@@ -1,0 +1,121 @@
+"""The hub and client feeds with fake sockets: routing, the history seam and slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+from vtp_notifier.domain.feed import FeedEvent, FeedFilter
+from vtp_notifier.service_layer.hub import CLOSE_FEED_GAP, CLOSE_SLOW_CONSUMER, ClientFeed, Hub
+
+PROJECT, OTHER = uuid.uuid4(), uuid.uuid4()
+JOB = uuid.uuid4()
+
+
+def event(seq: int, project: uuid.UUID = PROJECT, job: uuid.UUID = JOB) -> FeedEvent:
+    data = {
+        "job_id": str(job),
+        "project_id": str(project),
+        "attempt": 1,
+        "kind": "last",
+        "epoch": seq,
+        "checkpoint": {},
+        "metrics": {},
+    }
+    return FeedEvent(seq, f"e{seq}", "checkpoint.saved.v1", project, str(job), job, datetime.now(UTC), data)
+
+
+class FakeSocket:
+    """Records what was sent; `stuck` makes every send hang like a client that stopped reading."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.sent: list[dict] = []
+        self.closed_with: tuple[int, str | None] | None = None
+        self.stuck = stuck
+
+    async def send_text(self, data: str) -> None:
+        if self.stuck:
+            await asyncio.Event().wait()
+        self.sent.append(json.loads(data))
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed_with = (code, reason)
+
+    @property
+    def seqs(self) -> list[int]:
+        return [m["seq"] for m in self.sent]
+
+
+def subscribed(hub: Hub, socket: FakeSocket, project: uuid.UUID = PROJECT, buffer: int = 100) -> ClientFeed:
+    feed = ClientFeed(socket, project, buffer)
+    hub.join(feed)
+    feed.begin_catch_up(FeedFilter(project))
+    feed.go_live(set())
+    return feed
+
+
+async def test_events_reach_only_their_projects_clients() -> None:
+    hub = Hub()
+    mine, theirs = FakeSocket(), FakeSocket()
+    feeds = [subscribed(hub, mine), subscribed(hub, theirs, OTHER)]
+    writers = [asyncio.create_task(f.write()) for f in feeds]
+    hub.dispatch([event(1), event(2, OTHER), event(3)])
+    await asyncio.sleep(0.05)
+    assert mine.seqs == [1, 3] and theirs.seqs == [2]
+    for w in writers:
+        w.cancel()
+
+
+async def test_no_messages_before_a_subscription() -> None:
+    hub, socket = Hub(), FakeSocket()
+    feed = ClientFeed(socket, PROJECT, 10)
+    hub.join(feed)
+    writer = asyncio.create_task(feed.write())
+    hub.dispatch([event(1)])
+    await asyncio.sleep(0.05)
+    assert socket.sent == []
+    writer.cancel()
+
+
+async def test_seam_holds_live_events_and_drops_those_the_history_carried() -> None:
+    hub, socket = Hub(), FakeSocket()
+    feed = ClientFeed(socket, PROJECT, 100)
+    hub.join(feed)
+    writer = asyncio.create_task(feed.write())
+    feed.begin_catch_up(FeedFilter(PROJECT, frozenset({JOB})))
+    hub.dispatch([event(3), event(4)])  # committed while the history query ran: in both
+    for history_event in (event(1), event(2), event(3)):
+        for message in history_event.messages():
+            await feed.send_history(message)
+    hub.dispatch([event(5)])  # still catching up: held, not lost
+    feed.go_live({"e1", "e2", "e3"})
+    hub.dispatch([event(6)])
+    await asyncio.sleep(0.05)
+    assert socket.seqs == [1, 2, 3, 4, 5, 6]
+    writer.cancel()
+
+
+async def test_a_stuck_client_is_dropped_without_slowing_the_others() -> None:
+    hub = Hub()
+    stuck, fast = FakeSocket(stuck=True), FakeSocket()
+    slow_feed, fast_feed = subscribed(hub, stuck, buffer=5), subscribed(hub, fast, buffer=5)
+    writers = [asyncio.create_task(f.write()) for f in (slow_feed, fast_feed)]
+    for seq in range(1, 51):
+        hub.dispatch([event(seq)])  # never awaits a socket
+        await asyncio.sleep(0)
+    await asyncio.wait_for(writers[0], 3)  # the stuck writer gave up and closed
+    assert stuck.closed_with is not None and stuck.closed_with[0] == CLOSE_SLOW_CONSUMER
+    await asyncio.sleep(0.05)
+    assert fast.seqs == list(range(1, 51))
+    writers[1].cancel()
+
+
+async def test_losing_the_fanout_asks_every_client_to_resume() -> None:
+    hub, socket = Hub(), FakeSocket()
+    feed = subscribed(hub, socket)
+    writer = asyncio.create_task(feed.write())
+    hub.gap()
+    await asyncio.wait_for(writer, 3)
+    assert socket.closed_with is not None and socket.closed_with[0] == CLOSE_FEED_GAP
