@@ -2,11 +2,12 @@
 
 The stack's health; a new project with its own token (which sees only its project); a generated
 sample dataset uploaded, validated and frozen in a snapshot; a short CPU training job on it, its
-epochs printed live as the runner reports them, and the result table.
+epochs printed live from the notifier's WebSocket feed as the runner reports them, and the result table.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -14,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from websockets.sync.client import connect
 
 from vtp_dice.sample import generate, zip_dataset
 from vtp_localstack.config import StackConfig
@@ -84,22 +86,9 @@ def _train(api: httpx.Client, auth: dict[str, str], dataset_id: str, epochs: int
         return False
     job = response.json()
     print(f"\ntraining job {job['id']}: yolo11n from its yaml, {epochs} epochs on the CPU")
-    print(f"  {'epoch':>5} {'box_loss':>9} {'mAP50':>7} {'mAP50-95':>9} {'ETA s':>6}")
-    shown, deadline = 0, time.monotonic() + 600
-    while time.monotonic() < deadline:
-        job = api.get(f"/api/v1/jobs/{job['id']}", headers=auth).json()
-        attempts = api.get(f"/api/v1/jobs/{job['id']}/metrics", headers=auth).json()["attempts"]
-        for epoch in (attempts[-1]["epochs"] if attempts else [])[shown:]:
-            val, loss = epoch["val_metrics"], epoch["train_losses"]
-            eta = f"{job['eta_seconds']:.0f}" if job.get("eta_seconds") is not None else "-"
-            print(
-                f"  {epoch['epoch']:>5} {loss.get('box_loss', 0):>9.3f} {val.get('mAP50', 0):>7.3f} "
-                f"{val.get('mAP50-95', 0):>9.3f} {eta:>6}"
-            )
-            shown += 1
-        if job["status"] in ("completed", "failed", "cancelled") and (job["status"] != "completed" or shown >= epochs):
-            break
-        time.sleep(0.5)
+    print(f"  watching the live feed: {_feed_url(api, job['id'])}")
+    _watch(api, auth, job["id"])
+    job = api.get(f"/api/v1/jobs/{job['id']}", headers=auth).json()
     print(f"\njob {job['status']} (attempt {job['attempt']}, runner {job['runner_id']})")
     if job["error"]:
         print(f"  error {job['error']}")
@@ -109,6 +98,38 @@ def _train(api: httpx.Client, auth: dict[str, str], dataset_id: str, epochs: int
         size = checkpoint["size_bytes"] / 1e6
         print(f"  {kind:<4} checkpoint {checkpoint['uri']} ({size:.1f} MB, epoch {checkpoint['epoch']})")
     return bool(job["status"] == "completed")
+
+
+def _feed_url(api: httpx.Client, job_id: str) -> str:
+    base = str(api.base_url).rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    return f"{base}/api/v1/ws?jobs={job_id}&types=progress,metrics,job_status,error,checkpoint"
+
+
+def _watch(api: httpx.Client, auth: dict[str, str], job_id: str) -> None:
+    """Print each epoch as the notifier pushes it (history first, so nothing before connecting is lost)."""
+    ticket = api.post("/api/v1/ws/tickets", headers=auth).json()["ticket"]  # what a browser would do
+    print(f"  {'epoch':>5} {'box_loss':>9} {'mAP50':>7} {'mAP50-95':>9} {'ETA s':>6}")
+    eta = "-"
+    with connect(f"{_feed_url(api, job_id)}&ticket={ticket}", open_timeout=15) as feed:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                message = json.loads(feed.recv(timeout=max(1.0, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            kind, data = message["type"], message.get("data", {})
+            if kind == "progress":  # sent just before the same epoch's metrics
+                eta = f"{data['eta_seconds']:.0f}" if data.get("eta_seconds") is not None else "-"
+            elif kind == "metrics":
+                val, loss = data["val_metrics"], data["train_losses"]
+                print(
+                    f"  {data['epoch']:>5} {loss.get('box_loss', 0):>9.3f} {val.get('mAP50', 0):>7.3f} "
+                    f"{val.get('mAP50-95', 0):>9.3f} {eta:>6}"
+                )
+            elif kind == "checkpoint":
+                print(f"        {data['kind']} checkpoint saved (epoch {data['epoch']})")
+            elif kind == "error" or (kind == "job_status" and data["status"] in ("completed", "cancelled")):
+                break
 
 
 def main() -> int:

@@ -68,12 +68,15 @@ def subscribe_batch(
     *,
     max_records: int = 500,
     batch_timeout_ms: int = 50,
+    fetch_max_wait_ms: int = 500,
 ) -> None:
     """Register `handler` for batches of events from several topics in consumer group `group_id`.
 
     A batch holds whatever one fetch returned (up to `max_records`), in each
     partition's order, so a handler can apply it in one transaction. If the
     handler raises, every partition of the batch is rewound and it comes again.
+    A latency-sensitive consumer lowers `fetch_max_wait_ms`: brokers that do not
+    answer a fetch as soon as data arrives (the local Tansu) hold it that long.
     """
     by_topic = {spec.topic: spec for spec in specs}
 
@@ -82,6 +85,7 @@ def subscribe_batch(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -90,7 +94,7 @@ def subscribe_batch(
     )
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
+        records = raw if isinstance(raw, tuple | list) else (raw,)  # a tuple from aiokafka, a list in tests
         events: list[EventEnvelope[Any]] = []
         for record in records:
             try:
