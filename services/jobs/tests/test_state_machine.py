@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from vtp_jobs.domain.model import Job, Status
+from vtp_jobs.domain.model import Job, Status, heartbeat_outcome
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,6 +97,17 @@ def test_cancel_from_queued_and_heartbeat_rules():
     assert job.heartbeat(1, "a", NOW).applied
     assert job.transition(Status.CANCELLED, 1, NOW).applied
     assert not job.heartbeat(1, "a", NOW).applied
+
+
+def test_heartbeat_rule_without_the_whole_job_and_time_never_moves_back():
+    assert heartbeat_outcome(Status.RUNNING, 2, 2).applied
+    assert "stale" in heartbeat_outcome(Status.RUNNING, 2, 1).reason
+    assert "future" in heartbeat_outcome(Status.QUEUED, 2, 3).reason
+    assert not heartbeat_outcome(Status.COMPLETED, 1, 1).applied
+    job = _job(Status.RUNNING)
+    job.heartbeat(1, "a", NOW + timedelta(seconds=5))
+    assert job.heartbeat(1, "a", NOW).applied  # reordered: accepted, but the newer time stays
+    assert job.last_heartbeat_at == NOW + timedelta(seconds=5)
 
 
 def test_late_progress_after_completion_is_still_recorded():

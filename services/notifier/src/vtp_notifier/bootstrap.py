@@ -23,7 +23,6 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings, __version__)
     sessions = runtime.use_database(MIGRATIONS)
     broker = runtime.use_kafka()
-    runtime.use_outbox()
     redis = runtime.use_redis()
 
     hub = Hub()

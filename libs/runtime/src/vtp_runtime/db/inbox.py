@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vtp_runtime.db.outbox import PROCESSED_EVENTS
@@ -22,6 +24,24 @@ async def claim_event(session: AsyncSession, consumer: str, event_id: str) -> bo
         .returning(PROCESSED_EVENTS.c.event_id)
     )
     return result.first() is not None
+
+
+async def claim_events(session: AsyncSession, consumer: str, event_ids: Sequence[str]) -> set[str]:
+    """The ids among `event_ids` that `consumer` sees for the first time, claimed in one statement.
+
+    Like :func:`claim_event` for a whole batch: the ids travel as one array
+    parameter, so the statement is the same whatever the batch size.
+    """
+    if not event_ids:
+        return set()
+    ids = sa.func.unnest(sa.bindparam("event_ids", list(event_ids), type_=ARRAY(sa.String)))
+    stmt = (
+        insert(PROCESSED_EVENTS)
+        .from_select(["consumer", "event_id"], sa.select(sa.literal(consumer, sa.String), ids))
+        .on_conflict_do_nothing()
+        .returning(PROCESSED_EVENTS.c.event_id)
+    )
+    return set((await session.scalars(stmt)).all())
 
 
 async def processed_count(session: AsyncSession, consumer: str) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtp_contracts import EventData, TopicSpec
-from vtp_runtime.db.inbox import claim_event
+from vtp_runtime.db.inbox import claim_event, claim_events
 from vtp_runtime.db.outbox import OutboxRelay, stage_event
 
 
@@ -47,6 +48,10 @@ class SqlUnitOfWork:
     async def claim(self, consumer: str, event_id: str) -> bool:
         """Record that `consumer` applies `event_id` now; False if it already did."""
         return await claim_event(self.session, consumer, event_id)
+
+    async def claim_many(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Claim a batch of event ids at once; returns those `consumer` had not applied yet."""
+        return await claim_events(self.session, consumer, event_ids)
 
     async def commit(self) -> None:
         await self.session.commit()

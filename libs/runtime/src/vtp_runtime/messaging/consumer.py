@@ -60,6 +60,11 @@ def subscribe(broker: KafkaBroker, spec: TopicSpec, group_id: str, handler: Even
 BatchHandler = Callable[[list[EventEnvelope[Any]]], Awaitable[None]]
 
 
+async def _raw_records(message: Any) -> None:
+    """Skip faststream's own JSON decoding of every record: the handler decodes the raw records itself."""
+    return None
+
+
 def subscribe_batch(
     broker: KafkaBroker,
     specs: Sequence[TopicSpec],
@@ -86,6 +91,7 @@ def subscribe_batch(
         max_records=max_records,
         batch_timeout_ms=batch_timeout_ms,
         fetch_max_wait_ms=fetch_max_wait_ms,
+        decoder=_raw_records,
         group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -13,11 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vtp_jobs.adapters.orm import job_epochs, job_logs, jobs
 from vtp_jobs.domain.model import Job, Status
 
+_IMMUTABLE = ("id", "project_id", "created_at")
 
-def _job(row: Any) -> Job:
+
+def job_from_row(row: Any) -> Job:
     values = dict(row._mapping)
     values["status"] = Status(values["status"])
     return Job(**values)
+
+
+def row_values(job: Job) -> dict[str, Any]:
+    """The job's updatable columns; dicts are copied, so this doubles as a snapshot to diff against later."""
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in vars(job).items() if k not in _IMMUTABLE}
+    values["status"] = str(job.status)
+    return values
 
 
 class JobRepository:
@@ -30,19 +39,17 @@ class JobRepository:
         await self._session.execute(sa.insert(jobs).values(**{**vars(job), "status": str(job.status)}))
 
     async def save(self, job: Job) -> None:
-        values = {k: v for k, v in vars(job).items() if k not in ("id", "project_id", "created_at")}
-        values["status"] = str(job.status)
-        await self._session.execute(sa.update(jobs).where(jobs.c.id == job.id).values(**values))
+        await self._session.execute(sa.update(jobs).where(jobs.c.id == job.id).values(**row_values(job)))
 
     async def get(self, project_id: uuid.UUID, job_id: uuid.UUID, *, lock: bool = False) -> Job | None:
         stmt = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.project_id == project_id)
         row = (await self._session.execute(stmt.with_for_update() if lock else stmt)).first()
-        return _job(row) if row else None
+        return job_from_row(row) if row else None
 
     async def lock(self, job_id: uuid.UUID) -> Job | None:
         """The job an event is about, locked for the rest of the transaction."""
         row = (await self._session.execute(sa.select(jobs).where(jobs.c.id == job_id).with_for_update())).first()
-        return _job(row) if row else None
+        return job_from_row(row) if row else None
 
     async def search(
         self, project_id: uuid.UUID, status: str | None, dataset_id: uuid.UUID | None, limit: int, offset: int
@@ -54,7 +61,7 @@ class JobRepository:
             where.append(jobs.c.dataset_id == dataset_id)
         total = await self._session.scalar(sa.select(sa.func.count()).select_from(jobs).where(*where))
         stmt = sa.select(jobs).where(*where).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit).offset(offset)
-        return [_job(r) for r in (await self._session.execute(stmt)).all()], int(total or 0)
+        return [job_from_row(r) for r in (await self._session.execute(stmt)).all()], int(total or 0)
 
     async def add_epoch(self, job_id: uuid.UUID, attempt: int, epoch: int, values: dict[str, Any]) -> bool:
         """Record one epoch's metrics; False when this attempt's epoch was already recorded."""

@@ -12,23 +12,25 @@ from faststream.kafka import KafkaBroker
 from vtp_contracts.catalog import CHECKPOINT_SAVED, EPOCH_PROGRESS, JOB_HEARTBEAT, JOB_LIFECYCLE, JOB_LOG
 from vtp_jobs.service_layer import events
 from vtp_jobs.service_layer.events import CONSUMER, NewUow
+from vtp_jobs.service_layer.projection import apply_batch
 from vtp_runtime.http.app import BackgroundTask
-from vtp_runtime.messaging.consumer import subscribe
+from vtp_runtime.messaging.consumer import subscribe_batch
 
 _log = logging.getLogger(__name__)
 
 
+# Records per batch: large enough that a flood of 100 jobs' progress costs a handful of transactions,
+# small enough that one batch's transaction stays short (row locks, redelivery on failure).
+MAX_BATCH = 500
+
+
 def register(broker: KafkaBroker, new_uow: NewUow) -> None:
-    """One consumer group (`jobs`) per topic; replicas of the service share the partitions."""
-    handlers = {
-        JOB_LIFECYCLE: events.on_lifecycle,
-        EPOCH_PROGRESS: events.on_progress,
-        CHECKPOINT_SAVED: events.on_checkpoint,
-        JOB_HEARTBEAT: events.on_heartbeat,
-        JOB_LOG: events.on_log,
-    }
-    for spec, handler in handlers.items():
-        subscribe(broker, spec, CONSUMER, lambda event, h=handler: h(new_uow, event))  # type: ignore[misc]
+    """One subscriber in consumer group `jobs` for all runner topics; replicas share the partitions.
+
+    A job's events on one topic share a partition (keyed by job id), so a batch keeps their order.
+    """
+    topics = [JOB_LIFECYCLE, EPOCH_PROGRESS, CHECKPOINT_SAVED, JOB_HEARTBEAT, JOB_LOG]
+    subscribe_batch(broker, topics, CONSUMER, lambda batch: apply_batch(new_uow, batch), max_records=MAX_BATCH)
 
 
 def heartbeat_watchdog(new_uow: NewUow, timeout: float, every: float) -> BackgroundTask:
