@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vtp_notifier.adapters.orm import feed_events
@@ -39,6 +41,27 @@ def _event(row: sa.Row[Any]) -> FeedEvent:
     )
 
 
+# One statement whatever the batch size (the rows travel as arrays), so it is compiled and
+# prepared once instead of per batch: most of a small batch's cost was building the SQL.
+_INSERT_NEW = sa.text(
+    """
+    INSERT INTO feed_events (event_id, topic, project_id, subject, job_id, time, data)
+    SELECT e, t, p, s, j, tm, d::jsonb
+    FROM unnest(:event_ids, :topics, :projects, :subjects, :jobs, :times, :datas) AS x(e, t, p, s, j, tm, d)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING seq, event_id
+    """
+).bindparams(
+    sa.bindparam("event_ids", type_=ARRAY(sa.String)),
+    sa.bindparam("topics", type_=ARRAY(sa.String)),
+    sa.bindparam("projects", type_=ARRAY(PG_UUID(as_uuid=True))),
+    sa.bindparam("subjects", type_=ARRAY(sa.String)),
+    sa.bindparam("jobs", type_=ARRAY(PG_UUID(as_uuid=True))),
+    sa.bindparam("times", type_=ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("datas", type_=ARRAY(sa.Text)),
+)
+
+
 async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[FeedEvent]:
     """Insert events not stored yet (by event id); returns the new ones in feed order.
 
@@ -48,9 +71,31 @@ async def insert_new(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> l
     """
     if not rows:
         return []
-    stmt = insert(feed_events).values(list(rows)).on_conflict_do_nothing(index_elements=["event_id"])
-    result = await session.execute(stmt.returning(*_COLUMNS))
-    return sorted((_event(row) for row in result), key=lambda e: e.seq)
+    params = {
+        "event_ids": [r["event_id"] for r in rows],
+        "topics": [r["topic"] for r in rows],
+        "projects": [r["project_id"] for r in rows],
+        "subjects": [r["subject"] for r in rows],
+        "jobs": [r["job_id"] for r in rows],
+        "times": [r["time"] for r in rows],
+        "datas": [json.dumps(r["data"]) for r in rows],
+    }
+    seqs = {row.event_id: row.seq for row in await session.execute(_INSERT_NEW, params)}
+    new = [
+        FeedEvent(
+            seqs[r["event_id"]],
+            r["event_id"],
+            r["topic"],
+            r["project_id"],
+            r["subject"],
+            r["job_id"],
+            r["time"],
+            r["data"],
+        )
+        for r in rows
+        if r["event_id"] in seqs
+    ]
+    return sorted(new, key=lambda e: e.seq)
 
 
 async def seq_of(session: AsyncSession, project_id: UUID, event_id: str) -> int | None:
