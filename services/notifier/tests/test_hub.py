@@ -91,7 +91,7 @@ async def test_seam_holds_live_events_and_drops_those_the_history_carried() -> N
             await feed.send_history(message)
     hub.dispatch([event(5)])  # still catching up: held, not lost
     feed.go_live({"e1", "e2", "e3"})
-    hub.dispatch([event(6)])
+    hub.dispatch([event(6), event(2)])  # 2: fanned out late by another replica, already replayed
     await asyncio.sleep(0.05)
     assert socket.seqs == [1, 2, 3, 4, 5, 6]
     writer.cancel()

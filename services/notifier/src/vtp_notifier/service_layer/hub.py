@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 from uuid import UUID
@@ -18,6 +19,7 @@ from uuid import UUID
 from vtp_notifier.domain.feed import FeedEvent, FeedFilter
 
 CLOSE_SLOW_CONSUMER = 4008  # the client's send buffer overflowed
+REPLAYED_MEMORY_SECONDS = 30.0  # far longer than a commit-to-fan-out delay
 CLOSE_FEED_GAP = 1012  # "service restart": this replica may have missed events; resume with `since`
 
 
@@ -40,6 +42,10 @@ class ClientFeed:
         self._pending: list[FeedEvent] | None = None  # live events held while history is read
         self.closed: tuple[int, str] | None = None
         self._closing = asyncio.Event()
+        # Ids the history carried, remembered a while after going live: another replica may fan an
+        # event out only after this one read it from the table (commit first, publish second).
+        self._replayed: set[str] = set()
+        self._replayed_until = 0.0
 
     def begin_catch_up(self, wanted: FeedFilter) -> None:
         """Hold live events from now on, until :meth:`go_live` after the history is sent."""
@@ -49,14 +55,20 @@ class ClientFeed:
     def go_live(self, already_sent: set[str]) -> None:
         """Release the held events, less those the history already carried: no gap, no duplicate."""
         pending, self._pending = self._pending or [], None
+        self._replayed = already_sent
+        self._replayed_until = time.monotonic() + REPLAYED_MEMORY_SECONDS
         for event in pending:
-            if event.event_id not in already_sent:
-                self.offer(event)
+            self.offer(event)
 
     def offer(self, event: FeedEvent) -> None:
         """Queue an event's messages if wanted; never blocks."""
         if self.closed or self.wanted is None or not self.wanted.wants_event(event):
             return
+        if self._replayed:
+            if time.monotonic() > self._replayed_until:
+                self._replayed = set()
+            elif event.event_id in self._replayed:
+                return
         if self._pending is not None:
             if len(self._pending) >= self._queue.maxsize:
                 self.overflow()
