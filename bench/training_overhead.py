@@ -19,7 +19,10 @@ Prints (ratios against the bare run, measured in this process):
 - (c) the job's best val mAP50 (`best_metrics`) vs the bare run's final metrics (best.pt validated); goal <= 0.02.
 
 Offline: models from yaml, YOLO_OFFLINE=1, YOLO_AUTOINSTALL=0, plots=False. Before either run, torch and
-ultralytics are imported once in a throw-away process so that neither run pays for a cold page cache.
+ultralytics are imported once in a throw-away process so that neither run pays for a cold page cache. The
+runner keeps a spare trainer child warm (docs/trainer-plugins.md; `VTP_PREWARM_CHILDREN=false` in this script's
+environment turns that off); before each run the bench waits until the runner idles, so a spare warming up after
+a job never competes with the next timed run.
 
     python bench/training_overhead.py [--epochs 10] [--images 200] [--rounds 2]
 """
@@ -89,6 +92,21 @@ class CpuMeter:
             f"cores over {span:.1f} s: {', '.join(f'{name} {v:.2f}' for name, v in top)}, "
             f"stack+bench {sum(used.values()):.2f}; other processes {other:.2f}, steal {(steal1 - steal0) / span:.2f}"
         )
+
+
+def wait_quiet(pid: int | None, limit: float = 30.0) -> float:
+    """Wait until a process tree idles (a runner warming its next spare child); returns the seconds waited."""
+    if pid is None:
+        return 0.0
+    proc, start = psutil.Process(pid), time.monotonic()
+    before = _tree_cpu(proc)
+    while time.monotonic() - start < limit:
+        time.sleep(0.5)
+        now = _tree_cpu(proc)
+        if now - before < 0.05:  # under a tenth of a core
+            break
+        before = now
+    return time.monotonic() - start
 
 
 # -- the bare run (a child process of this script) -----------------------------------------------------
@@ -413,6 +431,7 @@ def main() -> None:
                 f"{args.epochs} epochs, workers 0, seed 0, CPU; {args.rounds} round(s), order alternating"
             )
             components = {c.name: c.pid for c in stack.components() if c.pid is not None}
+            wait_quiet(components.get("trainer-runner"))  # its first spare child warms up at start
             figures = []
             for r in range(args.rounds):
                 order = ("platform", "bare") if r % 2 == 0 else ("bare", "platform")
@@ -430,6 +449,8 @@ def main() -> None:
                         work.mkdir()
                         bare = run_bare(work, entry / "data.yaml", args.epochs)
                     loads[which] = meter.summary()
+                    # After a job the runner warms its next spare trainer child: not during the next timed run.
+                    wait_quiet(components.get("trainer-runner"))
                 time.sleep(0.5)  # the watcher catches up with the last events
                 print(f"\n-- round {r + 1}: {' then '.join(order)}")
                 figures.append(report(args.epochs, plat, watcher, bare))

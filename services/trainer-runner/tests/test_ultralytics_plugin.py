@@ -52,11 +52,19 @@ def job(work_dir: Path, data: Path, epochs: int, task: str = "detect", **fields:
 
 
 async def run(
-    spec: JobSpec, config: Path, react: Callable[[JobProcess, Message], None] | None = None
+    spec: JobSpec, config: Path, react: Callable[[JobProcess, Message], None] | None = None, spare: bool = False
 ) -> tuple[list[Message], int]:
-    """All messages of one attempt and its exit status; `react` sees each message as it arrives."""
+    """All messages of one attempt and its exit status; `react` sees each message as it arrives.
+
+    `spare`: through a pre-warmed child, as a runner with spares does, instead of a cold start.
+    """
     env = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "YOLO_CONFIG_DIR": str(config)}
-    async with await JobProcess.start(spec, env, gpus=[]) as proc:
+    if spare:
+        proc = await JobProcess.spare(spec.work_dir.parent / f"spare-{spec.job_id}", env, gpus=[])
+        assert await proc.assign(spec)
+    else:
+        proc = await JobProcess.start(spec, env, gpus=[])
+    async with proc:
         messages: list[Message] = []
         async with asyncio.timeout(120):
             async for message in proc.messages():
@@ -81,8 +89,11 @@ def stop_after_first_epoch(stop: Callable[[JobProcess], None], sent: list[float]
     return react
 
 
-async def test_two_epochs_complete_with_progress_and_checkpoints(datasets: dict[str, Path], tmp_path: Path) -> None:
-    messages, status = await run(job(tmp_path, datasets["detect"], epochs=2), datasets["config"])
+@pytest.mark.parametrize("spare", [False, True], ids=["cold", "spare"])
+async def test_two_epochs_complete_with_progress_and_checkpoints(
+    datasets: dict[str, Path], tmp_path: Path, spare: bool
+) -> None:
+    messages, status = await run(job(tmp_path, datasets["detect"], epochs=2), datasets["config"], spare=spare)
     assert status == 0 and isinstance(messages[0], Started)
     progress = of(messages, Progress)
     assert [p.epoch for p in progress] == [1, 2] and {p.total_epochs for p in progress} == {2}
@@ -110,6 +121,16 @@ async def test_cancel_stops_within_seconds_and_leaves_a_last_checkpoint(
     # A `last` of the finished epoch; saved again mid-epoch when the cancel came after a batch.
     last = [c for c in of(messages, CheckpointReady) if c.kind == "last"][-1]
     assert last.epoch == 1 and last.path.is_file()
+
+
+async def test_a_cancel_that_reaches_a_spare_before_training_ends_it_as_cancelled(
+    datasets: dict[str, Path], tmp_path: Path
+) -> None:
+    spec = job(tmp_path, datasets["detect"], epochs=20)
+    messages, status = await run(spec, datasets["config"], lambda proc, m: proc.cancel(), spare=True)
+    finished = messages[-1]
+    assert status == 0 and isinstance(finished, Finished) and finished.status == "cancelled"
+    assert of(messages, Progress) == [] and finished.last_epoch == 0
 
 
 async def test_requeued_job_resumes_at_the_next_epoch(datasets: dict[str, Path], tmp_path: Path) -> None:

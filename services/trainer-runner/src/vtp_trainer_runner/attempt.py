@@ -1,5 +1,8 @@
 """One job attempt on this runner: prepare, supervise the trainer child, report everything.
 
+The child is the slot's spare when the runner has one (warmed up while the job was waiting, or
+while `prepare` runs); it gets the spec once everything is local.
+
 Events leave in this order per attempt: `started`, then heartbeats, epochs,
 checkpoints (uploaded before they are announced) and log batches, then exactly
 one terminal lifecycle event.
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +35,7 @@ from vtp_runtime.storage import ObjectStore, StorageError
 from vtp_trainer_runner.prepare import AttemptFailure, prepare
 from vtp_trainer_runner.protocol import CheckpointReady, Failed, Finished, Log, Progress
 from vtp_trainer_runner.reporter import Reporter
+from vtp_trainer_runner.spec import JobSpec
 from vtp_trainer_runner.supervisor import JobProcess
 
 _log = logging.getLogger(__name__)
@@ -56,6 +61,7 @@ class Attempt:
     cmd: JobRequested
     deps: AttemptDeps
     gpus: list[int]
+    spare: JobProcess | None = None  # a warm child for this slot, given the spec once it is prepared
     started: asyncio.Event = field(default_factory=asyncio.Event)
     process: JobProcess | None = None
     stop: str | None = None  # "cancel" or "requeue", remembered if the child is not up yet
@@ -118,14 +124,23 @@ class Attempt:
 
     async def _run(self) -> None:
         device = ",".join(str(g) for g in self.gpus) if self.gpus else "cpu"
+        began = time.monotonic()
         spec = await prepare(
             self.cmd, self.deps.store, self.deps.work_root, self.deps.cache_dir, self.deps.cache_max_bytes, device
         )
         if self.stop == "cancel":
             await self._lifecycle("cancelled")
             return
-        self.process = await JobProcess.start(
-            spec, env_overrides={"YOLO_CONFIG_DIR": str(spec.work_dir / "yolo")}, gpus=self.gpus
+        prepared = time.monotonic()
+        self.process, how = await self._launch(spec)
+        _log.info(
+            "job %s attempt %d: prepared in %.2f s; trainer pid %d %s in %.2f s",
+            self.cmd.job_id,
+            self.cmd.attempt,
+            prepared - began,
+            self.process.pid,
+            how,
+            time.monotonic() - prepared,
         )
         if self.stop == "cancel":
             self.process.cancel()
@@ -153,6 +168,19 @@ class Attempt:
             await self._flush_logs()
         returncode = await self.process.wait()
         await self._finish(terminal, returncode)
+
+    async def _launch(self, spec: JobSpec) -> tuple[JobProcess, str]:
+        """The spare, given the spec; a child started cold when there is none or it died waiting."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            if await spare.assign(spec):
+                return spare, "given the job (spare)"
+            _log.warning("spare trainer child %d is gone (exit %s); starting one cold", spare.pid, spare.returncode)
+            await spare.close()
+        process = await JobProcess.start(
+            spec, env_overrides={"YOLO_CONFIG_DIR": str(spec.work_dir / "yolo")}, gpus=self.gpus
+        )
+        return process, "started cold"
 
     async def _finish(self, terminal: Finished | Failed | None, returncode: int) -> None:
         if isinstance(terminal, Finished):

@@ -12,6 +12,7 @@ from vtp_trainer_runner.attempt import AttemptDeps
 from vtp_trainer_runner.reporter import Reporter
 from vtp_trainer_runner.runner import Runner
 from vtp_trainer_runner.settings import TrainerRunnerSettings
+from vtp_trainer_runner.spares import SparePool
 
 
 def slots(settings: TrainerRunnerSettings) -> list[list[int]]:
@@ -50,6 +51,7 @@ def create_app(settings: TrainerRunnerSettings | None = None) -> FastAPI:
         settings.consumer_group,
         slots(settings),
         settings.handback_timeout_seconds,
+        SparePool(work / "spares", slots(settings)) if settings.prewarm_children else None,
     )
     runtime.parts.background.append(runner.run)
     return build_app(runtime.parts)

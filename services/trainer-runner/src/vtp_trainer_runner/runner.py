@@ -7,7 +7,8 @@ runner that dies before that leaves the command to another runner, one that dies
 after is noticed by the jobs service's heartbeat watchdog. Every runner reads
 `job.cancel-requested.v1` in a group of its own, so the holder of a job sees its
 cancellation and the others remember not to start it. On shutdown (SIGTERM) it
-stops taking jobs and hands the running ones back: they checkpoint and end `requeued`.
+stops taking jobs, kills its spare children and hands the running jobs back: they
+checkpoint and end `requeued`. With a `SparePool`, each free slot has a warm child waiting.
 """
 
 from __future__ import annotations
@@ -25,17 +26,26 @@ from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_REQUESTED
 from vtp_contracts.events.jobs import JobRequested
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
+from vtp_trainer_runner.spares import SparePool
 
 _log = logging.getLogger(__name__)
 
 
 class Runner:
     def __init__(
-        self, deps: AttemptDeps, bootstrap: str, group: str, gpu_slots: Sequence[list[int]], handback_timeout: float
+        self,
+        deps: AttemptDeps,
+        bootstrap: str,
+        group: str,
+        gpu_slots: Sequence[list[int]],
+        handback_timeout: float,
+        spares: SparePool | None = None,
     ) -> None:
         self.deps, self._bootstrap, self._group = deps, bootstrap, group
-        self._free: list[list[int]] = list(gpu_slots)  # one entry per slot: the GPUs it owns
+        self._slots = list(gpu_slots)  # per slot: the GPUs it owns
+        self._free = list(range(len(self._slots)))  # free slots' indices
         self._handback_timeout = handback_timeout
+        self._spares = spares
         self.running: dict[tuple[str, int], tuple[Attempt, asyncio.Task[None]]] = {}
         self._cancelled: set[tuple[str, int]] = set()
         self._slot_freed = asyncio.Event()
@@ -56,12 +66,21 @@ class Runner:
             auto_offset_reset="earliest",
             client_id=self.deps.runner_id,
         )
-        await _start_retrying(jobs, stop)
-        await _start_retrying(cancels, stop)
+        if self._spares is not None:
+            await self._spares.start()  # they warm up while the consumers join the group
+        try:
+            await _start_retrying(jobs, stop)
+            await _start_retrying(cancels, stop)
+        except BaseException:
+            if self._spares is not None:
+                await self._spares.close()
+            raise
         cancel_task = asyncio.create_task(self._watch_cancellations(cancels))
         try:
             await self._take_jobs(jobs, stop)
         finally:
+            if self._spares is not None:
+                await self._spares.close()  # first: attempts ending now must not start new spares
             await self._hand_back_all()
             cancel_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,17 +118,21 @@ class Runner:
         if key in self._cancelled or key in self.running:
             _log.info("job %s attempt %d: cancelled or already here, not started", *key)
             return
-        attempt = Attempt(cmd, self.deps, self._free.pop(0))
-        task = asyncio.create_task(self._supervise(key, attempt), name=f"job-{key[0]}-{key[1]}")
+        slot = self._free.pop(0)
+        spare = await self._spares.take(slot) if self._spares is not None else None
+        attempt = Attempt(cmd, self.deps, self._slots[slot], spare=spare)
+        task = asyncio.create_task(self._supervise(key, slot, attempt), name=f"job-{key[0]}-{key[1]}")
         self.running[key] = (attempt, task)
         await attempt.started.wait()  # commit the command only once `started` is out
 
-    async def _supervise(self, key: tuple[str, int], attempt: Attempt) -> None:
+    async def _supervise(self, key: tuple[str, int], slot: int, attempt: Attempt) -> None:
         try:
             await attempt.run()
         finally:
             self.running.pop(key, None)
-            self._free.append(attempt.gpus)
+            if self._spares is not None:  # before the slot is free: its next attempt then finds the new spare
+                await self._spares.release(slot, attempt.spare)
+            self._free.append(slot)
             self._slot_freed.set()
 
     async def _watch_cancellations(self, consumer: AIOKafkaConsumer) -> None:

@@ -35,6 +35,7 @@ from vtp_trainer_runner.report_pipe import ReportPipe
 
 REPORT_FD_ENV = "VTP_REPORT_FD"
 JOB_SPEC_ENV = "VTP_JOB_SPEC"
+SPARE_ENV = "VTP_SPARE_DIR"  # set instead of VTP_JOB_SPEC in a spare child: the job comes on stdin
 _STOP_SIGNALS: dict[int, StopKind] = {signal.SIGUSR1: "cancel", signal.SIGTERM: "requeue"}
 
 

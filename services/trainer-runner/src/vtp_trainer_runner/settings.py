@@ -21,6 +21,9 @@ class TrainerRunnerSettings(ServiceSettings):
     cache_max_bytes: int = Field(50 << 30, description="LRU limit of the materialised-dataset cache.")
     heartbeat_seconds: float = Field(3.0, gt=0, description="How often a running job's heartbeat is sent.")
     log_flush_seconds: float = Field(1.0, gt=0, description="Trainer log lines are batched this long.")
+    prewarm_children: bool = Field(
+        True, description="Keep one trainer child per free slot started, its framework imported, waiting for a job."
+    )
     handback_timeout_seconds: float = Field(60.0, gt=0, description="On SIGTERM: time for jobs to checkpoint.")
     consumer_group: str = Field("trainer-runners", description="Kafka consumer group shared by all runners.")
 

@@ -2,12 +2,14 @@
 
 The child runs `python -m vtp_trainer_runner.child` in its own session (so its data loader
 workers form one process group that `kill()` takes down at once), with the write end of a pipe
-inherited as `VTP_REPORT_FD` and its stdout/stderr appended to a log file.
+inherited as `VTP_REPORT_FD` and its stdout/stderr appended to a log file. A spare child (`spare()`)
+is started before its job is known and reads the job from its stdin (`assign()`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -17,25 +19,29 @@ from pathlib import Path
 from types import TracebackType
 
 from vtp_trainer_runner.protocol import Failed, Finished, Log, Message, Terminal, parse_message
-from vtp_trainer_runner.sdk import JOB_SPEC_ENV, REPORT_FD_ENV
+from vtp_trainer_runner.sdk import JOB_SPEC_ENV, REPORT_FD_ENV, SPARE_ENV
 from vtp_trainer_runner.spec import JobSpec
 
 MAX_LINE = 1 << 20  # a report line longer than this is dropped (with a warning), never buffered forever
 SPEC_FILE = "job-spec.json"
 LOG_FILE = "trainer.log"
+SPARE_LOG = "spare.log"
 
 
 class JobProcess:
-    """One running child; iterate `messages()` to the end, then `await wait()`."""
+    """One running child; iterate `messages()` to the end, then `await wait()`.
+
+    `start()` runs an attempt at once; `spare()` starts a child that warms up first and `assign()`s it one.
+    """
 
     def __init__(
         self,
-        spec: JobSpec,
+        spec: JobSpec | None,
         process: asyncio.subprocess.Process,
         reader: asyncio.StreamReader,
         pipe: asyncio.BaseTransport,
     ) -> None:
-        self.spec, self._process, self._reader, self._pipe = spec, process, reader, pipe
+        self.spec, self._process, self._reader, self._pipe = spec, process, reader, pipe  # spec: None in a spare
         self.terminal: Terminal | None = None  # the child's Finished or Failed, once read
 
     @classmethod
@@ -55,12 +61,61 @@ class JobProcess:
         """
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         spec_path = spec.write(spec.work_dir / SPEC_FILE)
+        env = {**(env_overrides or {}), JOB_SPEC_ENV: str(spec_path)}
+        log = log_path or spec.work_dir / LOG_FILE
+        return await cls._spawn(spec, env, gpus, log, spec.work_dir, python, asyncio.subprocess.DEVNULL)
+
+    @classmethod
+    async def spare(
+        cls,
+        scratch: Path,
+        env_overrides: Mapping[str, str] | None = None,
+        gpus: Sequence[int] | None = None,
+        python: str = sys.executable,
+    ) -> JobProcess:
+        """Start a pre-warmed child: it preloads the plugins in `scratch`, then waits for `assign()`.
+
+        Environment and GPUs as for `start`; they are fixed now, before any framework is imported.
+        Until it is assigned its output is appended to `scratch/spare.log`.
+        """
+        os.makedirs(scratch, exist_ok=True)
+        env = {**(env_overrides or {}), SPARE_ENV: str(scratch)}
+        return await cls._spawn(None, env, gpus, scratch / SPARE_LOG, scratch, python, asyncio.subprocess.PIPE)
+
+    async def assign(self, spec: JobSpec, log_path: Path | None = None) -> bool:
+        """Give a spare its attempt: the spec file as `start` writes it; False when the spare is gone."""
+        stdin = self._process.stdin
+        if stdin is None or self.spec is not None or self._process.returncode is not None:
+            return False
+        spec.work_dir.mkdir(parents=True, exist_ok=True)
+        job = {"spec": str(spec.write(spec.work_dir / SPEC_FILE)), "cwd": str(spec.work_dir)}
+        job["log"] = str(log_path or spec.work_dir / LOG_FILE)
+        try:
+            stdin.write(json.dumps(job).encode() + b"\n")
+            await stdin.drain()
+            stdin.close()  # EOF after the one line: a spare takes one attempt
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        self.spec = spec
+        return True
+
+    @classmethod
+    async def _spawn(
+        cls,
+        spec: JobSpec | None,
+        env_overrides: Mapping[str, str],
+        gpus: Sequence[int] | None,
+        log_path: Path,
+        cwd: Path,
+        python: str,
+        stdin: int,
+    ) -> JobProcess:
         # The runner's own settings (VTP_*: object-store and broker credentials) stay in the runner.
         env = {k: v for k, v in os.environ.items() if not k.startswith("VTP_")}
-        env.update(env_overrides or {}, PYTHONUNBUFFERED="1", **{JOB_SPEC_ENV: str(spec_path)})
+        env.update(env_overrides, PYTHONUNBUFFERED="1")
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
-        log = os.open(log_path or spec.work_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         read_fd, write_fd = os.pipe()  # both ends non-inheritable; pass_fds hands the write end over
         env[REPORT_FD_ENV] = str(write_fd)
         try:
@@ -68,13 +123,13 @@ class JobProcess:
                 python,
                 "-m",
                 "vtp_trainer_runner.child",
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 env=env,
                 pass_fds=(write_fd,),
                 start_new_session=True,
-                cwd=spec.work_dir,
+                cwd=cwd,
             )
         except BaseException:
             os.close(read_fd)
@@ -140,6 +195,8 @@ class JobProcess:
         if self._process.returncode is None:
             self.kill()
         await self._process.wait()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
         self._pipe.close()
 
     def _signal(self, signum: int) -> None:

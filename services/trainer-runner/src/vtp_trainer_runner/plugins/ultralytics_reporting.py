@@ -63,7 +63,7 @@ class Reporter:
         self.snapshots = work_dir / "checkpoints"
         self.completed = 0
         self.phase: Phase = "config"
-        self._started_at = time.monotonic()
+        self.created = self._started_at = time.monotonic()
         self._first_epoch = 0
         # Ultralytics saves before its epoch-end callback; checkpoints are announced after the epoch's
         # progress, so a runner lost in between never leaves a checkpoint whose epoch has no metrics.
@@ -85,7 +85,9 @@ class Reporter:
     def _on_train_start(self, trainer: Any) -> None:
         self.phase = "train"
         self.completed = self._first_epoch = int(trainer.start_epoch)
-        self._started_at = time.monotonic()
+        now = time.monotonic()
+        print(f"vtp: model and data set up {now - self._started_at:.2f} s after train() began", flush=True)
+        self._started_at = now
 
     def _on_epoch_start(self, trainer: Any) -> None:
         _gpu_memory_mb(reset=True)
