@@ -32,6 +32,12 @@ TEST_SERVICE_LIMITS = {
     "VTP_HEARTBEAT_TIMEOUT_SECONDS": "8",
     "VTP_HEARTBEAT_CHECK_SECONDS": "0.5",
     "VTP_HEARTBEAT_SECONDS": "1",
+    # Webhooks: 4 quick tries, a receiver on this machine, disabling after 10 failed tries in a row.
+    "VTP_WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0, 0.2, 0.2, 0.2]",
+    "VTP_WEBHOOK_ALLOWED_CIDRS": '["127.0.0.0/8"]',
+    "VTP_WEBHOOK_DISABLE_AFTER_FAILURES": "10",
+    "VTP_WEBHOOK_POLL_SECONDS": "0.1",
+    "VTP_WEBHOOK_TIMEOUT_SECONDS": "5",
 }
 
 

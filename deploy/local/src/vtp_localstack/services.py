@@ -53,6 +53,9 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
         env["VTP_REDIS_URL"] = cfg.redis_url
     if "storage" in needs:
         env.update(_storage_env(cfg))
+    if name == "notifier":
+        # Webhook receivers of a local stack run on this machine; production refuses loopback.
+        env["VTP_WEBHOOK_ALLOWED_CIDRS"] = '["127.0.0.0/8", "::1/128"]'
     env.update(cfg.extra_service_env)
     if name == "jobs":
         env["VTP_DATASETS_URL"] = cfg.service_url("datasets")

@@ -41,5 +41,7 @@ def configure_logging(service: str, level: str = "INFO", json_lines: bool = True
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # aiokafka logs every rebalance and retry at INFO; keep it to warnings.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # aiokafka logs every rebalance and retry at INFO, httpx every request (a line per webhook
+    # delivery); keep them to warnings.
+    for noisy in ("aiokafka", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

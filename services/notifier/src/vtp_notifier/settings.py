@@ -44,6 +44,9 @@ class WebhookSettings(BaseSettings):
         "", description="Key encrypting signing secrets at rest (urlsafe base64, 32 bytes); empty: derived, dev only."
     )
     webhook_concurrency: int = Field(64, ge=1, description="Deliveries in flight per replica.")
+    webhook_connections_per_target: int = Field(
+        8, ge=1, description="Connections one replica opens to one receiver (scheme, host and port) at most."
+    )
     webhook_poll_seconds: float = Field(0.5, gt=0, description="How often due retries are looked for.")
 
     @field_validator("webhook_retry_schedule_seconds")
