@@ -10,8 +10,9 @@ Prints (ratios against a baseline measured in this process):
 
 - deliveries/s the notifier achieves (receiver's first to last receipt) and the time from publishing
   until the last delivery; goal >= 500/s (issue 5);
-- baseline: the same receiver driven directly by one `httpx.AsyncClient` with 8 requests in flight (the notifier's default per target),
-  each body signed in this process: what the receiver and loopback allow without the platform;
+- baseline: the same receiver driven directly by one `httpx.AsyncClient` with 8 requests in flight
+  (the notifier's default per target), each body signed in this process: what the receiver and
+  loopback allow without the platform;
 - how many deliveries failed verification (must be 0).
 
     python bench/notifier_webhooks.py [--events 5000] [--subscriptions 2]
