@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from vtp_contracts.catalog import (
+    CATALOG,
     CHECKPOINT_SAVED,
     DATASET_SNAPSHOT_CREATED,
     DEPLOYMENT_CHANGED,
@@ -23,20 +24,9 @@ from vtp_contracts.catalog import (
     TopicSpec,
 )
 
-# Topics the feed and webhooks carry. Heartbeats are runner-to-jobs liveness, not news.
-FEED_TOPICS: tuple[TopicSpec, ...] = (
-    JOB_REQUESTED,
-    JOB_CANCEL_REQUESTED,
-    JOB_LIFECYCLE,
-    EPOCH_PROGRESS,
-    CHECKPOINT_SAVED,
-    JOB_LOG,
-    EXPORT_REQUESTED,
-    EXPORT_COMPLETED,
-    DATASET_SNAPSHOT_CREATED,
-    DEPLOYMENT_CHANGED,
-)
-assert JOB_HEARTBEAT not in FEED_TOPICS
+# Topics the feed and webhooks carry: all public ones but heartbeats, which are runner-to-jobs
+# liveness, not news.
+FEED_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in CATALOG if spec is not JOB_HEARTBEAT)
 
 MESSAGE_TYPES = ("job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset")
 
