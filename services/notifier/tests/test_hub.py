@@ -51,7 +51,7 @@ class FakeSocket:
 def subscribed(hub: Hub, socket: FakeSocket, project: uuid.UUID = PROJECT, buffer: int = 100) -> ClientFeed:
     feed = ClientFeed(socket, project, buffer)
     hub.join(feed)
-    feed.begin_catch_up(FeedFilter(project))
+    hub.watch(feed, FeedFilter(project))
     feed.go_live(set())
     return feed
 
@@ -84,7 +84,7 @@ async def test_seam_holds_live_events_and_drops_those_the_history_carried() -> N
     feed = ClientFeed(socket, PROJECT, 100)
     hub.join(feed)
     writer = asyncio.create_task(feed.write())
-    feed.begin_catch_up(FeedFilter(PROJECT, frozenset({JOB})))
+    hub.watch(feed, FeedFilter(PROJECT, frozenset({JOB})))
     hub.dispatch([event(3), event(4)])  # committed while the history query ran: in both
     for history_event in (event(1), event(2), event(3)):
         for message in history_event.messages():
@@ -110,6 +110,25 @@ async def test_a_stuck_client_is_dropped_without_slowing_the_others() -> None:
     await asyncio.sleep(0.05)
     assert fast.seqs == list(range(1, 51))
     writers[1].cancel()
+
+
+async def test_a_job_subscription_from_another_project_gets_nothing_and_resubscribing_moves_the_feed() -> None:
+    hub, socket = Hub(), FakeSocket()
+    feed = ClientFeed(socket, OTHER, 10)
+    hub.join(feed)
+    writer = asyncio.create_task(feed.write())
+    hub.watch(feed, FeedFilter(OTHER, frozenset({JOB})))  # JOB belongs to PROJECT
+    feed.go_live(set())
+    hub.dispatch([event(1)])
+    other_job = uuid.uuid4()
+    hub.watch(feed, FeedFilter(OTHER, frozenset({other_job})))
+    feed.go_live(set())
+    hub.dispatch([event(2, OTHER, other_job), event(3, OTHER, JOB)])
+    await asyncio.sleep(0.05)
+    assert socket.seqs == [2]
+    hub.leave(feed)
+    assert hub.clients == 0 and not hub._by_job and not hub._project_wide
+    writer.cancel()
 
 
 async def test_losing_the_fanout_asks_every_client_to_resume() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from vtp_runtime.http.problems import install_problem_handlers
 _log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
 BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+# Young collections after 50,000 net allocations instead of 700: a service allocates fast and
+# keeps little, and each full collection is a pause every open request or socket waits for.
+GC_THRESHOLDS = (50_000, 10, 10)
 
 
 @dataclass
@@ -43,6 +47,12 @@ def build_app(parts: AppParts) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for hook in parts.on_startup:
             await hook()
+        # Everything alive now (modules, the app, pools) lives as long as the process. Freezing it
+        # keeps full collections from rescanning it: in the notifier with 500 sockets those scans
+        # were 140-190 ms pauses, the whole tail of the live feed's latency.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(run(stop), name=f"{parts.service}-bg") for run in parts.background]
         _log.info("%s started", parts.service)

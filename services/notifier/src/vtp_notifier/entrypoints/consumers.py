@@ -11,7 +11,7 @@ from vtp_runtime.messaging.consumer import subscribe_batch
 CONSUMER = "notifier"
 # A live feed asks often: the broker may hold a fetch this long, and after an empty poll faststream
 # sleeps for the batch timeout before polling again; both add straight to publish -> screen latency.
-FETCH_MAX_WAIT_MS = 20
+FETCH_MAX_WAIT_MS = 10
 BATCH_TIMEOUT_MS = 5
 
 

@@ -90,7 +90,7 @@ class FeedSocket:
                 if after is None:
                     self.client.send(_problem("unknown_since", f"No event {sub.since!r} in this project's feed."))
                     return
-            self.client.begin_catch_up(wanted)  # from here live events are held, not lost
+            self.hub.watch(self.client, wanted)  # from here live events are held, not lost
             replay = after is not None or bool(wanted.job_ids)
             events, cut = (
                 await feed_store.history(session, wanted, after, self.settings.feed_history_limit)

@@ -122,26 +122,49 @@ class ClientFeed:
 
 
 class Hub:
-    """The feeds connected to this replica, indexed by project."""
+    """The feeds connected to this replica, indexed by what they watch.
+
+    An event is offered only to the feeds watching its job or its whole project, so routing
+    costs what is delivered, not the number of connected clients.
+    """
 
     def __init__(self) -> None:
-        self._by_project: dict[UUID, set[ClientFeed]] = {}
+        self._by_project: dict[UUID, set[ClientFeed]] = {}  # every feed, for gaps and counts
+        self._project_wide: dict[UUID, set[ClientFeed]] = {}
+        self._by_job: dict[UUID, set[ClientFeed]] = {}
 
     def join(self, feed: ClientFeed) -> None:
         self._by_project.setdefault(feed.project_id, set()).add(feed)
 
+    def watch(self, feed: ClientFeed, wanted: FeedFilter) -> None:
+        """Start (or replace) a feed's subscription; live events are held until it goes live."""
+        self._unindex(feed)
+        feed.begin_catch_up(wanted)
+        if wanted.job_ids:
+            for job_id in wanted.job_ids:
+                self._by_job.setdefault(job_id, set()).add(feed)
+        else:
+            self._project_wide.setdefault(wanted.project_id, set()).add(feed)
+
     def leave(self, feed: ClientFeed) -> None:
-        feeds = self._by_project.get(feed.project_id)
-        if feeds is not None:
-            feeds.discard(feed)
-            if not feeds:
-                del self._by_project[feed.project_id]
+        self._unindex(feed)
+        _discard(self._by_project, feed.project_id, feed)
+
+    def _unindex(self, feed: ClientFeed) -> None:
+        if feed.wanted is None:
+            return
+        _discard(self._project_wide, feed.wanted.project_id, feed)
+        for job_id in feed.wanted.job_ids:
+            _discard(self._by_job, job_id, feed)
 
     def dispatch(self, events: Iterable[FeedEvent]) -> None:
-        """Route events to the feeds of their project (called for every fanned-out batch)."""
+        """Route events to the feeds watching them (called for every fanned-out batch)."""
         for event in events:
-            for feed in tuple(self._by_project.get(event.project_id, ())):
+            for feed in tuple(self._project_wide.get(event.project_id, ())):
                 feed.offer(event)
+            if event.job_id is not None:
+                for feed in tuple(self._by_job.get(event.job_id, ())):
+                    feed.offer(event)  # offer() checks the project too: a job id is no credential
 
     def gap(self) -> None:
         """This replica lost the fan-out channel: every client resumes elsewhere or later with `since`."""
@@ -152,3 +175,11 @@ class Hub:
     @property
     def clients(self) -> int:
         return sum(len(feeds) for feeds in self._by_project.values())
+
+
+def _discard(index: dict[UUID, set[ClientFeed]], key: UUID, feed: ClientFeed) -> None:
+    feeds = index.get(key)
+    if feeds is not None:
+        feeds.discard(feed)
+        if not feeds:
+            del index[key]
