@@ -88,7 +88,12 @@ def _train(api: httpx.Client, auth: dict[str, str], dataset_id: str, epochs: int
     print(f"\ntraining job {job['id']}: yolo11n from its yaml, {epochs} epochs on the CPU")
     print(f"  watching the live feed: {_feed_url(api, job['id'])}")
     _watch(api, auth, job["id"])
-    job = api.get(f"/api/v1/jobs/{job['id']}", headers=auth).json()
+    deadline = time.monotonic() + 30  # the feed can be a moment ahead of the jobs service's projection
+    while True:
+        job = api.get(f"/api/v1/jobs/{job['id']}", headers=auth).json()
+        if job["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     print(f"\njob {job['status']} (attempt {job['attempt']}, runner {job['runner_id']})")
     if job["error"]:
         print(f"  error {job['error']}")
@@ -102,7 +107,7 @@ def _train(api: httpx.Client, auth: dict[str, str], dataset_id: str, epochs: int
 
 def _feed_url(api: httpx.Client, job_id: str) -> str:
     base = str(api.base_url).rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-    return f"{base}/api/v1/ws?jobs={job_id}&types=progress,metrics,job_status,error,checkpoint"
+    return f"{base}/api/v1/ws?jobs={job_id}&types=progress,metrics,job_status,error"
 
 
 def _watch(api: httpx.Client, auth: dict[str, str], job_id: str) -> None:
@@ -126,8 +131,6 @@ def _watch(api: httpx.Client, auth: dict[str, str], job_id: str) -> None:
                     f"  {data['epoch']:>5} {loss.get('box_loss', 0):>9.3f} {val.get('mAP50', 0):>7.3f} "
                     f"{val.get('mAP50-95', 0):>9.3f} {eta:>6}"
                 )
-            elif kind == "checkpoint":
-                print(f"        {data['kind']} checkpoint saved (epoch {data['epoch']})")
             elif kind == "error" or (kind == "job_status" and data["status"] in ("completed", "cancelled")):
                 break
 
