@@ -24,6 +24,7 @@ import asyncio
 import gc
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from websockets.asyncio.client import connect
@@ -126,6 +128,10 @@ class Clients:
         for _ in self._procs:
             self._ready.get(timeout=180)
 
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs if p.pid is not None]
+
     def steady(self) -> int:
         return sum(c[0] for c in self._counts)
 
@@ -194,7 +200,13 @@ async def _settle(count: Callable[[], int], target: int, timeout: float = 30.0) 
 
 
 async def load(
-    args: argparse.Namespace, clients: Clients, jobs: list[uuid.UUID], project: uuid.UUID, bootstrap: str, redis: str
+    args: argparse.Namespace,
+    clients: Clients,
+    jobs: list[uuid.UUID],
+    project: uuid.UUID,
+    bootstrap: str,
+    redis: str,
+    cpu: CpuMeter,
 ) -> tuple[Receipts, Receipts]:
     floor, tap = Receipts(), Receipts()
     floor_started, tap_started = asyncio.Event(), asyncio.Event()
@@ -215,6 +227,7 @@ async def load(
     try:
         tick, per_tick = 0.01, max(1, round(args.rate * 0.01))
         n_steady = int(args.rate * args.seconds)
+        cpu_before = cpu.sample()
         start = time.perf_counter()
         for sent in range(0, n_steady, per_tick):
             await publisher.publish([event(i, 1 + i // len(jobs)) for i in range(sent, min(sent + per_tick, n_steady))])
@@ -222,11 +235,15 @@ async def load(
             if delay > 0:
                 await asyncio.sleep(delay)
         publish_s = time.perf_counter() - start
+        cpu_after = cpu.sample()
         await _settle(clients.steady, n_steady)
         print(
             f"steady: {n_steady} events in {publish_s:.1f} s ({n_steady / publish_s:.0f}/s offered), "
             f"received {clients.steady()}"
         )
+        used = {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / publish_s for name in cpu_after}
+        shares = ", ".join(f"{name} {cores:.2f}" for name, cores in sorted(used.items(), key=lambda x: -x[1]))
+        print(f"  cores used meanwhile: {shares}; total {sum(used.values()):.2f} of {psutil.cpu_count()}")
         start = time.perf_counter()
         for sent in range(0, args.burst, 500):
             await publisher.publish([event(i, BURST_EPOCH + i) for i in range(sent, min(sent + 500, args.burst))])
@@ -242,6 +259,30 @@ async def load(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return floor, tap
+
+
+class CpuMeter:
+    """CPU seconds of the stack's processes (PostgreSQL with its backends) and of this bench's."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+
+    def sample(self) -> dict[str, float]:
+        out = {}
+        for name, proc in self.procs.items():
+            try:
+                family = [proc, *proc.children(recursive=True)] if name == "postgres" else [proc]
+            except psutil.Error:
+                continue
+            total = 0.0
+            for p in family:
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system
+                except psutil.Error:
+                    continue
+            out[name] = total
+        return out
 
 
 def percentiles(values: list[float]) -> tuple[float, float, float]:
@@ -288,7 +329,14 @@ def main() -> None:
             t0 = time.perf_counter()
             clients = Clients(url, auth, jobs, args.processes)
             print(f"{args.clients} clients in {args.processes} processes connected in {time.perf_counter() - t0:.1f} s")
-            floor, tap = asyncio.run(load(args, clients, jobs, project, cfg.kafka_bootstrap, cfg.redis_url))
+            pids = {
+                c.name: c.pid
+                for c in stack.components()
+                if c.pid and c.name in ("kafka", "postgres", "redis", "notifier")
+            }
+            pids |= {"bench": os.getpid()} | {f"clients-{i}": pid for i, pid in enumerate(clients.pids)}
+            cpu = CpuMeter(pids)
+            floor, tap = asyncio.run(load(args, clients, jobs, project, cfg.kafka_bootstrap, cfg.redis_url, cpu))
             report(clients.collect(), floor, tap)
         finally:
             stack.down()
