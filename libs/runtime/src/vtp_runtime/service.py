@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -20,6 +21,7 @@ from vtp_runtime.auth import CachingVerifier, RemoteTokenVerifier, TokenVerifier
 from vtp_runtime.db.engine import make_engine, make_session_factory, ping
 from vtp_runtime.db.migrations import upgrade_to_head
 from vtp_runtime.db.outbox import OutboxRelay
+from vtp_runtime.db.retention import delivery_table_pruner
 from vtp_runtime.db.unit_of_work import SqlUnitOfWork
 from vtp_runtime.health import HealthCheck
 from vtp_runtime.http.app import AppParts, Hook
@@ -79,6 +81,13 @@ class ServiceRuntime:
         self.parts.on_startup.append(lambda: _retrying("postgres", lambda: upgrade_to_head(url, migrations)))
         self.parts.on_shutdown.append(engine.dispose)
         self.checks.append(HealthCheck("postgres", lambda: ping(engine)))
+        self.parts.background.append(
+            delivery_table_pruner(
+                engine,
+                timedelta(hours=self.settings.outbox_retention_hours),
+                timedelta(hours=self.settings.processed_events_retention_hours),
+            )
+        )
         return self.sessions
 
     def use_kafka(self) -> KafkaBroker:

@@ -48,3 +48,7 @@ class ServiceSettings(StorageSettings):
 
     outbox_relay_enabled: bool = Field(True, description="Run the outbox relay inside this process.")
     outbox_poll_seconds: float = Field(0.2, gt=0)
+    outbox_retention_hours: float = Field(72.0, gt=0, description="How long published outbox rows are kept.")
+    processed_events_retention_hours: float = Field(
+        336.0, gt=0, description="How long applied event ids are kept; must outlast the topics' retention."
+    )
