@@ -84,7 +84,7 @@ class WebhookDispatcher:
         """Dispatch until `stop` is set; then let the batches in flight finish and record."""
         batches: set[asyncio.Task[None]] = set()
         backoff = self._policy.poll_seconds
-        # Claim in chunks of at least a quarter of the slots, not one row per freed slot.
+        # Claim in chunks of at least half the slots, not one row per freed slot.
         least = max(1, self._policy.concurrency // 2)
         while not stop.is_set():
             async with self._room:
