@@ -10,7 +10,7 @@ import hashlib
 import io
 import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
@@ -44,6 +44,8 @@ _OPENERS: dict[str, type[ImageFile.ImageFile]] = {
 }
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # transposed or rotated by 90 degrees
+# Called on the probing thread with each good image and its bytes (read once, so a caller can keep them).
+OnImage = Callable[[ImageEntry, bytes], None]
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -63,15 +65,25 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def probe_image(file_name: str, stream: IO[bytes], max_pixels: int) -> ImageEntry | Problem:
+def probe_image(
+    file_name: str, stream: IO[bytes], max_pixels: int, on_image: OnImage | None = None
+) -> ImageEntry | Problem:
     """Read an image once; its entry (size after EXIF orientation) or the problem with it."""
-    file = f"images/{file_name}"
     try:
         data = stream.read()  # one image in memory; the archive stream caps how much
     except DatasetRejected as exc:
         return exc.problems[0]
     except READ_ERRORS as exc:
-        return Problem("corrupt_entry", f"cannot read image: {exc}", file)
+        return Problem("corrupt_entry", f"cannot read image: {exc}", f"images/{file_name}")
+    result = probe_bytes(file_name, data, max_pixels)
+    if on_image is not None and isinstance(result, ImageEntry):
+        on_image(result, data)
+    return result
+
+
+def probe_bytes(file_name: str, data: bytes, max_pixels: int) -> ImageEntry | Problem:
+    """An image's entry from its bytes, or the problem with them."""
+    file = f"images/{file_name}"
     fmt = sniff_format(data[:16])
     if fmt is None:
         return Problem("unsupported_image_format", "not a JPEG, PNG, WEBP, BMP, GIF or TIFF file", file)
@@ -115,12 +127,15 @@ def _orientation(img: Image.Image) -> int:
 
 
 def probe_all(
-    archive: DiceArchive, names: Iterable[str], max_pixels: int, workers: int = 4
+    archive: DiceArchive, names: Iterable[str], max_pixels: int, workers: int = 4, on_image: OnImage | None = None
 ) -> dict[str, ImageEntry | Problem]:
-    """Probe images by file_name, concurrently: Pillow, zlib and hashlib release the GIL."""
+    """Probe images by file_name, concurrently: Pillow, zlib and hashlib release the GIL.
+
+    `on_image` sees every good image's bytes on the worker that read them (e.g. to stage them for storing).
+    """
     unique = list(dict.fromkeys(names))
     if workers <= 1:
-        return {name: _probe_one(archive, None, name, max_pixels) for name in unique}
+        return {name: _probe_one(archive, None, name, max_pixels, on_image) for name in unique}
     # A ZipFile handle is not safe for concurrent reads: one handle per worker thread.
     local = threading.local()
     handles: list[zipfile.ZipFile] = []
@@ -132,7 +147,7 @@ def probe_all(
             handle = local.handle = archive.new_handle()
             with lock:
                 handles.append(handle)
-        return _probe_one(archive, handle, name, max_pixels)
+        return _probe_one(archive, handle, name, max_pixels, on_image)
 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe-image") as pool:
@@ -144,7 +159,7 @@ def probe_all(
 
 
 def _probe_one(
-    archive: DiceArchive, handle: zipfile.ZipFile | None, name: str, max_pixels: int
+    archive: DiceArchive, handle: zipfile.ZipFile | None, name: str, max_pixels: int, on_image: OnImage | None
 ) -> ImageEntry | Problem:
     file_name = normalize_file_name(name)
     if file_name is None or file_name not in archive.images:
@@ -154,4 +169,4 @@ def _probe_one(
     except DatasetRejected as exc:
         return exc.problems[0]
     with stream:
-        return probe_image(file_name, stream, max_pixels)
+        return probe_image(file_name, stream, max_pixels, on_image)

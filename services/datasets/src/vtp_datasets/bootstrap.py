@@ -1,11 +1,13 @@
 """Composition root of the datasets service: adapters wired into the app."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from vtp_datasets import __version__
 from vtp_datasets.adapters.blobs import BlobStore
+from vtp_datasets.entrypoints.background import orphan_sweeper
 from vtp_datasets.entrypoints.http import build_router
 from vtp_datasets.entrypoints.snapshot_files import build_snapshot_files_router
 from vtp_datasets.service_layer.handlers import Deps
@@ -42,6 +44,11 @@ def create_app(settings: DatasetsSettings | None = None) -> FastAPI:
         limits=archive_limits(settings),
         probe_workers=settings.probe_workers,
     )
+    if settings.blob_gc_interval_seconds > 0:
+        grace = timedelta(hours=settings.blob_gc_grace_hours)
+        runtime.parts.background.append(
+            orphan_sweeper(deps.new_uow, deps.blobs, settings.blob_gc_interval_seconds, grace)
+        )
     upload_dir = Path(settings.upload_dir)
     runtime.parts.routers = [
         build_router(deps, upload_dir, settings.max_upload_bytes),

@@ -20,5 +20,11 @@ class DatasetsSettings(ServiceSettings):
     max_image_pixels: int = Field(100_000_000, description="Largest decoded image (width x height).")
     max_problems: int = Field(200, description="Most problems reported for one rejected upload.")
     probe_workers: int = Field(4, ge=1, description="Threads decoding images during validation.")
+    blob_gc_interval_seconds: float = Field(
+        3600.0, ge=0, description="How often the orphan-blob sweep runs (0: never, e.g. on read-only replicas)."
+    )
+    blob_gc_grace_hours: float = Field(
+        24.0, gt=0, description="Orphan blobs younger than this are kept (uploads in flight store before they commit)."
+    )
     # A dataset's blobs are made durable with one barrier before its rows commit (see content.store_content).
     storage_sync_each_write: bool = False

@@ -24,8 +24,7 @@ BATCH_ROWS = 10_000  # small deletes keep locks and WAL bursts short
 
 _PRUNE = {
     # ctid: delete exactly the rows picked, whatever the table's key looks like.
-    "outbox": "DELETE FROM outbox WHERE ctid IN "
-    "(SELECT ctid FROM outbox WHERE published_at < :before LIMIT :n)",
+    "outbox": "DELETE FROM outbox WHERE ctid IN (SELECT ctid FROM outbox WHERE published_at < :before LIMIT :n)",
     "processed_events": "DELETE FROM processed_events WHERE ctid IN "
     "(SELECT ctid FROM processed_events WHERE processed_at < :before LIMIT :n)",
 }

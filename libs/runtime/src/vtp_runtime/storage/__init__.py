@@ -11,6 +11,7 @@ from .base import (
 from .factory import store_from_settings
 from .local import LocalObjectStore
 from .s3 import S3ObjectStore
+from .staging import Staging
 
 __all__ = [
     "InvalidObjectKey",
@@ -19,6 +20,7 @@ __all__ = [
     "ObjectNotFound",
     "ObjectStore",
     "S3ObjectStore",
+    "Staging",
     "StorageError",
     "store_from_settings",
     "validate_key",

@@ -15,6 +15,7 @@ from .base import (
     validate_bucket,
     validate_key,
 )
+from .staging import Staging
 
 BlobSource = Callable[[], bytes]
 
@@ -74,6 +75,10 @@ class StoreBase:
                 return sum(pool.map(one, items))
 
         return await self._blocking(run)
+
+    def staging(self, sidecars: bool = True) -> Staging:
+        """No staging area: ``stage`` writes nothing and callers store objects as usual."""
+        return Staging()
 
     def _exists_sync(self, key: str) -> bool:
         raise NotImplementedError

@@ -6,8 +6,12 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .staging import Staging
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -167,4 +171,16 @@ class ObjectStore(Protocol):
 
     async def sync(self) -> None:
         """Make every completed write durable; a no-op where each write already is (S3)."""
+        ...
+
+    async def list_modified(self, prefix: str = "") -> list[tuple[str, datetime]]:
+        """Return the sorted keys starting with ``prefix``, each with its last-modified time (UTC)."""
+        ...
+
+    def staging(self, sidecars: bool = True) -> Staging:
+        """A batch of staged writes (see :mod:`.staging`); drivers without one stage nothing.
+
+        ``sidecars=False``: the driver may skip per-object metadata (sha256, content type) that
+        ``stat`` would report, for keys that name their content anyway.
+        """
         ...

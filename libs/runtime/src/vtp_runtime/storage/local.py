@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
 from typing import BinaryIO, TypeVar
@@ -37,6 +38,7 @@ from .base import (
     validate_key,
     validate_prefix,
 )
+from .staging import LocalStaging
 
 T = TypeVar("T")
 _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
@@ -230,6 +232,23 @@ class LocalObjectStore(StoreBase):
             return sorted(keys)
 
         return await self._run(_walk)
+
+    async def list_modified(self, prefix: str = "") -> list[tuple[str, datetime]]:
+        """Keys under ``prefix`` with their files' modification times."""
+        keys = await self.list_keys(prefix)
+
+        def _stat_all() -> list[tuple[str, datetime]]:
+            out = []
+            for key in keys:
+                with contextlib.suppress(*_MISSING):  # deleted since the listing
+                    out.append((key, datetime.fromtimestamp((self._data / key).stat().st_mtime, UTC)))
+            return out
+
+        return await self._run(_stat_all)
+
+    def staging(self, sidecars: bool = True) -> LocalStaging:
+        """Objects staged as temp files in ``.vtp-tmp``, published by renames (see :class:`LocalStaging`)."""
+        return LocalStaging(self._tmp, self._data, self._meta, self._ensure_dir, self._sync_each, sidecars)
 
     async def check(self) -> None:
         """Make sure the folders exist and a file can be written and removed."""

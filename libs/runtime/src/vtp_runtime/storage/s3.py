@@ -14,6 +14,7 @@ import io
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -228,6 +229,19 @@ class S3ObjectStore(StoreBase):
         def _list() -> list[str]:
             objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
             return sorted(o.object_name for o in objects if o.object_name and not o.is_dir)
+
+        return await self._call(_list)
+
+    async def list_modified(self, prefix: str = "") -> list[tuple[str, datetime]]:
+        """Keys under ``prefix`` with their LastModified times, from the listing itself (no HEADs)."""
+        validate_prefix(prefix)
+        await self.ensure_bucket()
+
+        def _list() -> list[tuple[str, datetime]]:
+            objects = self._client.list_objects(self.bucket, prefix=prefix or None, recursive=True)
+            found = [(o.object_name, o.last_modified) for o in objects if o.object_name and not o.is_dir]
+            # A listing without a date is treated as brand new: callers use these times to decide deletions.
+            return sorted((key, (when or datetime.now(UTC)).astimezone(UTC)) for key, when in found)
 
         return await self._call(_list)
 

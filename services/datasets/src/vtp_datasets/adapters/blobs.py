@@ -9,17 +9,34 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vtp_datasets.adapters.staged_blobs import StagedBlobs
 from vtp_dice.format import canonical_json
 from vtp_dice.manifest import Manifest, blob_key, manifest_key
 from vtp_runtime.storage import ObjectNotFound, ObjectStore
+
+# Every content-addressed key lives under one of these: what the orphan sweep looks at.
+CONTENT_PREFIXES = ("blobs/sha256/", "manifests/")
 
 
 class BlobStore:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
+
+    def staging(self) -> StagedBlobs:
+        # No sidecars: a blob's key is its hash already, and one file per image instead of two is
+        # much of what an import of thousands of small images costs.
+        return StagedBlobs(self._store.staging(sidecars=False))
+
+    async def list_content(self) -> list[tuple[str, datetime]]:
+        """Every content-addressed key (blobs and manifests) with its last-modified time."""
+        return [item for prefix in CONTENT_PREFIXES for item in await self._store.list_modified(prefix)]
+
+    async def delete_key(self, key: str) -> None:
+        await self._store.delete(key)
 
     async def has(self, sha256: str) -> bool:
         return await self._store.exists(blob_key(sha256))

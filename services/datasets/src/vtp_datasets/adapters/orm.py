@@ -1,7 +1,7 @@
 """Tables of the datasets database."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from vtp_runtime.db.delivery_tables import add_delivery_tables
 
@@ -53,4 +53,14 @@ snapshots = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("dataset_id", "version_tag", name="uq_snapshot_tag"),
     sa.UniqueConstraint("dataset_id", "content_hash", "split_fingerprint", name="uq_snapshot_content"),
+)
+
+# Keys an upload is about to write or reuse, taken before it checks or stores them and dropped
+# once its rows commit: the orphan sweep never deletes a leased key (service_layer/blob_gc.py).
+blob_leases = sa.Table(
+    "blob_leases",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("object_keys", ARRAY(sa.Text), nullable=False),
 )

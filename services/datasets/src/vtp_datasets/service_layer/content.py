@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtp_datasets.adapters.blobs import BlobStore
+from vtp_datasets.adapters.staged_blobs import StagedBlobs
 from vtp_datasets.service_layer.ingest import BaseVersion, Inspected, image_map
 from vtp_dice.format import Task, canonical_json
-from vtp_dice.manifest import Manifest
+from vtp_dice.manifest import Manifest, blob_key, manifest_key
 from vtp_dice.splits import SplitConfig, assign, labeled_splits, strata_from_docs
 
 
@@ -30,8 +31,41 @@ class Content:
         return dict(assign(names, labeled_splits(self.docs), strata_from_docs(self.docs), config))
 
 
-async def store_content(blobs: BlobStore, inspected: Inspected, workers: int = 4) -> Content:
-    """Copy new image bytes out of the archive, then the docs and the manifest (all deduplicated)."""
+def plan_content(inspected: Inspected) -> tuple[Content, dict[str, bytes]]:
+    """The new version's content, and the JSON blobs (canonical docs, metadata) it adds, by SHA-256."""
+    json_blobs: dict[str, bytes] = {}
+
+    def add(doc: Any) -> str:
+        data = canonical_json(doc)
+        sha = hashlib.sha256(data).hexdigest()
+        json_blobs[sha] = data
+        return sha
+
+    annotations = {task: add(doc) for task, doc in sorted(inspected.docs.items())}
+    metadata_sha = add(inspected.metadata) if inspected.metadata is not None else None
+    manifest = Manifest(annotations, image_map(inspected.images), metadata_sha)
+    return Content(manifest, dict(inspected.docs), inspected.metadata), json_blobs
+
+
+def written_keys(inspected: Inspected, content: Content, json_blobs: dict[str, bytes]) -> list[str]:
+    """Every key `store_content` may write (what an upload leases against the orphan sweep)."""
+    images = {blob_key(inspected.images[name].sha256) for name in inspected.from_archive}
+    return sorted({*images, *map(blob_key, json_blobs), manifest_key(content.manifest.content_hash())})
+
+
+async def store_content(
+    blobs: BlobStore,
+    inspected: Inspected,
+    content: Content,
+    json_blobs: dict[str, bytes],
+    staged: StagedBlobs,
+    workers: int = 4,
+) -> None:
+    """Publish the images staged while probing, copy any others out of the archive, then docs and manifest.
+
+    Blobs that were already stored when probing looked are checked again here (under the caller's
+    lease): the orphan sweep may have removed one since.
+    """
 
     def reader(name: str) -> Callable[[], bytes]:
         def read() -> bytes:
@@ -42,15 +76,13 @@ async def store_content(blobs: BlobStore, inspected: Inspected, workers: int = 4
 
         return read
 
-    await blobs.put_many([(inspected.images[n].sha256, reader(n)) for n in inspected.from_archive], workers)
-    annotations: dict[Task, str] = {}
-    for task, doc in sorted(inspected.docs.items()):
-        annotations[task] = (await blobs.put_json(doc))[0]
-    metadata_sha = (await blobs.put_json(inspected.metadata))[0] if inspected.metadata is not None else None
-    manifest = Manifest(annotations, image_map(inspected.images), metadata_sha)
-    await blobs.put_manifest(manifest)
+    published = await staged.publish()
+    rest = [n for n in inspected.from_archive if blob_key(inspected.images[n].sha256) not in published]
+    await blobs.put_many([(inspected.images[n].sha256, reader(n)) for n in rest], workers)
+    for sha, data in json_blobs.items():
+        await blobs.put(sha, data, "application/json")
+    await blobs.put_manifest(content.manifest)
     await blobs.sync()  # before any row can point at these blobs
-    return Content(manifest, dict(inspected.docs), inspected.metadata)
 
 
 async def load_content(blobs: BlobStore, content_hash: str) -> Content:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,15 @@ from vtp_datasets.domain.model import (
     SnapshotNotFound,
     next_version_tag,
 )
-from vtp_datasets.service_layer.content import Content, fingerprint, load_content, store_content
-from vtp_datasets.service_layer.ingest import BaseVersion, inspect_upload
+from vtp_datasets.service_layer.blob_gc import blob_lease
+from vtp_datasets.service_layer.content import Content, fingerprint, load_content
+from vtp_datasets.service_layer.ingest import BaseVersion
 from vtp_datasets.service_layer.unit_of_work import DatasetsUnitOfWork
+from vtp_datasets.service_layer.uploads import ingested
 from vtp_dice.archive import ArchiveLimits
 from vtp_dice.format import TRAINER_TASK
+from vtp_dice.manifest import blob_key
 from vtp_dice.splits import DEFAULT_SPLIT, SplitConfig, effective
-from vtp_dice.statistics import compute_statistics
 from vtp_runtime.auth import Principal
 
 _log = logging.getLogger(__name__)
@@ -49,26 +50,10 @@ def split_config_of(dataset: Dataset) -> SplitConfig:
     return effective(None, SplitConfig.from_dict(dataset.split_config) if dataset.split_config else None)
 
 
-async def _ingest(deps: Deps, upload: Path, base: BaseVersion, split: SplitConfig) -> tuple[Content, dict[str, Any]]:
-    started = time.perf_counter()
-    inspected = await asyncio.to_thread(inspect_upload, upload, deps.limits, base, deps.probe_workers)
-    validated = time.perf_counter()
-    try:
-        content = await store_content(deps.blobs, inspected, deps.probe_workers)
-    finally:
-        inspected.close()
-    stored = time.perf_counter()
-    splits = content.resolve_splits(split)
-    stats = compute_statistics(content.docs, content.manifest.images, splits)
-    _log.info(
-        "ingested %d images (%.1f MB): validate %.2fs, store %.2fs, statistics %.2fs",
-        len(content.manifest.images),
-        content.manifest.size_bytes / 1e6,
-        validated - started,
-        stored - validated,
-        time.perf_counter() - stored,
-    )
-    return content, stats
+def _ingested(
+    deps: Deps, upload: Path, base: BaseVersion, split: SplitConfig
+) -> AbstractAsyncContextManager[tuple[Content, dict[str, Any]]]:
+    return ingested(deps.new_uow, deps.blobs, deps.limits, deps.probe_workers, upload, base, split)
 
 
 def _version(dataset_id: uuid.UUID, number: int, content: Content, stats: dict[str, Any]) -> DatasetVersion:
@@ -89,14 +74,14 @@ async def create_dataset(deps: Deps, caller: Principal, name: str, description: 
         if await uow.repo.name_taken(caller.project_id, name):
             raise DatasetNameTaken(name)
     dataset = Dataset.new(caller.project_id, name, description)
-    content, stats = await _ingest(deps, upload, BaseVersion(), DEFAULT_SPLIT)
-    version = _version(dataset.id, 1, content, stats)
-    async with deps.new_uow() as uow:
-        if await uow.repo.name_taken(caller.project_id, name):  # lost a race with a concurrent upload
-            raise DatasetNameTaken(name)
-        await uow.repo.add(dataset)
-        await uow.repo.add_version(version)
-        await uow.commit()
+    async with _ingested(deps, upload, BaseVersion(), DEFAULT_SPLIT) as (content, stats):
+        version = _version(dataset.id, 1, content, stats)
+        async with deps.new_uow() as uow:
+            if await uow.repo.name_taken(caller.project_id, name):  # lost a race with a concurrent upload
+                raise DatasetNameTaken(name)
+            await uow.repo.add(dataset)
+            await uow.repo.add_version(version)
+            await uow.commit()
     return dataset, version
 
 
@@ -104,8 +89,10 @@ async def add_version(deps: Deps, caller: Principal, dataset_id: uuid.UUID, uplo
     """More images or another task's annotations: a new head version; snapshots are untouched."""
     dataset, head = await get_dataset(deps, caller, dataset_id)
     base = (await load_content(deps.blobs, head.content_hash)).as_base()
-    content, stats = await _ingest(deps, upload, base, split_config_of(dataset))
-    async with deps.new_uow() as uow:
+    async with (
+        _ingested(deps, upload, base, split_config_of(dataset)) as (content, stats),
+        deps.new_uow() as uow,
+    ):
         current = await uow.repo.get(caller.project_id, dataset_id, lock=True)
         if current is None:
             raise DatasetNotFound(str(dataset_id))
@@ -178,8 +165,9 @@ async def create_snapshot(
     config = split_config_of(dataset)
     content = await load_content(deps.blobs, head.content_hash)
     assignment = content.resolve_splits(config)
-    split_fp, _ = await deps.blobs.put_json(assignment)
-    async with deps.new_uow() as uow:
+    split_fp = fingerprint(assignment)
+    async with blob_lease(deps.new_uow, [blob_key(split_fp)]), deps.new_uow() as uow:
+        await deps.blobs.put_json(assignment)
         existing = await uow.repo.snapshot_by_content(dataset_id, head.content_hash, split_fp)
         if existing is not None:
             return existing, False

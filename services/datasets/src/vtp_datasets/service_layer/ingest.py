@@ -3,7 +3,8 @@
 Everything is checked before anything is stored: archive safety first (zip
 slip, bombs), then every image that an annotation file references is sniffed
 and decoded, then every annotation file is validated against those images. All
-problems are collected and raised together; nothing is written on failure.
+problems are collected and raised together; nothing is written on failure (good
+images may be staged while probing, invisible until the caller publishes them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from vtp_dice.archive import ArchiveLimits, DiceArchive, open_archive
 from vtp_dice.format import ANNOTATION_FILES, METADATA_FILE, DatasetRejected, Problem, Task
-from vtp_dice.images import probe_all
+from vtp_dice.images import OnImage, probe_all
 from vtp_dice.manifest import ImageEntry
 from vtp_dice.validate import canonicalize_doc, parse_annotation_file, referenced_images, validate_annotation_doc
 
@@ -48,17 +49,24 @@ class Inspected:
         self.archive.close()
 
 
-def inspect_upload(path: Path, limits: ArchiveLimits, base: BaseVersion, workers: int) -> Inspected:
-    """Validate an upload merged onto `base`; raises DatasetRejected with every problem found."""
+def inspect_upload(
+    path: Path, limits: ArchiveLimits, base: BaseVersion, workers: int, on_image: OnImage | None = None
+) -> Inspected:
+    """Validate an upload merged onto `base`; raises DatasetRejected with every problem found.
+
+    `on_image` gets each good image's bytes as it is probed (to stage them while the rest is checked).
+    """
     archive = open_archive(path, limits)
     try:
-        return _inspect(archive, limits, base, workers)
+        return _inspect(archive, limits, base, workers, on_image)
     except BaseException:
         archive.close()
         raise
 
 
-def _inspect(archive: DiceArchive, limits: ArchiveLimits, base: BaseVersion, workers: int) -> Inspected:
+def _inspect(
+    archive: DiceArchive, limits: ArchiveLimits, base: BaseVersion, workers: int, on_image: OnImage | None
+) -> Inspected:
     problems: list[Problem] = []
     uploaded: dict[Task, tuple[str, dict[str, Any]]] = {}
     for path in sorted(archive.annotation_files):
@@ -80,7 +88,7 @@ def _inspect(archive: DiceArchive, limits: ArchiveLimits, base: BaseVersion, wor
 
     wanted = set().union(*(referenced_images(doc) for doc in docs.values())) if docs else set()
     in_archive = sorted(wanted & set(archive.images))
-    probed = probe_all(archive, in_archive, limits.max_image_pixels, workers)
+    probed = probe_all(archive, in_archive, limits.max_image_pixels, workers, on_image)
     images = {name: entry for name, entry in base.images.items() if name in wanted}
     broken: set[str] = set()
     for name, result in probed.items():
