@@ -39,7 +39,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     dispatcher = WebhookDispatcher(sessions, sender, box, DispatchPolicy.from_settings(settings))
     runtime.parts.background.append(dispatcher.run)
     runtime.parts.on_shutdown.append(sender.aclose)
-    consumers.register(broker, FeedIngest(sessions, fanout, dispatcher.wake))
+    consumers.register(broker, FeedIngest(sessions, fanout, dispatcher.wake), settings)
     runtime.parts.ticket_verifier = tickets
     runtime.parts.background += [
         fanout.listener(hub.dispatch, hub.gap),

@@ -21,6 +21,15 @@ class FeedSettings(BaseSettings):
     ws_ticket_seconds: float = Field(30.0, gt=0, description="Lifetime of a single-use browser ticket.")
     ws_ping_seconds: float = Field(20.0, gt=0, description="Interval of WebSocket protocol pings (keepalive).")
     feed_channel: str = Field("vtp:notifier:feed", description="Redis pub/sub channel every replica listens on.")
+    feed_fetch_max_wait_ms: int = Field(
+        10,
+        ge=1,
+        description="Longest the broker may hold an empty fetch. Apache Kafka answers as soon as data arrives, "
+        "so 500 costs no latency there; the local Tansu broker holds it the whole time.",
+    )
+    feed_poll_pause_ms: int = Field(
+        5, ge=1, description="Pause after an empty poll; with the fetch wait, the idle cost of a low latency."
+    )
 
 
 class WebhookSettings(BaseSettings):
