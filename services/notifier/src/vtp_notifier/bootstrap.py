@@ -46,7 +46,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
         feed_pruner(sessions, settings.feed_retention_hours),
     ]
     runtime.parts.routers = [
-        ws.build_router(hub, sessions, tickets, fanout.connected, settings),
+        ws.build_router(hub, sessions, tickets, fanout.connected, settings, runtime.parts.verifier),
         subscriptions_http.build_router(WebhookDeps(sessions, box, targets, wake=dispatcher.wake)),
     ]
     return build_app(runtime.parts)

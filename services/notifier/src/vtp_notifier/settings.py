@@ -20,6 +20,9 @@ class FeedSettings(BaseSettings):
     ws_send_buffer: int = Field(1000, ge=1, description="Messages queued for one client before it is dropped.")
     ws_ticket_seconds: float = Field(30.0, gt=0, description="Lifetime of a single-use browser ticket.")
     ws_ping_seconds: float = Field(20.0, gt=0, description="Interval of WebSocket protocol pings (keepalive).")
+    ws_recheck_seconds: float = Field(
+        60.0, gt=0, description="How often an open socket's bearer token is verified again (revocation)."
+    )
     feed_channel: str = Field("vtp:notifier:feed", description="Redis pub/sub channel every replica listens on.")
     feed_fetch_max_wait_ms: int = Field(
         10,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from uuid import UUID
 
@@ -21,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from vtp_notifier.adapters import feed_store
 from vtp_notifier.adapters.tickets import RedisTicketStore
 from vtp_notifier.domain.feed import FeedFilter
+from vtp_notifier.entrypoints.credential_watch import watch_credential
 from vtp_notifier.service_layer.hub import ClientFeed, Hub
 from vtp_notifier.settings import FeedSettings
-from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.auth import Principal, TokenVerifier, current_principal
 
 MessageType = Literal[
     "job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset"
@@ -134,7 +136,7 @@ class FeedSocket:
                     _problem("invalid_message", 'Send {"action": "subscribe", ...} or {"action": "ping"}.')
                 )
 
-    async def run(self, ready: asyncio.Event) -> None:
+    async def run(self, ready: asyncio.Event, recheck: Callable[[], Awaitable[Principal | None]] | None = None) -> None:
         try:
             await asyncio.wait_for(ready.wait(), 5.0)
         except TimeoutError:
@@ -143,14 +145,17 @@ class FeedSocket:
         self.hub.join(self.client)
         writer = asyncio.create_task(self.client.write())
         reader = asyncio.create_task(self._read_after(_query_subscription(self.ws)))
+        tasks = {writer, reader}
+        if recheck is not None:
+            tasks.add(asyncio.create_task(watch_credential(recheck, self.settings.ws_recheck_seconds, self.client)))
         try:
             await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.hub.leave(self.client)
-            for task in (writer, reader):
+            for task in tasks:
                 task.cancel()
             with contextlib.suppress(BaseException):
-                await asyncio.gather(writer, reader, return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _read_after(self, initial: dict[str, Any] | None) -> None:
         if initial is not None:
@@ -164,6 +169,7 @@ def build_router(
     tickets: RedisTicketStore,
     ready: asyncio.Event,
     settings: FeedSettings,
+    verifier: TokenVerifier,
 ) -> APIRouter:
     router = APIRouter(tags=["feed"])
 
@@ -175,6 +181,9 @@ def build_router(
     async def feed(ws: WebSocket) -> None:
         principal = ws.scope["state"]["principal"]  # set by AuthMiddleware (token or ticket)
         await ws.accept()
-        await FeedSocket(ws, principal, hub, sessions, settings).run(ready)
+        scheme, _, token = ws.headers.get("authorization", "").partition(" ")
+        # A bearer token is re-checked while the socket lives; a ticket was checked when it was issued.
+        recheck = (lambda: verifier.verify(token.strip())) if scheme.lower() == "bearer" and token.strip() else None
+        await FeedSocket(ws, principal, hub, sessions, settings).run(ready, recheck)
 
     return router
