@@ -7,8 +7,6 @@ the topics' retention (Kafka: 7 days by default), hence the longer default.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vtp_runtime.http.app import BackgroundTask
+from vtp_runtime.periodic import periodic
 
 _log = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 3600.0
@@ -46,16 +45,10 @@ async def prune_delivery_tables(engine: AsyncEngine, outbox_keep: timedelta, pro
 
 
 def delivery_table_pruner(engine: AsyncEngine, outbox_keep: timedelta, processed_keep: timedelta) -> BackgroundTask:
-    """A background task pruning once an hour (and once shortly after start)."""
+    """A background task pruning once an hour (and once at start-up)."""
 
-    async def run(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                if removed := await prune_delivery_tables(engine, outbox_keep, processed_keep):
-                    _log.info("pruned %d outbox and processed-event rows", removed)
-            except Exception:  # the next round retries
-                _log.exception("pruning the delivery tables failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), PRUNE_EVERY_SECONDS)
+    async def prune() -> None:
+        if removed := await prune_delivery_tables(engine, outbox_keep, processed_keep):
+            _log.info("pruned %d outbox and processed-event rows", removed)
 
-    return run
+    return periodic("pruning the delivery tables", PRUNE_EVERY_SECONDS, prune)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
@@ -15,9 +12,7 @@ from vtp_jobs.service_layer.events import CONSUMER, NewUow
 from vtp_jobs.service_layer.projection import apply_batch
 from vtp_runtime.http.app import BackgroundTask
 from vtp_runtime.messaging.consumer import subscribe_batch
-
-_log = logging.getLogger(__name__)
-
+from vtp_runtime.periodic import periodic
 
 # Records per batch: large enough that a flood of 100 jobs' progress costs a handful of transactions,
 # small enough that one batch's transaction stays short (row locks, redelivery on failure).
@@ -35,14 +30,6 @@ def register(broker: KafkaBroker, new_uow: NewUow) -> None:
 
 def heartbeat_watchdog(new_uow: NewUow, timeout: float, every: float) -> BackgroundTask:
     """A background task: requeue running jobs whose runner went silent."""
-
-    async def run(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await events.requeue_silent_jobs(new_uow, timedelta(seconds=timeout))
-            except Exception:  # keep watching; the next round retries
-                _log.exception("heartbeat watchdog round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-
-    return run
+    return periodic(
+        "heartbeat watchdog round", every, lambda: events.requeue_silent_jobs(new_uow, timedelta(seconds=timeout))
+    )
