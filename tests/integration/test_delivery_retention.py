@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.integration.scratch_db import scratch_database
 from vtp_localstack.stack import LocalStack
 from vtp_runtime.db.delivery_tables import add_delivery_tables
 from vtp_runtime.db.engine import make_engine
@@ -23,12 +22,7 @@ outbox, processed = add_delivery_tables(metadata)
 
 @pytest.fixture()
 async def engine(stack: LocalStack) -> AsyncIterator[AsyncEngine]:
-    db = f"retention_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(stack.cfg.postgres_admin_url)
-    await admin.execute(f'CREATE DATABASE "{db}"')
-    await admin.close()
-    url = stack.cfg.postgres_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
-    eng = make_engine(url)
+    eng = make_engine(await scratch_database(stack.cfg.postgres_admin_url, "retention"))
     async with eng.begin() as conn:
         await conn.run_sync(metadata.create_all)
     yield eng

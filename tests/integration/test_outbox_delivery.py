@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.integration.scratch_db import scratch_database
 from vtp_contracts import EventEnvelope
 from vtp_contracts.catalog import JOB_REQUESTED
 from vtp_contracts.events.jobs import JobRequested
@@ -42,12 +42,7 @@ applied = sa.Table("demo_applied", metadata, sa.Column("job_id", sa.Uuid), sa.Co
 
 @pytest.fixture(scope="module")
 async def engine(stack: LocalStack) -> AsyncIterator[AsyncEngine]:
-    db = f"delivery_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(stack.cfg.postgres_admin_url)
-    await admin.execute(f'CREATE DATABASE "{db}"')
-    await admin.close()
-    url = stack.cfg.postgres_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
-    eng = make_engine(url)
+    eng = make_engine(await scratch_database(stack.cfg.postgres_admin_url, "delivery"))
     async with eng.begin() as conn:
         await conn.run_sync(metadata.create_all)
     yield eng

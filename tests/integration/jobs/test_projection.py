@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.integration.scratch_db import scratch_database
 from vtp_contracts import EventEnvelope, TopicSpec
 from vtp_contracts.base import ObjectRef
 from vtp_contracts.catalog import CHECKPOINT_SAVED, EPOCH_PROGRESS, JOB_HEARTBEAT, JOB_LIFECYCLE, JOB_LOG
@@ -47,11 +47,7 @@ def postgres_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 async def sessions(postgres_url: str) -> AsyncIterator[Sessions]:
-    db = f"projection_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_url)
-    await admin.execute(f'CREATE DATABASE "{db}"')
-    await admin.close()
-    url = postgres_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{db}"
+    url = await scratch_database(postgres_url, "projection")
     await upgrade_to_head(url, MIGRATIONS)
     engine = make_engine(url)
     yield make_session_factory(engine)
