@@ -87,8 +87,7 @@ async def test_seam_holds_live_events_and_drops_those_the_history_carried() -> N
     hub.watch(feed, FeedFilter(PROJECT, frozenset({JOB})))
     hub.dispatch([event(3), event(4)])  # committed while the history query ran: in both
     for history_event in (event(1), event(2), event(3)):
-        for message in history_event.messages():
-            await feed.send_history(message)
+        await feed.send_history(history_event)
     hub.dispatch([event(5)])  # still catching up: held, not lost
     feed.go_live({"e1", "e2", "e3"})
     hub.dispatch([event(6), event(2)])  # 2: fanned out late by another replica, already replayed

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -60,6 +62,11 @@ class FeedEvent:
         """The WebSocket messages of this event, in the order they are sent."""
         return [self._message(kind, data) for kind, data in _render(self.topic, self.data)]
 
+    @cached_property
+    def wire(self) -> tuple[tuple[str, str], ...]:
+        """(type, JSON text) of each message, rendered once however many clients get the event."""
+        return tuple((m["type"], json.dumps(m)) for m in self.messages())
+
     def _message(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         return {
             "type": kind,
@@ -113,6 +120,13 @@ class FeedFilter:
             return False
         return not self.job_ids or event.job_id in self.job_ids
 
+    def wants_type(self, kind: str) -> bool:
+        return not self.types or kind in self.types
+
     def select(self, messages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """The messages of a wanted event that pass the type filter."""
-        return [m for m in messages if not self.types or m["type"] in self.types]
+        return [m for m in messages if self.wants_type(m["type"])]
+
+    def wire(self, event: FeedEvent) -> list[str]:
+        """The JSON texts of a wanted event's messages that pass the type filter."""
+        return [text for kind, text in event.wire if self.wants_type(kind)]

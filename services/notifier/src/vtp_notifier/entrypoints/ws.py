@@ -111,8 +111,7 @@ class FeedSocket:
         )
         sent: set[str] = set()
         for event in events:
-            for message in wanted.select(event.messages()):
-                await self.client.send_history(message)
+            await self.client.send_history(event)
             sent.add(event.event_id)
         self.client.go_live(sent)
 

@@ -75,22 +75,28 @@ class ClientFeed:
             else:
                 self._pending.append(event)
             return
-        for message in self.wanted.select(event.messages()):
-            self.send(message)
+        for text in self.wanted.wire(event):
+            self._put(text)
 
     def send(self, message: dict[str, Any]) -> None:
-        """Queue one message (history, control or live)."""
+        """Queue one control message."""
+        self._put(json.dumps(message, default=str))
+
+    def _put(self, text: str) -> None:
         if self.closed:
             return
         try:
-            self._queue.put_nowait(json.dumps(message, default=str))
+            self._queue.put_nowait(text)
         except asyncio.QueueFull:
             self.overflow()
 
-    async def send_history(self, message: dict[str, Any]) -> None:
-        """Queue a history message, waiting for room: replay goes at the client's pace."""
-        if self.closed is None:
-            await self._queue.put(json.dumps(message, default=str))
+    async def send_history(self, event: FeedEvent) -> None:
+        """Queue a history event's wanted messages, waiting for room: replay goes at the client's pace."""
+        assert self.wanted is not None
+        for text in self.wanted.wire(event):
+            if self.closed is not None:
+                return
+            await self._queue.put(text)
 
     def overflow(self) -> None:
         self.shut(CLOSE_SLOW_CONSUMER, "send buffer overflow: the client reads too slowly")
