@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from vtp_contracts.base import EventData
 from vtp_contracts.events.datasets import DatasetSnapshotCreated
 from vtp_contracts.events.deployments import DeploymentChanged
-from vtp_contracts.events.exports import ExportCompleted, ExportRequested
+from vtp_contracts.events.exports import ExportCompleted, ExportProgress, ExportRequested
 from vtp_contracts.events.jobs import (
     CheckpointSaved,
     EpochProgress,
@@ -124,6 +124,15 @@ EXPORT_REQUESTED = TopicSpec(
     ("export",),
     ("export", "notifier"),
 )
+EXPORT_PROGRESS = TopicSpec(
+    "export.progress",
+    1,
+    ExportProgress,
+    "export_id",
+    "An export attempt entered a stage: exporting, validating, packaging.",
+    ("export",),
+    ("notifier",),
+)
 EXPORT_COMPLETED = TopicSpec(
     "export.completed",
     1,
@@ -161,6 +170,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     CHECKPOINT_SAVED,
     JOB_LOG,
     EXPORT_REQUESTED,
+    EXPORT_PROGRESS,
     EXPORT_COMPLETED,
     DATASET_SNAPSHOT_CREATED,
     DEPLOYMENT_CHANGED,

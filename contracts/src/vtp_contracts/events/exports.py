@@ -8,9 +8,12 @@ from uuid import UUID
 
 from pydantic import Field
 
-from vtp_contracts.base import EventData, ObjectRef
+from vtp_contracts.base import EventData, ObjectRef, TaskType
 
-ExportFormat = Literal["onnx", "openvino", "torchscript", "engine", "coreml", "tflite"]
+ExportFormat = Literal[
+    "onnx", "openvino", "torchscript", "engine", "coreml", "tflite", "ncnn", "mnn", "paddle", "litert"
+]
+ExportStage = Literal["exporting", "validating", "packaging"]
 
 
 class ExportEvent(EventData):
@@ -22,12 +25,24 @@ class ExportEvent(EventData):
 
 
 class ExportRequested(ExportEvent):
-    """Export a job's checkpoint to a format and prove it predicts the same."""
+    """Export a job's checkpoint to a format and prove it predicts the same.
+
+    Re-published with a higher `attempt` when an exporter died holding it; a worker only
+    runs the attempt the export service's database currently expects.
+    """
 
     checkpoint: ObjectRef
     format: ExportFormat
     options: dict[str, Any] = Field(default_factory=dict, description="imgsz, half, dynamic, opset, ...")
     requested_at: datetime
+    attempt: int = Field(1, ge=1)
+    version: int | None = Field(None, ge=1, description="The export's version number within its job (v1, v2, ...).")
+    task_type: TaskType | None = None
+    checkpoint_kind: str | None = Field(None, description="best, last, or epoch-N: what the user asked for.")
+    snapshot_id: UUID | None = Field(None, description="The job's pinned snapshot, source of the parity images.")
+    snapshot_content_hash: str | None = None
+    split_fingerprint: str | None = Field(None, description="Blob of the split frozen with the snapshot.")
+    split: dict[str, Any] | None = Field(None, description="The job's split override, when it had one.")
 
 
 class ParityReport(EventData):
@@ -37,6 +52,21 @@ class ParityReport(EventData):
     images_compared: int = Field(ge=0)
     max_abs_diff: float | None = None
     metric_delta: dict[str, float] = Field(default_factory=dict)
+    precision: str | None = Field(None, description="fp32, fp16 or int8: which tolerances applied.")
+    min_box_iou: float | None = Field(None, description="Lowest IoU of a matched detection pair.")
+    max_score_diff: float | None = None
+    class_agreement: float | None = Field(None, description="Share of matched detections with the same class.")
+    unmatched: int | None = Field(None, description="Detections present in only one of the two models.")
+    failures: list[str] = Field(default_factory=list, description="Each tolerance that was exceeded.")
+
+
+class ExportProgress(ExportEvent):
+    """An export attempt entered a stage (exporting, validating, packaging)."""
+
+    attempt: int = Field(ge=1)
+    stage: ExportStage
+    format: ExportFormat
+    time: datetime
 
 
 class ExportCompleted(ExportEvent):
@@ -49,3 +79,6 @@ class ExportCompleted(ExportEvent):
     error_code: str | None = None
     error_message: str | None = None
     completed_at: datetime
+    attempt: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1)
+    is_default: bool | None = Field(None, description="Deployments pick the job's default export when none is named.")
