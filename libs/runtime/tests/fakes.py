@@ -8,10 +8,11 @@ from vtp_runtime.auth import Principal, VerifierUnavailable
 
 PROJECT = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 GOOD_TOKEN = "vtp_" + "g" * 43
+ADMIN_TOKEN = "vtp_" + "a" * 43
 
 
 class FakeVerifier:
-    """Knows one good token; counts lookups; can pretend to be unreachable."""
+    """Knows one good token and one admin token; counts lookups; can pretend to be unreachable."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -21,4 +22,6 @@ class FakeVerifier:
         self.calls += 1
         if self.down:
             raise VerifierUnavailable("identity down")
-        return Principal(PROJECT, uuid.uuid4()) if token == GOOD_TOKEN else None
+        if token not in (GOOD_TOKEN, ADMIN_TOKEN):
+            return None
+        return Principal(PROJECT, uuid.uuid4(), is_admin=token == ADMIN_TOKEN)

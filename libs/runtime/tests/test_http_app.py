@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fakes import GOOD_TOKEN, PROJECT, FakeVerifier
+from fakes import ADMIN_TOKEN, GOOD_TOKEN, PROJECT, FakeVerifier
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
@@ -60,18 +60,44 @@ def _client(verifier: FakeVerifier, checks: list[HealthCheck] | None = None) -> 
 AUTH = {"Authorization": f"Bearer {GOOD_TOKEN}"}
 
 
-async def test_health_is_public_and_reports_checks():
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+async def test_health_is_public_and_tells_an_anonymous_caller_only_the_status():
     async with _client(FakeVerifier()) as client:
         response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_health_reports_checks_to_an_admin_token():
+    async with _client(FakeVerifier()) as client:
+        response = await client.get("/health", headers=ADMIN)
     assert response.status_code == 200
     assert response.json()["checks"]["db"]["status"] == "ok"
 
 
+@pytest.mark.parametrize("token", [GOOD_TOKEN, "vtp_wrongwrongwrong1", "junk"])
+async def test_health_hides_detail_from_non_admin_and_bad_tokens(token: str):
+    async with _client(FakeVerifier(), [HealthCheck("db", _ok), HealthCheck("kafka", _down)]) as client:
+        response = await client.get("/health", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503
+    assert response.json() == {"status": "down"}  # no dependency names, no error text
+
+
+async def test_health_answers_when_the_token_cannot_be_checked():
+    verifier = FakeVerifier()
+    verifier.down = True
+    async with _client(verifier) as client:
+        response = await client.get("/health", headers=ADMIN)
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
 async def test_health_is_503_when_a_dependency_is_down():
     async with _client(FakeVerifier(), [HealthCheck("db", _ok), HealthCheck("kafka", _down)]) as client:
-        response = await client.get("/health")
+        response = await client.get("/health", headers=ADMIN)
     assert response.status_code == 503
-    assert response.json()["checks"]["kafka"]["status"] == "down"
+    assert response.json()["checks"]["kafka"] == {"status": "down", "error": "ConnectionError: no route"}
 
 
 @pytest.mark.parametrize("path", ["/api/v1/widgets/mine", "/api/v1/nothing-here", "/openapi.json"])

@@ -11,10 +11,15 @@ from fastapi import FastAPI
 from vtp_runtime.logging import configure_logging
 from vtp_runtime.settings import ServiceSettings
 
+# Longer than the gateway's idle time for pooled connections (60 s): the proxy always drops an
+# idle connection first, so it never sends a request on one the service is just closing.
+KEEP_ALIVE_SECONDS = 75
+
 
 def serve(settings: ServiceSettings, create_app: Callable[[], FastAPI], **uvicorn_options: Any) -> None:
     """Run one service until SIGTERM/SIGINT; shutdown drains through the app's lifespan."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    uvicorn_options.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)
     uvicorn.run(
         create_app(),
         host=settings.http_host,

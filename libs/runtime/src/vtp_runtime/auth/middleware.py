@@ -87,6 +87,17 @@ class AuthMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+async def optional_principal(scope: Scope, verifier: TokenVerifier) -> Principal | None:
+    """The caller of a public route when it sent a valid bearer token; None otherwise, never an error."""
+    token = _bearer(scope)
+    if token is None:
+        return None
+    try:
+        return await verifier.verify(token)
+    except VerifierUnavailable:  # a public route answers anyway, as to an anonymous caller
+        return None
+
+
 def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the authenticated caller (set by AuthMiddleware)."""
     principal = getattr(request.state, "principal", None)

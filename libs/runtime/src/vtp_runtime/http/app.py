@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from vtp_runtime.auth import AuthMiddleware, TokenVerifier
+from vtp_runtime.auth import AuthMiddleware, TokenVerifier, optional_principal
 from vtp_runtime.health import HealthCheck, health_report
 from vtp_runtime.http.problems import install_problem_handlers
+from vtp_runtime.http.unhandled import UnhandledErrorMiddleware
 
 _log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
@@ -70,11 +71,16 @@ def build_app(parts: AppParts) -> FastAPI:
     app = FastAPI(title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(AuthMiddleware, verifier=parts.verifier, ticket_verifier=parts.ticket_verifier)
+    app.add_middleware(UnhandledErrorMiddleware)  # added last: outermost, so it also covers the auth middleware
 
-    @app.get("/health", tags=["health"], summary="This service and its dependencies")
-    async def health() -> JSONResponse:
+    @app.get("/health", tags=["health"], summary="Status; each dependency's detail only for an admin token")
+    async def health(request: Request) -> JSONResponse:
         report = await health_report(parts.service, parts.version, parts.checks)
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+        status_code = 200 if report["status"] == "ok" else 503
+        caller = await optional_principal(request.scope, parts.verifier)
+        if caller is None or not caller.is_admin:  # dependency names and errors are internals
+            return JSONResponse({"status": report["status"]}, status_code=status_code)
+        return JSONResponse(report, status_code=status_code)
 
     for router in parts.routers:
         app.include_router(router)
