@@ -46,6 +46,10 @@ class StackConfig(BaseSettings):
     s3_secure: bool = True
     s3_region: str | None = None
     storage_bucket: str = "vtp"
+    standalone_relays: list[str] = Field(
+        default_factory=list,
+        description="Services whose outbox relay runs as its own process `<service>-outbox-relay` (JSON list).",
+    )
     extra_service_env: dict[str, str] = Field(
         default_factory=dict, description="Extra VTP_* settings given to every service, as JSON (e.g. upload limits)."
     )

@@ -61,7 +61,16 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
         env["VTP_DATASETS_URL"] = cfg.service_url("datasets")
     if name == "identity":
         env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
+    if name in cfg.standalone_relays:
+        env["VTP_OUTBOX_RELAY_ENABLED"] = "false"  # its own process publishes (relay_spec)
     return env
+
+
+def relay_spec(cfg: StackConfig, name: str) -> ProcessSpec:
+    """`vtp-outbox-relay` on service `name`'s database (for services in `cfg.standalone_relays`)."""
+    env = {**service_env(cfg, name), "VTP_SERVICE_NAME": f"{name}-outbox-relay"}
+    argv = [str(Path(sys.executable).parent / "vtp-outbox-relay")]
+    return ProcessSpec(f"{name}-outbox-relay", argv, env=env, cwd=cfg.run_path)
 
 
 def service_spec(cfg: StackConfig, name: str) -> ProcessSpec:

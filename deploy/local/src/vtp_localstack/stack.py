@@ -21,7 +21,7 @@ from vtp_gateway.routes import SERVICE_ROUTES
 from vtp_localstack import infra
 from vtp_localstack.config import StackConfig, database_name
 from vtp_localstack.processes import ProcessSpec, ProcessTable, port_open, wait_until
-from vtp_localstack.services import SERVICE_NEEDS, SERVICES, gateway_app_spec, service_spec
+from vtp_localstack.services import SERVICE_NEEDS, SERVICES, gateway_app_spec, relay_spec, service_spec
 from vtp_runtime.messaging.kafka import ensure_topics
 
 UP_TIMEOUT_SECONDS = 90.0
@@ -46,9 +46,11 @@ class LocalStack:
         started = self._ensure(self.infra_specs(services))
         self._prepare_infra(services)
         specs = [service_spec(self.cfg, name) for name in services]
+        relays = [relay_spec(self.cfg, name) for name in self.cfg.standalone_relays if name in services]
         if gateway:
             specs.append(gateway_app_spec(self.cfg, services))
         started += self._ensure(specs, health=True)
+        started += self._ensure(relays)
         if gateway:
             started += self._ensure_proxy(services)
             wait_until(self.gateway_healthy, UP_TIMEOUT_SECONDS, "gateway /api/v1/health", interval=0.3)
@@ -82,7 +84,9 @@ class LocalStack:
                 log = self.table.log_path(spec.name)
                 tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                 raise RuntimeError(f"{spec.name} exited during start-up; log tail:\n{tail}")
-            if spec.port is None or not port_open(self.cfg.host, spec.port):
+            if spec.port is None:
+                return True  # no port to wait for (a standalone outbox relay): running is ready
+            if not port_open(self.cfg.host, spec.port):
                 return False
             return not health or _http_ok(f"http://{self.cfg.host}:{spec.port}/health")
 
@@ -120,16 +124,24 @@ class LocalStack:
     # -- down / status ----------------------------------------------------------------------
     def down(self) -> list[str]:
         """Stop every process of this run directory: services first, infrastructure last."""
-        order = ["gateway-proxy", "gateway", *SERVICES, "redis", "kafka", "postgres"]
-        names = order + [n for n in self.table.names() if n not in order]
+        infrastructure = ["redis", "kafka", "postgres"]
+        order = ["gateway-proxy", "gateway", *SERVICES]
+        names = order + [n for n in self.table.names() if n not in order + infrastructure] + infrastructure
         return [n for n in names if self.table.stop(n)]
 
     def gateway_healthy(self) -> bool:
         return _http_ok(f"{self.cfg.gateway_url}/api/v1/health")
 
     def platform_health(self) -> dict[str, Any] | None:
+        """The gateway's health report, in detail when the admin token is at hand (else status only)."""
         try:
-            body: dict[str, Any] = httpx.get(f"{self.cfg.gateway_url}/api/v1/health", timeout=10).json()
+            token = (self.cfg.run_path / "admin-token").read_text().strip()
+        except OSError:  # not written yet, or not ours to read
+            token = ""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            url = f"{self.cfg.gateway_url}/api/v1/health"
+            body: dict[str, Any] = httpx.get(url, headers=headers, timeout=10).json()
             return body
         except (httpx.HTTPError, ValueError):
             return None
