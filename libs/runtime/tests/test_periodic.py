@@ -16,7 +16,7 @@ async def test_rounds_continue_after_a_failure_and_stop_promptly() -> None:
             raise RuntimeError("a bad round")
 
     stop = asyncio.Event()
-    task = asyncio.create_task(periodic("test job", 0.01, job)(stop))
+    task = asyncio.create_task(periodic("test job", 0.01, job).run(stop))
     await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait_for(task, 1)
@@ -30,7 +30,7 @@ async def test_first_round_can_wait_one_interval() -> None:
         rounds.append(1)
 
     stop = asyncio.Event()
-    task = asyncio.create_task(periodic("test job", 10, job, first_after=10)(stop))
+    task = asyncio.create_task(periodic("test job", 10, job, first_after=10).run(stop))
     await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(task, 1)

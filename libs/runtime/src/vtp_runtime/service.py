@@ -25,9 +25,11 @@ from vtp_runtime.db.retention import delivery_table_pruner
 from vtp_runtime.db.unit_of_work import SqlUnitOfWork
 from vtp_runtime.health import HealthCheck
 from vtp_runtime.http.app import AppParts, Hook
+from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.messaging.kafka import KafkaEventPublisher, ensure_topics
 from vtp_runtime.settings import ServiceSettings
 from vtp_runtime.storage import ObjectStore, store_from_settings
+from vtp_runtime.supervision import Background
 
 _log = logging.getLogger(__name__)
 STARTUP_RETRY_SECONDS = 30.0
@@ -64,6 +66,7 @@ class ServiceRuntime:
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         self.broker: KafkaBroker | None = None
+        self._dead_letters: DeadLetters | None = None
         self.publisher: KafkaEventPublisher | None = None
         self.relay: OutboxRelay | None = None
         self.redis: aioredis.Redis | None = None
@@ -91,19 +94,34 @@ class ServiceRuntime:
         return self.sessions
 
     def use_kafka(self) -> KafkaBroker:
-        """A faststream broker for subscribers; topics of the catalog are created if missing."""
+        """A faststream broker for subscribers, and a producer for their dead letters (`self.dead_letters`).
+
+        Topics of the catalog and their dead-letter topics are created if missing.
+        """
         s = self.settings
         broker = KafkaBroker(s.kafka_bootstrap_servers, client_id=s.service_name, logger=_log)
         self.broker = broker
+        dlq = KafkaEventPublisher(s.kafka_bootstrap_servers, client_id=f"{s.service_name}-dlq")
+        self._dead_letters = DeadLetters(dlq, max_tries=s.consumer_max_tries)
 
         async def topics() -> None:
             await ensure_topics(s.kafka_bootstrap_servers, CATALOG, s.kafka_topic_partitions)
 
         self.parts.on_startup.append(lambda: _retrying("kafka", topics))
+        self.parts.on_startup.append(lambda: _retrying("kafka dead-letter producer", dlq.start))
         self.parts.on_startup.append(broker.start)
+        self.parts.on_shutdown.append(dlq.stop)  # hooks run in reverse: after the consumers stopped
         self.parts.on_shutdown.append(broker.stop)
         self.checks.append(HealthCheck("kafka", lambda: _ping_broker(broker)))
+        self.checks.append(HealthCheck("consumers", lambda: _consumers_running(broker)))
         return broker
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        """Where this service's consumers put events they cannot parse or apply."""
+        if self._dead_letters is None:
+            raise RuntimeError("use_kafka() first")
+        return self._dead_letters
 
     def use_outbox(self) -> OutboxRelay:
         """A producer and the relay that drains this service's outbox into Kafka."""
@@ -118,7 +136,7 @@ class ServiceRuntime:
         self.parts.on_startup.append(lambda: _retrying("kafka producer", publisher.start))
         self.parts.on_shutdown.append(publisher.stop)
         if s.outbox_relay_enabled:
-            self.parts.background.append(relay.run)
+            self.parts.background.append(Background("outbox relay", relay.run))
         return relay
 
     def unit_of_work(self) -> SqlUnitOfWork:
@@ -142,6 +160,17 @@ class ServiceRuntime:
         self.store = store
         self.checks.append(HealthCheck("storage", store.check))
         return store
+
+
+async def _consumers_running(broker: KafkaBroker) -> None:
+    """Every subscriber is running and has a live consume loop (faststream restarts a crashed one)."""
+    stopped = [
+        ", ".join(getattr(s, "topic_names", ["?"]))
+        for s in broker.subscribers
+        if not getattr(s, "running", False) or all(task.done() for task in getattr(s, "tasks", ()))
+    ]
+    if stopped:
+        raise RuntimeError(f"consumers stopped: {'; '.join(stopped)}")
 
 
 async def _ping_broker(broker: KafkaBroker) -> None:

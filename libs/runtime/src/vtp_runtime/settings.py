@@ -37,6 +37,9 @@ class ServiceSettings(StorageSettings):
         False, description="Enable the idempotent producer (Apache Kafka: yes; the local Tansu broker lacks it)."
     )
     kafka_topic_partitions: int = Field(6, ge=1, description="Partitions of topics the service creates if missing.")
+    consumer_max_tries: int = Field(
+        5, ge=1, description="Tries of an event whose handler keeps failing (not an outage) before it is dead-lettered."
+    )
 
     database_url: str | None = Field(None, description="postgresql+asyncpg://user:pass@host:port/db")
     redis_url: str | None = Field(None, description="redis://host:port/0")

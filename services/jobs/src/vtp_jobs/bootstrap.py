@@ -29,7 +29,7 @@ def create_app(settings: JobsSettings | None = None) -> FastAPI:
 
     datasets = DatasetsClient(settings.datasets_url)
     runtime.parts.on_shutdown.append(datasets.aclose)
-    register(broker, new_uow)
+    register(broker, new_uow, runtime.dead_letters)
     runtime.parts.background.append(
         heartbeat_watchdog(new_uow, settings.heartbeat_timeout_seconds, settings.heartbeat_check_seconds)
     )

@@ -19,6 +19,7 @@ from vtp_notifier.service_layer.subscriptions import WebhookDeps
 from vtp_notifier.settings import NotifierSettings
 from vtp_runtime.http.app import build_app
 from vtp_runtime.service import ServiceRuntime
+from vtp_runtime.supervision import Background
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -37,12 +38,12 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     targets = TargetPolicy.from_cidrs(settings.webhook_allowed_cidrs)
     sender = WebhookSender.create(targets, settings.webhook_timeout_seconds, settings.webhook_connections_per_target)
     dispatcher = WebhookDispatcher(sessions, sender, box, DispatchPolicy.from_settings(settings))
-    runtime.parts.background.append(dispatcher.run)
+    runtime.parts.background.append(Background("webhook dispatcher", dispatcher.run))
     runtime.parts.on_shutdown.append(sender.aclose)
-    consumers.register(broker, FeedIngest(sessions, fanout, dispatcher.wake), settings)
+    consumers.register(broker, FeedIngest(sessions, fanout, dispatcher.wake), settings, runtime.dead_letters)
     runtime.parts.ticket_verifier = tickets
     runtime.parts.background += [
-        fanout.listener(hub.dispatch, hub.gap),
+        Background("feed fan-out listener", fanout.listener(hub.dispatch, hub.gap)),
         feed_pruner(sessions, settings.feed_retention_hours),
     ]
     runtime.parts.routers = [

@@ -31,6 +31,7 @@ from vtp_contracts.events.jobs import (
     JobRequested,
     LogLine,
 )
+from vtp_runtime.messaging.kafka import PublishError
 from vtp_runtime.storage import ObjectStore, StorageError
 from vtp_trainer_runner.prepare import AttemptFailure, prepare
 from vtp_trainer_runner.protocol import CheckpointReady, Failed, Finished, Log, Progress
@@ -63,6 +64,7 @@ class Attempt:
     gpus: list[int]
     spare: JobProcess | None = None  # a warm child for this slot, given the spec once it is prepared
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    start_error: Exception | None = None  # why `started` could not be sent (the command then comes again)
     process: JobProcess | None = None
     stop: str | None = None  # "cancel" or "requeue", remembered if the child is not up yet
     last: CheckpointPointer | None = None
@@ -98,7 +100,12 @@ class Attempt:
         )
 
     async def run(self) -> None:
-        await self._lifecycle("started")
+        try:
+            await self._lifecycle("started")
+        except Exception as exc:  # nothing ran yet: the runner gives the command back
+            _log.error("job %s attempt %d: `started` could not be sent: %s", self.cmd.job_id, self.cmd.attempt, exc)
+            self.start_error = exc
+            return
         self.started.set()
         beat = asyncio.create_task(self._heartbeats())
         try:
@@ -230,17 +237,25 @@ class Attempt:
     async def _flush_logs_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.deps.log_flush_seconds)
-            await self._flush_logs()
+            try:
+                await self._flush_logs()
+            except PublishError as exc:  # those lines are lost; the next flush tries again
+                _log.warning("job %s: log lines could not be sent: %s", self.cmd.job_id, exc)
 
     async def _heartbeats(self) -> None:
+        # A beat that cannot be sent is logged and the next one tries again: this loop must outlive
+        # a broker blip, or the watchdog would requeue a job that is still training here.
         while True:
-            await self.deps.reporter.emit(
-                JOB_HEARTBEAT,
-                JobHeartbeat(
-                    **self._ids(),
-                    runner_id=self.deps.runner_id,
-                    epoch=self.epoch or None,
-                    sent_at=datetime.now(UTC),
-                ),
-            )
+            try:
+                await self.deps.reporter.emit(
+                    JOB_HEARTBEAT,
+                    JobHeartbeat(
+                        **self._ids(),
+                        runner_id=self.deps.runner_id,
+                        epoch=self.epoch or None,
+                        sent_at=datetime.now(UTC),
+                    ),
+                )
+            except PublishError as exc:
+                _log.warning("job %s: heartbeat could not be sent: %s", self.cmd.job_id, exc)
             await asyncio.sleep(self.deps.heartbeat_seconds)

@@ -52,6 +52,8 @@ def create_app(settings: TrainerRunnerSettings | None = None) -> FastAPI:
         slots(settings),
         settings.handback_timeout_seconds,
         SparePool(work / "spares", slots(settings)) if settings.prewarm_children else None,
+        dead_letters=runtime.dead_letters,
+        cancel_memory_seconds=settings.cancel_memory_hours * 3600,
     )
-    runtime.parts.background.append(runner.run)
+    runtime.parts.background += runner.background()
     return build_app(runtime.parts)

@@ -4,11 +4,15 @@ It takes a job only when it has a free slot (one per GPU, or `cpu_slots`); while
 full it pauses its partitions, so the group hands waiting jobs to other runners.
 A command's offset is committed once the attempt has announced `started`: a
 runner that dies before that leaves the command to another runner, one that dies
-after is noticed by the jobs service's heartbeat watchdog. Every runner reads
-`job.cancel-requested.v1` in a group of its own, so the holder of a job sees its
+after is noticed by the jobs service's heartbeat watchdog. An attempt that cannot
+announce `started` gives its command back (the partition is rewound to it), and a
+commit that fails is retried on every pass until it succeeds or the partition moves
+to another runner. Every runner reads `job.cancel-requested.v1` (see
+:mod:`~vtp_trainer_runner.cancellations`), so the holder of a job sees its
 cancellation and the others remember not to start it. On shutdown (SIGTERM) it
 stops taking jobs, kills its spare children and hands the running jobs back: they
 checkpoint and end `requeued`. With a `SparePool`, each free slot has a warm child waiting.
+Both loops run as supervised background tasks (`background()`).
 """
 
 from __future__ import annotations
@@ -16,19 +20,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_REQUESTED
 from vtp_contracts.events.jobs import JobRequested
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
+from vtp_runtime.messaging.dead_letter import DeadLetters
+from vtp_runtime.supervision import Background, report_failure, report_ok
+from vtp_runtime.transient import is_transient
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
+from vtp_trainer_runner.cancellations import AttemptKey, Cancellations, cancellation_of
 from vtp_trainer_runner.spares import SparePool
 
 _log = logging.getLogger(__name__)
+ConsumerFactory = Callable[..., Any]  # AIOKafkaConsumer's signature; tests pass a fake
+AttemptFactory = Callable[..., Attempt]
 
 
 class Runner:
@@ -40,18 +51,31 @@ class Runner:
         gpu_slots: Sequence[list[int]],
         handback_timeout: float,
         spares: SparePool | None = None,
+        *,
+        dead_letters: DeadLetters,
+        cancel_memory_seconds: float = 7 * 24 * 3600.0,
+        retry_pause: float = 1.0,
+        new_consumer: ConsumerFactory = AIOKafkaConsumer,
+        new_attempt: AttemptFactory = Attempt,
     ) -> None:
         self.deps, self._bootstrap, self._group = deps, bootstrap, group
         self._slots = list(gpu_slots)  # per slot: the GPUs it owns
         self._free = list(range(len(self._slots)))  # free slots' indices
         self._handback_timeout = handback_timeout
         self._spares = spares
-        self.running: dict[tuple[str, int], tuple[Attempt, asyncio.Task[None]]] = {}
-        self._cancelled: set[tuple[str, int]] = set()
+        self._dead_letters, self._pause = dead_letters, retry_pause
+        self._new_consumer, self._new_attempt = new_consumer, new_attempt
+        self.running: dict[AttemptKey, tuple[Attempt, asyncio.Task[None]]] = {}
+        self.cancelled = Cancellations(cancel_memory_seconds)
+        self.uncommitted: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._slot_freed = asyncio.Event()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        jobs = AIOKafkaConsumer(
+    def background(self) -> list[Background]:
+        return [Background("job commands", self.take_jobs), Background("cancellations", self.watch_cancellations)]
+
+    async def take_jobs(self, stop: asyncio.Event) -> None:
+        """Take commands while slots are free; on shutdown hand every running job back."""
+        consumer = self._new_consumer(
             JOB_REQUESTED.topic,
             bootstrap_servers=self._bootstrap,
             group_id=self._group,
@@ -59,37 +83,21 @@ class Runner:
             auto_offset_reset="earliest",
             client_id=self.deps.runner_id,
         )
-        cancels = AIOKafkaConsumer(
-            JOB_CANCEL_REQUESTED.topic,
-            bootstrap_servers=self._bootstrap,
-            group_id=f"{self._group}-cancel-{self.deps.runner_id}",
-            auto_offset_reset="earliest",
-            client_id=self.deps.runner_id,
-        )
-        if self._spares is not None:
-            await self._spares.start()  # they warm up while the consumers join the group
         try:
-            await _start_retrying(jobs, stop)
-            await _start_retrying(cancels, stop)
-        except BaseException:
             if self._spares is not None:
-                await self._spares.close()
-            raise
-        cancel_task = asyncio.create_task(self._watch_cancellations(cancels))
-        try:
-            await self._take_jobs(jobs, stop)
+                await self._spares.start()  # they warm up while the consumer joins the group
+            await _start_retrying(consumer, stop)
+            await self._take_loop(consumer, stop)
         finally:
-            if self._spares is not None:
-                await self._spares.close()  # first: attempts ending now must not start new spares
-            await self._hand_back_all()
-            cancel_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await cancel_task
-            await jobs.stop()
-            await cancels.stop()
+            if stop.is_set():  # shutting down (a crash only restarts this loop; attempts go on)
+                if self._spares is not None:
+                    await self._spares.close()  # first: attempts ending now must not start new spares
+                await self._hand_back_all()
+            await consumer.stop()
 
-    async def _take_jobs(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+    async def _take_loop(self, consumer: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await self._commit(consumer)
             if not self._free:  # full: let the group give waiting jobs to other runners
                 consumer.pause(*consumer.assignment())
                 self._slot_freed.clear()
@@ -101,33 +109,83 @@ class Runner:
                 batches = await consumer.getmany(timeout_ms=500, max_records=len(self._free))
             except KafkaError as exc:
                 _log.warning("fetching job commands failed: %s", exc)
-                await asyncio.sleep(1)
+                report_failure(exc)
+                await _sleep(self._pause, stop)
                 continue
+            gave_back = False
             for partition, records in batches.items():
                 for record in records:
-                    await self._take(record.headers, record.value or b"")
-                    await consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "")})
+                    if not await self._take(record):
+                        consumer.seek(partition, record.offset)  # this one and the rest come again
+                        gave_back = True
+                        break
+                    self.uncommitted[partition] = record.offset + 1
+                    await self._commit(consumer)
+            if gave_back:
+                await _sleep(self._pause, stop)
 
-    async def _take(self, headers: Sequence[tuple[str, bytes]], value: bytes) -> None:
+    async def _commit(self, consumer: Any) -> None:
+        """Commit taken commands; a failure is kept and retried on the next pass, never fatal."""
+        assigned = consumer.assignment()
+        for moved in [tp for tp in self.uncommitted if tp not in assigned]:
+            del self.uncommitted[moved]  # its new owner reads on from the last commit
+        if not self.uncommitted:
+            return
+        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in self.uncommitted.items()}
         try:
-            cmd: JobRequested = decode_event(JOB_REQUESTED, headers, value).data
+            await consumer.commit(offsets)
+        except KafkaError as exc:  # CommitFailedError after a rebalance, coordinator moving, broker away
+            _log.warning("committing job commands failed (%s); retrying", exc)
+            report_failure(exc)
+            return
+        for tp, offset in offsets.items():
+            if self.uncommitted.get(tp) == offset.offset:
+                del self.uncommitted[tp]
+        report_ok()
+
+    async def _take(self, record: ConsumerRecord[Any, Any]) -> bool:
+        """Start an attempt for one command; False when it must come again (`started` not sent)."""
+        try:
+            cmd: JobRequested = decode_event(JOB_REQUESTED, record.headers, record.value or b"").data
         except MalformedEvent as exc:
-            _log.error("skipping malformed job command: %s", exc)
-            return
+            await self._dead_letters.send(record, self._group, f"malformed: {exc}", 1)
+            return True
         key = (str(cmd.job_id), cmd.attempt)
-        if key in self._cancelled or key in self.running:
+        if self.cancelled.remembers(key) or key in self.running:
             _log.info("job %s attempt %d: cancelled or already here, not started", *key)
-            return
+            return True
         slot = self._free.pop(0)
-        spare = await self._spares.take(slot) if self._spares is not None else None
-        attempt = Attempt(cmd, self.deps, self._slots[slot], spare=spare)
+        try:
+            spare = await self._spares.take(slot) if self._spares is not None else None
+            attempt = self._new_attempt(cmd, self.deps, self._slots[slot], spare=spare)
+        except BaseException:
+            self._free.insert(0, slot)
+            raise
         task = asyncio.create_task(self._supervise(key, slot, attempt), name=f"job-{key[0]}-{key[1]}")
         self.running[key] = (attempt, task)
-        await attempt.started.wait()  # commit the command only once `started` is out
+        announced = asyncio.ensure_future(attempt.started.wait())
+        await asyncio.wait({announced, task}, return_when=asyncio.FIRST_COMPLETED)
+        announced.cancel()
+        if attempt.started.is_set():
+            return True
+        return await self._not_started(record, attempt.start_error or RuntimeError("ended before `started`"))
 
-    async def _supervise(self, key: tuple[str, int], slot: int, attempt: Attempt) -> None:
+    async def _not_started(self, record: ConsumerRecord[Any, Any], error: BaseException) -> bool:
+        """The attempt could not announce `started`: the command comes again, or is a dead letter."""
+        report_failure(error)
+        if is_transient(error):
+            return False
+        tries = self._dead_letters.failed_try(record, self._group)
+        if tries < self._dead_letters.max_tries:
+            return False
+        await self._dead_letters.send(record, self._group, f"{type(error).__name__}: {error}", tries)
+        return True
+
+    async def _supervise(self, key: AttemptKey, slot: int, attempt: Attempt) -> None:
         try:
             await attempt.run()
+        except Exception:  # its terminal event is lost; with no more heartbeats the watchdog requeues it
+            _log.exception("job %s attempt %d ended without reporting how", *key)
         finally:
             self.running.pop(key, None)
             if self._spares is not None:  # before the slot is free: its next attempt then finds the new spare
@@ -135,17 +193,40 @@ class Runner:
             self._free.append(slot)
             self._slot_freed.set()
 
-    async def _watch_cancellations(self, consumer: AIOKafkaConsumer) -> None:
-        async for record in consumer:
-            try:
-                data = decode_event(JOB_CANCEL_REQUESTED, record.headers, record.value or b"").data
-            except MalformedEvent:
-                continue
-            key = (str(data.job_id), data.attempt)
-            self._cancelled.add(key)
-            if key in self.running:
-                _log.info("cancelling job %s attempt %d", *key)
-                self.running[key][0].cancel()
+    async def watch_cancellations(self, stop: asyncio.Event) -> None:
+        """Read every cancellation (no consumer group: see cancellations.py) and act on this runner's."""
+        consumer = self._new_consumer(
+            JOB_CANCEL_REQUESTED.topic,
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            client_id=self.deps.runner_id,
+        )
+        try:
+            await _start_retrying(consumer, stop)
+            while not stop.is_set():
+                try:
+                    batches = await consumer.getmany(timeout_ms=1000)
+                except KafkaError as exc:
+                    _log.warning("reading cancellations failed: %s", exc)
+                    report_failure(exc)
+                    await _sleep(self._pause, stop)
+                    continue
+                for records in batches.values():
+                    for record in records:
+                        self._cancel(record)
+                report_ok()
+        finally:
+            await consumer.stop()
+
+    def _cancel(self, record: ConsumerRecord[Any, Any]) -> None:
+        if (found := cancellation_of(record, record.timestamp)) is None:
+            return
+        key, at = found
+        if self.cancelled.add(key, at) and key in self.running:
+            _log.info("cancelling job %s attempt %d", *key)
+            self.running[key][0].cancel()
 
     async def _hand_back_all(self) -> None:
         if not self.running:
@@ -161,7 +242,12 @@ class Runner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _start_retrying(consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _start_retrying(consumer: Any, stop: asyncio.Event) -> None:
     delay = 0.5
     while True:
         try:
@@ -171,5 +257,6 @@ async def _start_retrying(consumer: AIOKafkaConsumer, stop: asyncio.Event) -> No
             if stop.is_set():
                 raise
             _log.warning("Kafka not reachable (%s); retrying", exc)
-            await asyncio.sleep(delay)
+            report_failure(exc)
+            await _sleep(delay, stop)
             delay = min(delay * 2, 5)

@@ -26,6 +26,9 @@ class TrainerRunnerSettings(ServiceSettings):
     )
     handback_timeout_seconds: float = Field(60.0, gt=0, description="On SIGTERM: time for jobs to checkpoint.")
     consumer_group: str = Field("trainer-runners", description="Kafka consumer group shared by all runners.")
+    cancel_memory_hours: float = Field(
+        168.0, gt=0, description="How long a cancellation is remembered (a command older than this no longer waits)."
+    )
 
     def gpu_list(self) -> list[int]:
         return [int(g) for g in self.gpus.split(",") if g.strip()]

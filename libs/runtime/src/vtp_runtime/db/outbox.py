@@ -13,6 +13,7 @@ from vtp_runtime import failpoints
 from vtp_runtime.db.delivery_tables import add_delivery_tables
 from vtp_runtime.messaging.cloudevents import OutboundEvent, make_event
 from vtp_runtime.messaging.kafka import KafkaEventPublisher, PublishError
+from vtp_runtime.supervision import report_failure, report_ok
 
 _log = logging.getLogger(__name__)
 OUTBOX, PROCESSED_EVENTS = add_delivery_tables(sa.MetaData())
@@ -79,14 +80,21 @@ class OutboxRelay:
             return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set; errors are logged and retried with backoff."""
+        """Relay until `stop` is set.
+
+        Errors of the database or broker are logged and retried with backoff, and reported to
+        the supervisor (health turns 503 while they last); anything else ends this run and the
+        supervisor restarts it.
+        """
         backoff = self._poll
         while not stop.is_set():
             try:
                 published = await self.relay_once()
                 backoff = self._poll
+                report_ok()
             except (PublishError, OSError, sa.exc.SQLAlchemyError) as exc:
                 _log.warning("outbox relay error, retrying in %.1fs: %s", backoff, exc)
+                report_failure(exc)
                 published = 0
                 backoff = min(backoff * 2, 5.0)
             if published:

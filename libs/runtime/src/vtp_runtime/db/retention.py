@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from vtp_runtime.http.app import BackgroundTask
 from vtp_runtime.periodic import periodic
+from vtp_runtime.supervision import Background
 
 _log = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 3600.0
@@ -44,7 +44,7 @@ async def prune_delivery_tables(engine: AsyncEngine, outbox_keep: timedelta, pro
     return removed
 
 
-def delivery_table_pruner(engine: AsyncEngine, outbox_keep: timedelta, processed_keep: timedelta) -> BackgroundTask:
+def delivery_table_pruner(engine: AsyncEngine, outbox_keep: timedelta, processed_keep: timedelta) -> Background:
     """A background task pruning once an hour (and once at start-up)."""
 
     async def prune() -> None:

@@ -6,21 +6,22 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from vtp_runtime.auth import AuthMiddleware, TokenVerifier, optional_principal
 from vtp_runtime.health import HealthCheck, health_report
+from vtp_runtime.http.metrics_route import metrics_router
 from vtp_runtime.http.problems import install_problem_handlers
 from vtp_runtime.http.unhandled import UnhandledErrorMiddleware
+from vtp_runtime.supervision import Background, Supervisor
+from vtp_runtime.supervision import BackgroundTask as BackgroundTask  # re-exported
 
 _log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
-BackgroundTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 # Young collections after 50,000 net allocations instead of 700: a service allocates fast and
 # keeps little, and each full collection is a pause every open request or socket waits for.
 GC_THRESHOLDS = (50_000, 10, 10)
@@ -37,12 +38,16 @@ class AppParts:
     checks: Sequence[HealthCheck] = ()
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
-    background: list[BackgroundTask] = field(default_factory=list)
+    # Each runs under `supervisor` (restart with backoff; health 503 naming one that keeps failing).
+    background: list[Background] = field(default_factory=list)
+    supervisor: Supervisor = field(default_factory=Supervisor)
     ticket_verifier: TokenVerifier | None = None  # WebSocket `?ticket=` (see AuthMiddleware)
 
 
 def build_app(parts: AppParts) -> FastAPI:
     """A FastAPI app with the platform's cross-cutting behaviour wired in."""
+
+    parts.checks = [*parts.checks, parts.supervisor.health_check()]
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -55,7 +60,7 @@ def build_app(parts: AppParts) -> FastAPI:
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(run(stop), name=f"{parts.service}-bg") for run in parts.background]
+        tasks = parts.supervisor.start(parts.background, stop)
         _log.info("%s started", parts.service)
         try:
             yield
@@ -82,6 +87,7 @@ def build_app(parts: AppParts) -> FastAPI:
             return JSONResponse({"status": report["status"]}, status_code=status_code)
         return JSONResponse(report, status_code=status_code)
 
+    app.include_router(metrics_router(parts.supervisor))
     for router in parts.routers:
         app.include_router(router)
     return app

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from vtp_contracts import TopicSpec
 from vtp_runtime.messaging.cloudevents import OutboundEvent, kafka_headers
+from vtp_runtime.messaging.dead_letter import dead_letter_topic
 
 _log = logging.getLogger(__name__)
 
@@ -66,14 +67,26 @@ class KafkaEventPublisher:
         except KafkaError as exc:
             raise PublishError(f"publish failed: {exc}") from exc
 
+    async def send_raw(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send one record exactly as given (dead letters, replays) and wait for the broker's ack."""
+        if self._producer is None:
+            raise PublishError("publisher is not started")
+        try:
+            await (await self._producer.send(topic, value, key=key, headers=headers))
+        except KafkaError as exc:
+            raise PublishError(f"publish to {topic} failed: {exc}") from exc
+
 
 async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec], partitions: int = 6) -> list[str]:
-    """Create the catalog's topics that do not exist yet; returns the ones created."""
+    """Create the catalog's topics and their dead-letter topics that do not exist yet; returns the ones created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="vtp-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [s.topic for s in specs if s.topic not in existing]
+        names = [name for s in specs for name in (s.topic, dead_letter_topic(s.topic))]
+        wanted = [name for name in names if name not in existing]
         if not wanted:
             return []
         try:

@@ -15,6 +15,7 @@ from vtp_runtime.db.outbox import OutboxRelay
 from vtp_runtime.logging import configure_logging
 from vtp_runtime.messaging.kafka import KafkaEventPublisher
 from vtp_runtime.settings import ServiceSettings
+from vtp_runtime.supervision import Background, Supervisor
 
 
 async def _run(settings: ServiceSettings) -> None:
@@ -30,7 +31,8 @@ async def _run(settings: ServiceSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await OutboxRelay(engine, publisher, poll_seconds=settings.outbox_poll_seconds).run(stop)
+        relay = OutboxRelay(engine, publisher, poll_seconds=settings.outbox_poll_seconds)
+        await Supervisor().run(Background("outbox relay", relay.run), stop)  # restarts it after a crash
     finally:
         await publisher.stop()
         await engine.dispose()

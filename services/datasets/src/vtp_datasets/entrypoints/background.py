@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from vtp_datasets.adapters.blobs import BlobStore
 from vtp_datasets.service_layer.blob_gc import NewUow, sweep_orphans
-from vtp_runtime.http.app import BackgroundTask
 from vtp_runtime.periodic import periodic
+from vtp_runtime.supervision import Background
 
 _log = logging.getLogger(__name__)
 
 
-def orphan_sweeper(new_uow: NewUow, blobs: BlobStore, every_seconds: float, grace: timedelta) -> BackgroundTask:
+def orphan_sweeper(new_uow: NewUow, blobs: BlobStore, every_seconds: float, grace: timedelta) -> Background:
     """Sweep orphan blobs every `every_seconds` (the first sweep one interval after start-up)."""
 
     async def sweep() -> None:

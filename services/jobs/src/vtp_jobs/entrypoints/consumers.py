@@ -10,25 +10,29 @@ from vtp_contracts.catalog import CHECKPOINT_SAVED, EPOCH_PROGRESS, JOB_HEARTBEA
 from vtp_jobs.service_layer import events
 from vtp_jobs.service_layer.events import CONSUMER, NewUow
 from vtp_jobs.service_layer.projection import apply_batch
-from vtp_runtime.http.app import BackgroundTask
 from vtp_runtime.messaging.consumer import subscribe_batch
+from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.periodic import periodic
+from vtp_runtime.supervision import Background
 
 # Records per batch: large enough that a flood of 100 jobs' progress costs a handful of transactions,
 # small enough that one batch's transaction stays short (row locks, redelivery on failure).
 MAX_BATCH = 500
 
 
-def register(broker: KafkaBroker, new_uow: NewUow) -> None:
+def register(broker: KafkaBroker, new_uow: NewUow, dead_letters: DeadLetters) -> None:
     """One subscriber in consumer group `jobs` for all runner topics; replicas share the partitions.
 
     A job's events on one topic share a partition (keyed by job id), so a batch keeps their order.
+    An event that cannot be applied goes to its topic's dead-letter topic after a few tries.
     """
     topics = [JOB_LIFECYCLE, EPOCH_PROGRESS, CHECKPOINT_SAVED, JOB_HEARTBEAT, JOB_LOG]
-    subscribe_batch(broker, topics, CONSUMER, lambda batch: apply_batch(new_uow, batch), max_records=MAX_BATCH)
+    subscribe_batch(
+        broker, topics, CONSUMER, lambda batch: apply_batch(new_uow, batch), dead_letters, max_records=MAX_BATCH
+    )
 
 
-def heartbeat_watchdog(new_uow: NewUow, timeout: float, every: float) -> BackgroundTask:
+def heartbeat_watchdog(new_uow: NewUow, timeout: float, every: float) -> Background:
     """A background task: requeue running jobs whose runner went silent."""
     return periodic(
         "heartbeat watchdog round", every, lambda: events.requeue_silent_jobs(new_uow, timedelta(seconds=timeout))

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from vtp_notifier.domain.feed import FeedEvent
+from vtp_runtime.supervision import BackgroundTask, report_failure, report_ok
 
 _log = logging.getLogger(__name__)
 RECONNECT_SECONDS = 0.5
@@ -73,7 +74,7 @@ class RedisFanout:
 
     def listener(
         self, on_events: Callable[[list[FeedEvent]], None], on_gap: Callable[[], None]
-    ) -> Callable[[asyncio.Event], Any]:
+    ) -> BackgroundTask:
         """A background task delivering every published batch to `on_events` until stopped."""
 
         async def run(stop: asyncio.Event) -> None:
@@ -82,6 +83,7 @@ class RedisFanout:
                     await self._listen(on_events, stop)
                 except (RedisError, OSError) as exc:
                     _log.warning("feed channel lost (%s); reconnecting", exc)
+                    report_failure(exc)
                 self.connected.clear()
                 on_gap()
                 with contextlib.suppress(TimeoutError):
@@ -93,6 +95,7 @@ class RedisFanout:
         async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self._channel)
             self.connected.set()
+            report_ok()
             while not stop.is_set():
                 message = await pubsub.get_message(timeout=0.5)
                 if message is None:

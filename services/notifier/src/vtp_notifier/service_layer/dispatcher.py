@@ -25,6 +25,7 @@ from vtp_notifier.adapters.secret_box import SecretBox
 from vtp_notifier.domain.signing import secret_key, webhook_headers
 from vtp_notifier.domain.webhooks import AttemptResult, DeliveryStatus, retry_delay
 from vtp_notifier.settings import WebhookSettings
+from vtp_runtime.supervision import report_failure, report_ok
 
 _log = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ class WebhookDispatcher:
             try:
                 claimed = await self._claim(free)
                 backoff = self._policy.poll_seconds
+                report_ok()
             except (OSError, SQLAlchemyError) as exc:
                 _log.warning("webhook claim failed, retrying in %.1fs: %s", backoff, exc)
+                report_failure(exc)
                 claimed, backoff = [], min(backoff * 2, 5.0)
             if claimed:
                 self._in_flight += len(claimed)

@@ -1,0 +1,272 @@
+"""The runner's take loop under injected failures: `started` not sent, commits failing, poison commands.
+
+Hand-written fakes stand in for the Kafka consumer and the publisher (both passed in as
+dependencies); the attempt is the real `Attempt` with its training replaced by waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import TopicPartition
+
+from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_LIFECYCLE, JOB_REQUESTED
+from vtp_contracts.events.jobs import JobCancelRequested, JobRequested
+from vtp_runtime.messaging.cloudevents import OutboundEvent, kafka_headers, make_event
+from vtp_runtime.messaging.dead_letter import DeadLetters
+from vtp_runtime.messaging.kafka import PublishError
+from vtp_runtime.metrics import Metrics
+from vtp_runtime.supervision import Background, Backoff, Supervisor
+from vtp_trainer_runner.attempt import Attempt, AttemptDeps
+from vtp_trainer_runner.cancellations import Cancellations
+from vtp_trainer_runner.reporter import Reporter
+from vtp_trainer_runner.runner import Runner
+
+TP = TopicPartition(JOB_REQUESTED.topic, 0)
+
+
+class Record:
+    def __init__(self, event: OutboundEvent, offset: int, timestamp: int | None = None) -> None:
+        self.topic, self.partition, self.offset = event.topic, 0, offset
+        self.key, self.value, self.headers = event.key.encode(), event.value, kafka_headers(event.headers)
+        self.timestamp = timestamp
+
+
+class FakeConsumer:
+    """One partition of records; `commit_failures` makes that many commits raise first."""
+
+    def __init__(self, records: list[Any], commit_failures: int = 0, topic: str = JOB_REQUESTED.topic) -> None:
+        self.records, self.position = records, 0
+        self.committed: list[int] = []
+        self.commit_failures = commit_failures
+        self.tp = TopicPartition(topic, 0)
+        self.kwargs: dict[str, Any] = {}
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def assignment(self) -> set[TopicPartition]:
+        return {self.tp}
+
+    def pause(self, *tps: TopicPartition) -> None: ...
+    def resume(self, *tps: TopicPartition) -> None: ...
+    def paused(self) -> set[TopicPartition]:
+        return set()
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
+        await asyncio.sleep(0.005)
+        batch = self.records[self.position : self.position + (max_records or len(self.records))]
+        self.position += len(batch)
+        return {self.tp: batch} if batch else {}
+
+    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        if self.commit_failures:
+            self.commit_failures -= 1
+            raise CommitFailedError("the group rebalanced")
+        self.committed.append(offsets[self.tp].offset)
+
+
+class FlakyPublisher:
+    """Refuses the first `failures` publishes (with `error`), then keeps what it gets."""
+
+    def __init__(self, failures: int = 0, error: Exception | None = None) -> None:
+        self.failures, self.error = failures, error or PublishError("broker away")
+        self.published: list[OutboundEvent] = []
+        self.raw: list[tuple[str, dict[str, str]]] = []
+
+    async def publish(self, events: list[OutboundEvent]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        self.published += events
+
+    async def send_raw(self, topic: str, key: Any, value: Any, headers: list[tuple[str, bytes]]) -> None:
+        self.raw.append((topic, {k: v.decode() for k, v in headers}))
+
+
+class WaitingAttempt(Attempt):
+    """The real attempt (events, `started`, hand-back) with training replaced by waiting to be stopped."""
+
+    async def _run(self) -> None:
+        while self.stop is None:  # noqa: ASYNC110  # cancel()/hand_back() only set a field
+            await asyncio.sleep(0.005)
+        await self._lifecycle("requeued" if self.stop == "requeue" else "cancelled")
+
+
+def command(attempt: int = 1) -> OutboundEvent:
+    data = JobRequested(
+        job_id=uuid.uuid4(),
+        project_id=uuid.uuid4(),
+        attempt=attempt,
+        name="j",
+        framework="ultralytics",
+        task_type="detect",
+        model="yolo11n",
+        dataset_id=uuid.uuid4(),
+        snapshot_id=uuid.uuid4(),
+        requested_at=datetime.now(UTC),
+    )
+    return make_event(JOB_REQUESTED, data, "jobs")
+
+
+def runner(
+    publisher: FlakyPublisher,
+    jobs: FakeConsumer,
+    cancels: FakeConsumer | None = None,
+    max_tries: int = 3,
+    slots: int = 1,
+) -> tuple[Runner, list[dict[str, Any]]]:
+    made: list[dict[str, Any]] = []
+
+    def new_consumer(topic: str, **kwargs: Any) -> FakeConsumer:
+        made.append({"topic": topic, **kwargs})
+        return jobs if topic == JOB_REQUESTED.topic else (cancels or FakeConsumer([], topic=topic))
+
+    deps = AttemptDeps(
+        store=None,  # type: ignore[arg-type]  # never reached: training is replaced
+        reporter=Reporter(publisher, attempts=1),  # type: ignore[arg-type]
+        runner_id="runner-test",
+        work_root=Path("/nonexistent"),
+        cache_dir=Path("/nonexistent"),
+        cache_max_bytes=0,
+        heartbeat_seconds=60,
+        log_flush_seconds=60,
+    )
+    dead_letters = DeadLetters(publisher, max_tries=max_tries, metrics=Metrics())
+    made_runner = Runner(
+        deps,
+        "kafka:9092",
+        "trainer-runners",
+        [[] for _ in range(slots)],
+        handback_timeout=5,
+        dead_letters=dead_letters,
+        retry_pause=0.01,
+        new_consumer=new_consumer,
+        new_attempt=WaitingAttempt,
+    )
+    return made_runner, made
+
+
+async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def running(task: Callable[[asyncio.Event], Awaitable[None]], check: Callable[[], bool]) -> None:
+    """Run a background loop until `check` holds, then stop it and wait for its end (hand-back included)."""
+    stop = asyncio.Event()
+    loop = asyncio.create_task(task(stop))
+    try:
+        await until(lambda: check() or loop.done())
+        assert not loop.done(), loop.exception() if loop.done() else None
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 20)
+
+
+def statuses(publisher: FlakyPublisher) -> list[str]:
+    return [json.loads(e.value)["status"] for e in publisher.published if e.topic == JOB_LIFECYCLE.topic]
+
+
+async def test_a_started_event_that_cannot_be_sent_gives_the_command_back_until_it_can() -> None:
+    publisher = FlakyPublisher(failures=2)  # the broker refuses the first two `started`
+    jobs = FakeConsumer([Record(command(), 0)])
+    run, _ = runner(publisher, jobs)
+    await running(run.take_jobs, lambda: bool(jobs.committed))
+    assert jobs.committed == [1]  # committed only once `started` was out
+    assert statuses(publisher) == ["started", "requeued"]  # one attempt ran; shutdown handed it back
+    assert run.running == {} and publisher.raw == []  # an outage is never a dead letter
+
+
+async def test_a_command_whose_start_keeps_failing_for_another_reason_is_dead_lettered() -> None:
+    publisher = FlakyPublisher(failures=100, error=ValueError("event too large"))  # not an outage
+    jobs = FakeConsumer([Record(command(), 0), Record(command(), 1)])
+    run, _ = runner(publisher, jobs, max_tries=3)
+    await running(run.take_jobs, lambda: bool(publisher.raw))
+    [(topic, headers)] = publisher.raw
+    assert topic == "job.requested.v1.dlq"
+    assert headers["dlq-consumer-group"] == "trainer-runners" and headers["dlq-attempts"] == "3"
+    assert headers["dlq-reason"] == "ValueError: event too large" and headers["dlq-original-offset"] == "0"
+
+
+async def test_a_failed_commit_is_retried_and_the_loop_keeps_taking_jobs() -> None:
+    publisher = FlakyPublisher()
+    jobs = FakeConsumer([Record(command(), 0)], commit_failures=2)
+    run, _ = runner(publisher, jobs)
+    await running(run.take_jobs, lambda: jobs.committed == [1])
+    assert statuses(publisher) == ["started", "requeued"]
+
+
+async def test_the_take_loop_under_supervision_survives_a_crash_without_handing_jobs_back() -> None:
+    publisher = FlakyPublisher()
+    jobs = FakeConsumer([Record(command(), 0)])
+    run, made = runner(publisher, jobs, slots=2)  # a free slot: it keeps fetching while the job runs
+    original = jobs.getmany
+    crashes = iter([False, False, True])  # the third fetch hits a bug
+
+    async def getmany(**kwargs: Any) -> Any:
+        if next(crashes, False):
+            raise RuntimeError("bug in the take loop")
+        return await original(**kwargs)
+
+    jobs.getmany = getmany  # type: ignore[method-assign]
+    sup = Supervisor(backoff=Backoff(initial=0.01, maximum=0.01))
+    await running(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), lambda: len(made) >= 2)
+    assert sup.states["job commands"].restarts == 1
+    assert statuses(publisher) == ["started", "requeued"]  # not handed back at the crash, only at shutdown
+
+
+async def test_cancellations_are_read_without_a_consumer_group_and_stop_the_running_attempt() -> None:
+    publisher = FlakyPublisher()
+    cmd = command()
+    job = JobRequested.model_validate_json(cmd.value)
+    now = datetime.now(UTC)
+    cancel = make_event(
+        JOB_CANCEL_REQUESTED,
+        JobCancelRequested(job_id=job.job_id, project_id=job.project_id, attempt=1, requested_at=now),
+        "jobs",
+    )
+    old = make_event(
+        JOB_CANCEL_REQUESTED,
+        JobCancelRequested(job_id=uuid.uuid4(), project_id=job.project_id, attempt=1, requested_at=now),
+        "jobs",
+    )
+    now_ms = int(time.time() * 1000)
+    cancels = FakeConsumer([Record(old, 0, now_ms - 8 * 24 * 3600 * 1000)], topic=JOB_CANCEL_REQUESTED.topic)
+    jobs = FakeConsumer([Record(cmd, 0)])
+    run, made = runner(publisher, jobs, cancels)
+    stop = asyncio.Event()
+    loops = [asyncio.create_task(run.take_jobs(stop)), asyncio.create_task(run.watch_cancellations(stop))]
+    try:
+        await until(lambda: "started" in statuses(publisher))
+        cancels.records.append(Record(cancel, 1, now_ms))
+        await until(lambda: "cancelled" in statuses(publisher))
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*loops), 20)
+    assert [m["group_id"] for m in made if m["topic"] == JOB_CANCEL_REQUESTED.topic] == [None]
+    assert len(run.cancelled) == 1  # the 8-day-old cancellation was not kept
+
+
+def test_cancellations_are_forgotten_after_the_memory() -> None:
+    now = [1000.0]
+    memory = Cancellations(memory_seconds=60, clock=lambda: now[0])
+    assert memory.add(("a", 1), requested_at=995.0)
+    assert not memory.add(("old", 1), requested_at=900.0)
+    assert memory.remembers(("a", 1)) and not memory.remembers(("old", 1))
+    now[0] = 1050.0
+    assert memory.remembers(("a", 1))
+    now[0] = 1056.0
+    assert not memory.remembers(("a", 1)) and len(memory) == 0
