@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from vtp_jobs.adapters.commands import resend_requested
 from vtp_jobs.adapters.orm import job_epochs, job_logs, jobs
 from vtp_jobs.domain.model import Job, Status
 
@@ -103,6 +104,24 @@ class JobRepository:
             where.append(job_logs.c.time < until)
         stmt = sa.select(job_logs).where(*where).order_by(job_logs.c.time, job_logs.c.id).limit(limit).offset(offset)
         return [dict(r._mapping) for r in (await self._session.execute(stmt)).all()]
+
+    async def queued_untaken_since(self, cutoff: datetime, limit: int = 100) -> list[uuid.UUID]:
+        """Queued jobs handed to the runners before `cutoff` that no runner has been heard about since."""
+        stmt = (
+            sa.select(jobs.c.id)
+            .where(
+                jobs.c.status == str(Status.QUEUED),
+                jobs.c.queued_at < cutoff,
+                sa.or_(jobs.c.last_heartbeat_at.is_(None), jobs.c.last_heartbeat_at < cutoff),
+            )
+            .order_by(jobs.c.queued_at)
+            .limit(limit)
+        )
+        return list((await self._session.scalars(stmt)).all())
+
+    async def resend_requested(self, job_id: uuid.UUID, attempt: int) -> bool:
+        """Send the attempt's `job.requested` again through the outbox (see adapters.commands)."""
+        return await resend_requested(self._session, job_id, attempt)
 
     async def silent_since(self, cutoff: datetime, limit: int = 100) -> list[uuid.UUID]:
         """Running jobs whose runner has not been heard from since `cutoff`."""

@@ -204,6 +204,14 @@ class Job:
         self.queued_at, self.runner_id, self.started_at, self.last_heartbeat_at = at, None, None, None
         return self.attempt
 
+    def redispatch(self, at: datetime) -> bool:
+        """Hand the queued attempt to the runners once more (its command was lost): same attempt,
+        so whichever copy a runner takes, its events apply; `queued_at` restarts the wait."""
+        if self.status != Status.QUEUED:
+            return False
+        self.queued_at = at
+        return True
+
     def restart(self, at: datetime) -> int:
         """A finished job runs again as a new attempt (user's restart); returns the attempt number."""
         if not self.finished:

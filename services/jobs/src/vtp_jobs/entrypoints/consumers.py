@@ -1,15 +1,17 @@
-"""Kafka subscribers and the heartbeat watchdog: events in, handler calls out."""
+"""Kafka subscribers, the heartbeat watchdog and the command republisher: events in, handler calls out."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from faststream.kafka import KafkaBroker
 
-from vtp_contracts.catalog import CHECKPOINT_SAVED, EPOCH_PROGRESS, JOB_HEARTBEAT, JOB_LIFECYCLE, JOB_LOG
+from vtp_contracts.catalog import CHECKPOINT_SAVED, EPOCH_PROGRESS, JOB_HEARTBEAT, JOB_LIFECYCLE, JOB_LOG, JOB_REQUESTED
+from vtp_jobs.adapters.kafka_progress import KafkaProgress
 from vtp_jobs.service_layer import events
 from vtp_jobs.service_layer.events import CONSUMER, NewUow
 from vtp_jobs.service_layer.projection import apply_batch
+from vtp_jobs.service_layer.republish import republish_untaken_jobs
 from vtp_runtime.messaging.consumer import subscribe_batch
 from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.periodic import periodic
@@ -32,8 +34,27 @@ def register(broker: KafkaBroker, new_uow: NewUow, dead_letters: DeadLetters) ->
     )
 
 
-def heartbeat_watchdog(new_uow: NewUow, timeout: float, every: float) -> Background:
-    """A background task: requeue running jobs whose runner went silent."""
+def heartbeat_watchdog(new_uow: NewUow, timeout: float, every: float, progress: KafkaProgress) -> Background:
+    """A background task: requeue running jobs whose runner went silent (once heartbeats are read up)."""
+
+    async def heard_until(at: datetime) -> bool | None:
+        return await progress.consumed_before(JOB_HEARTBEAT.topic, CONSUMER, at)
+
     return periodic(
-        "heartbeat watchdog round", every, lambda: events.requeue_silent_jobs(new_uow, timedelta(seconds=timeout))
+        "heartbeat watchdog round",
+        every,
+        lambda: events.requeue_silent_jobs(new_uow, timedelta(seconds=timeout), heard_until),
+    )
+
+
+def command_republisher(
+    new_uow: NewUow, after: float, every: float, progress: KafkaProgress, runner_group: str
+) -> Background:
+    """A background task: resend the command of queued jobs no runner took (see service_layer.republish)."""
+
+    async def waiting() -> int | None:
+        return await progress.waiting(JOB_REQUESTED.topic, runner_group)
+
+    return periodic(
+        "queued republish round", every, lambda: republish_untaken_jobs(new_uow, timedelta(seconds=after), waiting)
     )

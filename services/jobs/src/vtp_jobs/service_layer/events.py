@@ -8,7 +8,7 @@ Runner events themselves are folded into job state in batches by
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from vtp_contracts.catalog import JOB_LIFECYCLE
@@ -22,11 +22,23 @@ _log = logging.getLogger(__name__)
 NewUow = Callable[[], JobsUnitOfWork]
 
 
-async def requeue_silent_jobs(new_uow: NewUow, timeout: timedelta) -> int:
-    """Requeue running jobs whose runner stopped sending heartbeats (runner or machine lost)."""
+# Whether this service has applied every heartbeat sent before a time; None: cannot tell now.
+HeardUntil = Callable[[datetime], Awaitable[bool | None]]
+
+
+async def requeue_silent_jobs(new_uow: NewUow, timeout: timedelta, heard_until: HeardUntil | None = None) -> int:
+    """Requeue running jobs whose runner stopped sending heartbeats (runner or machine lost).
+
+    Silence counts only once this service has applied every heartbeat sent up to half the
+    timeout ago: right after the jobs service restarts, its consumer is still catching up, and
+    a running job would look silent only because its heartbeats wait unread in Kafka.
+    """
     now = datetime.now(UTC)
     async with new_uow() as uow:
         silent = await uow.repo.silent_since(now - timeout)
+    if silent and heard_until is not None and not await heard_until(now - timeout / 2):
+        _log.info("%d job(s) look silent, but heartbeats are still being read; not judged yet", len(silent))
+        return 0
     requeued = 0
     for job_id in silent:
         async with new_uow() as uow:

@@ -1,0 +1,55 @@
+"""Queued jobs whose command never reached a runner are handed to the runners again.
+
+An in-memory broker (the local Tansu) forgets its topics when it restarts, and with them any
+`job.requested` no runner had taken yet. A job queued longer than the configured time, of which no
+runner has said a word (no `started`, no heartbeat), gets the same command again: the same outbox
+row is marked unpublished, so the same event (id, attempt, resume point) leaves once more, and the
+attempt fencing stays as it was. Nothing is resent while commands still wait in Kafka: then the
+runners are merely busy and the job's command is among those waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from vtp_jobs.domain.model import Status
+from vtp_jobs.service_layer.dispatch import dispatch
+from vtp_jobs.service_layer.events import NewUow
+
+_log = logging.getLogger(__name__)
+
+
+# Commands waiting in Kafka for a runner; None when that cannot be known right now.
+WaitingCommands = Callable[[], Awaitable[int | None]]
+
+
+async def republish_untaken_jobs(new_uow: NewUow, after: timedelta, waiting_commands: WaitingCommands) -> int:
+    """Resend the command of every job queued for longer than `after` with no runner on it."""
+    now = datetime.now(UTC)
+    cutoff = now - after
+    async with new_uow() as uow:
+        candidates = await uow.repo.queued_untaken_since(cutoff)
+    if not candidates:
+        return 0
+    waiting = await waiting_commands()
+    if waiting is None or waiting > 0:
+        _log.info("%d job(s) queued for over %s; %s command(s) still wait for runners", len(candidates), after, waiting)
+        return 0
+    resent = 0
+    for job_id in candidates:
+        async with new_uow() as uow:
+            job = await uow.repo.lock(job_id)
+            if job is None or job.status != Status.QUEUED or job.queued_at is None or job.queued_at >= cutoff:
+                continue  # taken, cancelled or resent since the scan
+            if job.last_heartbeat_at is not None and job.last_heartbeat_at >= cutoff:
+                continue
+            job.redispatch(now)
+            if not await uow.repo.resend_requested(job.id, job.attempt):
+                await dispatch(uow, job, resume=job.attempt > 1)  # the original row was pruned: rebuild it
+            await uow.repo.save(job)
+            await uow.commit()
+        resent += 1
+        _log.warning("job %s attempt %d: queued with no runner for %s, command sent again", job.id, job.attempt, after)
+    return resent
