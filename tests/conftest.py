@@ -38,6 +38,15 @@ TEST_SERVICE_LIMITS = {
     "VTP_WEBHOOK_DISABLE_AFTER_FAILURES": "10",
     "VTP_WEBHOOK_POLL_SECONDS": "0.1",
     "VTP_WEBHOOK_TIMEOUT_SECONDS": "5",
+    # Exports: the test-only `debug_perturb` option (a deliberately corrupted export for the parity
+    # gate), and leases that expire within seconds so a lost exporter is noticed quickly.
+    "VTP_EXPORT_DEBUG_OPTIONS": "true",
+    "VTP_EXPORT_HEARTBEAT_SECONDS": "1",
+    "VTP_EXPORT_LEASE_SECONDS": "10",
+    "VTP_EXPORT_WATCHDOG_SECONDS": "1",
+    # A request carrying `X-VTP-Failpoint: http.bug` raises inside the service (a stand-in for a
+    # bug); nothing else changes. See vtp_runtime.http.unhandled.
+    "VTP_FAILPOINTS": "http.bug",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import json
 import os
@@ -14,12 +15,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from vtp_dice.materialize import materialize
+from vtp_dice.materialize import MARKER, materialize
 from vtp_dice.remote import RestSnapshotSource
 from vtp_dice.sample import generate, zip_dataset
 from vtp_localstack.stack import LocalStack
 
 from .conftest import upload
+from .dice_builder import classification_doc, valid_detection
 
 pytestmark = pytest.mark.integration
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -78,6 +80,41 @@ def test_coco_export_loads_in_pycocotools(admin: httpx.Client, snapshot: dict, t
     for path in (tmp_path / "annotations").glob("instances_*.json"):
         total += len(COCO(str(path)).getAnnIds())
     assert total == snapshot["statistics"]["tasks"]["segmentation"]["annotation_count"]
+
+
+def test_yolo_of_classification_is_the_imagefolder_layout_trainers_use(
+    stack: LocalStack, admin_token: str, admin: httpx.Client, snapshot: dict, tmp_path: Path
+):
+    # It used to answer 200 and abort the stream with 0 bytes (the YOLO planner has no classify layout).
+    data = _download(admin, snapshot, format="yolo", task="classification")
+    names = {n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if not n.endswith("/")}
+    source = RestSnapshotSource(stack.cfg.gateway_url, admin_token, snapshot["dataset_id"], snapshot["id"])
+    trained_on = materialize(source, "classification", tmp_path / "cache", source.splits())
+    files = {str(p.relative_to(trained_on)) for p in trained_on.rglob("*") if p.is_file() and p.name != MARKER}
+    assert names == files
+    assert {n.split("/")[0] for n in names if "/" in n} >= {"train", "val"}
+
+
+def test_a_layout_the_annotations_cannot_take_is_422_before_any_byte(admin: httpx.Client):
+    # Class names "a/b" and "a_b" would share one ImageFolder folder: refused, not a broken stream.
+    dataset = valid_detection(4)
+    doc = classification_doc(copy.deepcopy(dataset.docs["annotations_detection.json"]["images"]))
+    doc["classes"][0]["name"], doc["classes"][1]["name"] = "a/b", "a_b"
+    for image in doc["images"]:
+        image["annotations"] = [
+            {"id": a["id"], "image_id": a["image_id"], "class_id": a["class_id"], "attributes": {}}
+            | {"class_name": doc["classes"][a["class_id"]]["name"]}
+            for a in image["annotations"]
+        ]
+    dataset.docs = {"annotations_classification.json": doc}
+    created = upload(admin, dataset.build(), f"collide-{uuid.uuid4().hex[:6]}")
+    assert created.status_code == 201, created.text
+    snap = admin.post(f"/api/v1/datasets/{created.json()['id']}/snapshots")
+    assert snap.status_code == 201, snap.text
+    url = f"/api/v1/datasets/{created.json()['id']}/snapshots/{snap.json()['id']}/download"
+    response = admin.get(url, params={"format": "yolo", "task": "classification"})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "format_not_possible"
 
 
 def test_export_needs_a_task_the_snapshot_has(admin: httpx.Client, snapshot: dict):

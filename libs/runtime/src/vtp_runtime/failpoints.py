@@ -12,6 +12,11 @@ import os
 _ACTIVE = frozenset(filter(None, os.environ.get("VTP_FAILPOINTS", "").split(",")))
 
 
+def active(name: str) -> bool:
+    """Whether failpoint `name` is on in this process (for failpoints that are not a crash)."""
+    return name in _ACTIVE
+
+
 def hit(name: str) -> None:
     """Die on the spot if failpoint `name` is active."""
     if name in _ACTIVE:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from vtp_gateway import __version__
 from vtp_gateway.health import aggregate
 from vtp_gateway.settings import GatewaySettings
+from vtp_runtime.auth import optional_principal
 from vtp_runtime.http.app import build_app
 from vtp_runtime.http.problems import ProblemError
 from vtp_runtime.service import ServiceRuntime
@@ -21,10 +22,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     runtime.parts.on_shutdown.append(client.aclose)
     router = APIRouter()
 
-    @router.get("/api/v1/health", tags=["health"], summary="Every service and dependency")
-    async def platform_health() -> JSONResponse:
-        report = await aggregate(client, settings.health_targets)
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+    @router.get("/api/v1/health", tags=["health"], summary="Status; every service and dependency for an admin token")
+    async def platform_health(request: Request) -> JSONResponse:
+        caller = await optional_principal(request.scope, runtime.parts.verifier)
+        # An admin's own token asks each service for its detail; anyone else learns only the status.
+        headers = {"Authorization": request.headers["authorization"]} if caller and caller.is_admin else {}
+        report = await aggregate(client, settings.health_targets, headers)
+        status_code = 200 if report["status"] == "ok" else 503
+        return JSONResponse(report if headers else {"status": report["status"]}, status_code=status_code)
 
     @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def unrouted(path: str) -> None:

@@ -8,13 +8,38 @@ from collections.abc import Mapping
 
 from vtp_gateway.routes import SERVICE_ROUTES
 
+# Caddy drops a pooled upstream connection after this much idle time, before the service's own
+# keep-alive timeout (vtp_runtime.serve, 75 s) closes it: a request never lands on a connection
+# the service is closing, which for a POST (not retried) would be a 502.
+UPSTREAM_KEEPALIVE = "60s"
+
+# When an upstream cannot be reached or drops the connection, Caddy answers this problem+json,
+# never an empty body. The object's own braces are escaped (\{ \}) so Caddy reads only
+# {err.status_code} as a placeholder; it is a number, so the JSON stays valid.
+PROBLEM_BODY = (
+    r'\{"type":"https://vtp.dev/problems/upstream_unavailable","title":"Service unavailable",'
+    '"status":{err.status_code},"code":"upstream_unavailable",'
+    r'"detail":"The service behind this route did not answer; try again shortly."\}'
+)
+
+
+def _proxy(upstream: str) -> list[str]:
+    return [
+        f"\t\treverse_proxy {upstream} {{",
+        "\t\t\ttransport http {",
+        f"\t\t\t\tkeepalive {UPSTREAM_KEEPALIVE}",
+        "\t\t\t}",
+        "\t\t}",
+    ]
+
 
 def render(listen: str, upstreams: Mapping[str, str], gateway_upstream: str) -> str:
     """A Caddyfile: each service's paths to its upstream, the rest to the gateway app.
 
     `upstreams` maps a service name to ``host:port``. The gateway app answers
     ``/api/v1/health`` and turns every unrouted path into 401/404 problem+json.
-    WebSocket upgrades pass through ``reverse_proxy`` unchanged.
+    WebSocket upgrades pass through ``reverse_proxy`` unchanged. An upstream failure
+    answers problem+json ``upstream_unavailable`` with Caddy's status (502, 503 or 504).
     """
     lines = [
         "{",
@@ -24,6 +49,10 @@ def render(listen: str, upstreams: Mapping[str, str], gateway_upstream: str) -> 
         "}",
         "",
         f"http://{listen} {{",
+        "\thandle_errors {",
+        "\t\theader Content-Type application/problem+json",
+        f"\t\trespond `{PROBLEM_BODY}` {{err.status_code}}",
+        "\t}",
     ]
     for service, prefixes in SERVICE_ROUTES.items():
         if service not in upstreams:
@@ -32,10 +61,10 @@ def render(listen: str, upstreams: Mapping[str, str], gateway_upstream: str) -> 
         lines += [
             f"\t@{service} path {paths}",
             f"\thandle @{service} {{",
-            f"\t\treverse_proxy {upstreams[service]}",
+            *_proxy(upstreams[service]),
             "\t}",
         ]
-    lines += ["\thandle {", f"\t\treverse_proxy {gateway_upstream}", "\t}", "}", ""]
+    lines += ["\thandle {", *_proxy(gateway_upstream), "\t}", "}", ""]
     return "\n".join(lines)
 
 

@@ -11,9 +11,9 @@ import httpx
 TIMEOUT_SECONDS = 4.0
 
 
-async def _one(client: httpx.AsyncClient, name: str, base_url: str) -> dict[str, Any]:
+async def _one(client: httpx.AsyncClient, base_url: str, headers: Mapping[str, str]) -> dict[str, Any]:
     try:
-        response = await client.get(f"{base_url.rstrip('/')}/health", timeout=TIMEOUT_SECONDS)
+        response = await client.get(f"{base_url.rstrip('/')}/health", headers=headers, timeout=TIMEOUT_SECONDS)
         body: dict[str, Any] = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300], "checks": {}}
@@ -21,10 +21,15 @@ async def _one(client: httpx.AsyncClient, name: str, base_url: str) -> dict[str,
     return body
 
 
-async def aggregate(client: httpx.AsyncClient, targets: Mapping[str, str]) -> dict[str, Any]:
-    """Services and the dependencies they check, with one overall status."""
+async def aggregate(
+    client: httpx.AsyncClient, targets: Mapping[str, str], headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Services and the dependencies they check, with one overall status.
+
+    `headers` go to every service: an admin's bearer token gets each one's detail.
+    """
     names = list(targets)
-    reports = await asyncio.gather(*(_one(client, n, targets[n]) for n in names))
+    reports = await asyncio.gather(*(_one(client, targets[n], headers or {}) for n in names))
     services = {n: r for n, r in zip(names, reports, strict=True)}
     dependencies: dict[str, dict[str, Any]] = {}
     for name, report in services.items():

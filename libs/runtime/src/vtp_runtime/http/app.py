@@ -17,7 +17,7 @@ from vtp_runtime.health import HealthCheck, health_report
 from vtp_runtime.http.metrics_route import metrics_router
 from vtp_runtime.http.problems import install_problem_handlers
 from vtp_runtime.http.unavailable import install_dependency_handlers
-from vtp_runtime.http.unhandled import UnhandledErrorMiddleware
+from vtp_runtime.http.unhandled import UnhandledErrorMiddleware, install_bug_failpoint
 from vtp_runtime.supervision import Background, Supervisor
 from vtp_runtime.supervision import BackgroundTask as BackgroundTask  # re-exported
 
@@ -77,6 +77,7 @@ def build_app(parts: AppParts) -> FastAPI:
     app = FastAPI(title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan)
     install_problem_handlers(app)
     install_dependency_handlers(app)  # a database or cache that is down: 503, not 500
+    install_bug_failpoint(app)  # tests only; inside auth, like a route
     app.add_middleware(AuthMiddleware, verifier=parts.verifier, ticket_verifier=parts.ticket_verifier)
     app.add_middleware(UnhandledErrorMiddleware)  # added last: outermost, so it also covers the auth middleware
 

@@ -35,6 +35,10 @@ class TaskNotInDataset(DatasetsError):
     pass
 
 
+class LayoutNotPossible(DatasetsError):
+    """The snapshot's annotations cannot be written in the requested download format."""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -6,6 +6,7 @@ from vtp_datasets.domain.model import (
     DatasetNameTaken,
     DatasetNotFound,
     DatasetsError,
+    LayoutNotPossible,
     SnapshotNotFound,
     TaskNotInDataset,
     VersionTagTaken,
@@ -20,6 +21,7 @@ _DOMAIN: dict[type[DatasetsError], tuple[int, str, str]] = {
     DatasetNameTaken: (409, "dataset_name_taken", "A dataset with this name exists in the project"),
     VersionTagTaken: (409, "version_tag_taken", "This version tag is taken"),
     TaskNotInDataset: (422, "task_not_in_snapshot", "The snapshot has no annotations for this task"),
+    LayoutNotPossible: (422, "format_not_possible", "The snapshot cannot be written in this format"),
 }
 
 

@@ -16,6 +16,7 @@ from vtp_datasets.service_layer.handlers import Deps
 from vtp_dice.format import TASKS
 from vtp_dice.splits import SplitConfig
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.fields import NulFreeStr, Offset, nul_problems
 from vtp_runtime.http.problems import ProblemError
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -32,6 +33,7 @@ def _form_problems(upload: Upload, *, need_name: bool) -> list[dict[str, str]]:
         errors.append({"pointer": "#/form/name", "code": "string_too_long", "message": f"at most {MAX_NAME} chars"})
     if len(upload.fields.get("description", "")) > MAX_DESCRIPTION:
         errors.append({"pointer": "#/form/description", "code": "string_too_long", "message": "too long"})
+    errors += nul_problems({k: upload.fields.get(k, "") for k in ("name", "description")}, "#/form/")
     if upload.file_path is None or upload.file_field != "file":
         errors.append(
             {"pointer": "#/form/file", "code": "missing", "message": "a zip in form field `file` is required"}
@@ -90,9 +92,9 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
     async def search(
         caller: Caller,
         task_type: Annotated[str | None, Query(pattern="^(" + "|".join(TASKS) + ")$")] = None,
-        search: Annotated[str | None, Query(max_length=200)] = None,
+        search: Annotated[NulFreeStr | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> DatasetPage:
         rows, total = await handlers.list_datasets(deps, caller, task_type, search, limit, offset)
         return DatasetPage(items=[DatasetOut.of(d, v) for d, v in rows], total=total, limit=limit, offset=offset)

@@ -73,11 +73,13 @@ def build_snapshot_files_router(deps: Deps) -> APIRouter:
         snapshot_id: uuid.UUID,
         caller: Caller,
         format: Annotated[Literal["dice", "yolo", "coco"], Query()] = "dice",
-        task: Annotated[Task | None, Query(description="Required for yolo and coco.")] = None,
+        task: Annotated[
+            Task | None, Query(description="Required for yolo and coco; yolo of classification is ImageFolder.")
+        ] = None,
     ) -> StreamingResponse:
         try:
             snapshot, content, splits = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
-            chunks = stream_snapshot(deps.blobs, content, splits, format, task)
+            chunks = await stream_snapshot(deps.blobs, content, splits, format, task)
         except HANDLED as exc:
             raise as_problem(exc) from exc
         name = f"{snapshot.version_tag}-{format}{'-' + task if task else ''}.zip"

@@ -12,52 +12,57 @@ import asyncio
 import contextlib
 import io
 import threading
-from collections.abc import AsyncIterator, Iterator
-from typing import BinaryIO
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import BinaryIO, cast
 
 from vtp_datasets.adapters.blobs import BlobStore
-from vtp_datasets.domain.model import TaskNotInDataset
+from vtp_datasets.domain.model import LayoutNotPossible, TaskNotInDataset
 from vtp_datasets.service_layer.content import Content
-from vtp_dice.convert import iter_coco_zip, iter_dice_zip, iter_yolo_zip
-from vtp_dice.format import Task
+from vtp_dice.convert import OpenBlob, Plan, coco_plan, imagefolder_plan, iter_dice_zip, stream_plan, yolo_plan
+from vtp_dice.format import Split, Task
 
 QUEUE_CHUNKS = 8
 _DONE = object()
 
 
-def stream_snapshot(
+async def stream_snapshot(
     blobs: BlobStore, content: Content, splits: dict[str, str], fmt: str, task: Task | None
 ) -> AsyncIterator[bytes]:
-    """Check the request now (so errors are proper responses), then stream."""
-    if fmt != "dice":
-        if task is None or task not in content.docs:
-            raise TaskNotInDataset(f"{fmt} needs one of the snapshot's tasks: {sorted(content.docs)}")
-        if fmt == "coco" and task == "classification":
-            raise TaskNotInDataset("COCO has no classification layout; use yolo (ImageFolder)")
-    return _pump(blobs, content, splits, fmt, task)
+    """Check the request and plan the layout now, so every refusal is a 422 before a byte is sent."""
+    if fmt == "dice":
+        return _pump(blobs, lambda open_blob: iter_dice_zip(content.manifest, open_blob))
+    if task is None or task not in content.docs:
+        raise TaskNotInDataset(f"{fmt} needs one of the snapshot's tasks: {sorted(content.docs)}")
+    if fmt == "coco" and task == "classification":
+        raise TaskNotInDataset("COCO has no classification layout; use yolo (ImageFolder)")
+    try:  # planning walks every annotation: off the event loop
+        plan = await asyncio.to_thread(_plan, content, splits, fmt, task)
+    except ValueError as exc:  # e.g. pose classes with different keypoint counts, colliding folder names
+        raise LayoutNotPossible(f"{fmt}/{task}: {exc}") from exc
+    return _pump(blobs, lambda open_blob: stream_plan(plan, open_blob))
 
 
-async def _pump(
-    blobs: BlobStore, content: Content, splits: dict[str, str], fmt: str, task: Task | None
-) -> AsyncIterator[bytes]:
+def _plan(content: Content, splits: dict[str, str], fmt: str, task: Task) -> Plan:
+    split_of = cast(dict[str, Split], splits)
+    if task == "classification":  # Ultralytics' classification dataset is the ImageFolder layout
+        return imagefolder_plan(content.manifest, content.docs, split_of)
+    if fmt == "yolo":
+        return yolo_plan(task, content.manifest, content.docs, split_of, None)
+    return coco_plan(task, content.manifest, content.docs, split_of)
+
+
+async def _pump(blobs: BlobStore, chunks: Callable[[OpenBlob], Iterator[bytes]]) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(QUEUE_CHUNKS)
 
     def open_blob(sha256: str) -> BinaryIO:
         return io.BytesIO(asyncio.run_coroutine_threadsafe(blobs.get(sha256), loop).result())
 
-    def chunks() -> Iterator[bytes]:
-        if fmt == "dice":
-            return iter_dice_zip(content.manifest, open_blob)
-        assert task is not None
-        convert = iter_yolo_zip if fmt == "yolo" else iter_coco_zip
-        return convert(task, content.manifest, content.docs, splits, open_blob)  # type: ignore[arg-type]
-
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for chunk in chunks():
+            for chunk in chunks(open_blob):
                 if stop.is_set():  # the client went away
                     return
                 if chunk:

@@ -64,7 +64,9 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
         except IdentityError as exc:
             raise _problem(exc) from exc
 
-    @router.post("/projects/{project_id}/tokens", status_code=201, response_model=IssuedTokenOut)
+    @router.post(
+        "/projects/{project_id}/tokens", status_code=201, response_model=IssuedTokenOut, summary="Issue a token (admin)"
+    )
     async def issue_token(project_id: uuid.UUID, body: TokenIn, caller: Caller) -> IssuedTokenOut:
         try:
             issued = await handlers.issue_token(new_uow(), caller, project_id, body.name, body.is_admin)
@@ -72,7 +74,11 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
             raise _problem(exc) from exc
         return IssuedTokenOut(**_token_fields(issued.token), token=issued.secret)
 
-    @router.get("/projects/{project_id}/tokens", response_model=list[TokenOut])
+    @router.get(
+        "/projects/{project_id}/tokens",
+        response_model=list[TokenOut],
+        summary="The project's tokens (admin); any other token sees only itself",
+    )
     async def list_tokens(project_id: uuid.UUID, caller: Caller) -> list[TokenOut]:
         try:
             tokens = await handlers.list_tokens(new_uow(), caller, project_id)
@@ -80,7 +86,9 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
             raise _problem(exc) from exc
         return [TokenOut(**_token_fields(t)) for t in tokens]
 
-    @router.delete("/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token")
+    @router.delete(
+        "/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token (admin); any other token only itself"
+    )
     async def revoke_token(token_id: uuid.UUID, caller: Caller) -> TokenOut:
         try:
             return TokenOut(**_token_fields(await handlers.revoke_token(new_uow(), caller, token_id)))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from vtp_identity.domain.model import SLUG_PATTERN
+from vtp_runtime.http.fields import NulFreeStr
 
 
 class ProjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: NulFreeStr = Field(min_length=1, max_length=100)
     slug: str | None = Field(
         None, pattern=SLUG_PATTERN.pattern, description="URL-safe id; derived from name if absent."
     )
@@ -27,8 +28,8 @@ class ProjectOut(BaseModel):
 
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    is_admin: bool = False
+    name: NulFreeStr = Field(min_length=1, max_length=100)
+    is_admin: StrictBool = False  # `0` or `"yes"` is not a yes/no answer
 
 
 class TokenOut(BaseModel):

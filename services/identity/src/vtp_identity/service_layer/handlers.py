@@ -54,8 +54,8 @@ async def get_project(uow: IdentityUnitOfWork, caller: Principal, project_id: uu
 async def issue_token(
     uow: IdentityUnitOfWork, caller: Principal, project_id: uuid.UUID, name: str, is_admin: bool
 ) -> IssuedToken:
-    if is_admin and not caller.is_admin:
-        raise AdminRequired("only an admin token can issue admin tokens")
+    if not caller.is_admin:
+        raise AdminRequired("issuing tokens needs an admin token")
     async with uow:
         if not _can_see(caller, project_id) or await uow.repo.get_project(project_id) is None:
             raise ProjectNotFound(str(project_id))
@@ -65,17 +65,22 @@ async def issue_token(
     return issued
 
 
+def _manages(caller: Principal, token: ApiToken) -> bool:
+    """Admin tokens manage every token; any other token only itself."""
+    return caller.is_admin or token.id == caller.token_id
+
+
 async def list_tokens(uow: IdentityUnitOfWork, caller: Principal, project_id: uuid.UUID) -> list[ApiToken]:
     async with uow:
         if not _can_see(caller, project_id) or await uow.repo.get_project(project_id) is None:
             raise ProjectNotFound(str(project_id))
-        return await uow.repo.list_tokens(project_id)
+        return [t for t in await uow.repo.list_tokens(project_id) if _manages(caller, t)]
 
 
 async def revoke_token(uow: IdentityUnitOfWork, caller: Principal, token_id: uuid.UUID) -> ApiToken:
     async with uow:
         token = await uow.repo.get_token(token_id)
-        if token is None or not _can_see(caller, token.project_id):
+        if token is None or not _manages(caller, token):  # others' tokens are invisible, as if missing
             raise TokenNotFound(str(token_id))
         token.revoke()
         await uow.repo.save_token(token)

@@ -15,6 +15,7 @@ from vtp_jobs.entrypoints.schemas import CancelIn, JobIn, JobOut, JobPage, Resta
 from vtp_jobs.service_layer import commands
 from vtp_jobs.service_layer.commands import Deps, JobRequest
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.fields import Offset
 from vtp_runtime.http.problems import ProblemError, validation_errors
 from vtp_trainers.registry import config_schema, trainers_summary
 from vtp_trainers.validate import validate_job_config
@@ -98,7 +99,7 @@ def build_router(deps: Deps) -> APIRouter:
         status: Annotated[str | None, Query(pattern=STATUSES)] = None,
         dataset_id: uuid.UUID | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> JobPage:
         jobs, total = await commands.list_jobs(deps, caller, status, dataset_id, limit, offset)
         return JobPage(items=[JobOut.of(j) for j in jobs], total=total, limit=limit, offset=offset)
@@ -143,7 +144,7 @@ def build_router(deps: Deps) -> APIRouter:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         try:
             rows = await commands.job_logs(deps, caller, job_id, level, since, until, limit, offset)

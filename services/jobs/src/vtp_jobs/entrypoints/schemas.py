@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vtp_jobs.domain.model import Job
+from vtp_runtime.http.fields import NulFreeStr
 
 
 class SplitIn(BaseModel):
@@ -24,9 +25,9 @@ class JobIn(BaseModel):
     """The shape of a job request; trainer-specific rules are checked by `vtp_trainers`."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    framework: str = Field("ultralytics", min_length=1, max_length=50)
-    task_type: str = Field(min_length=1, max_length=20, description="detect, segment, classify or pose")
+    name: NulFreeStr = Field(min_length=1, max_length=200)
+    framework: NulFreeStr = Field("ultralytics", min_length=1, max_length=50)
+    task_type: NulFreeStr = Field(min_length=1, max_length=20, description="detect, segment, classify or pose")
     model: str = Field(min_length=1, max_length=500, description="e.g. yolo11n, or a checkpoint to fine-tune from")
     dataset_id: uuid.UUID
     snapshot_id: uuid.UUID | None = Field(None, description="Pinned now from the dataset's head when absent.")
@@ -38,7 +39,7 @@ class JobIn(BaseModel):
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(None, max_length=500)
+    reason: NulFreeStr | None = Field(None, max_length=500)
 
 
 class RestartIn(BaseModel):

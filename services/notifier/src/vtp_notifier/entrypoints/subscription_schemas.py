@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from vtp_notifier.domain.webhooks import Subscription
+from vtp_runtime.http.fields import NulFreeStr
 
 _URL_DOC = "http(s) URL the events are posted to."
 _TYPES_DOC = "Topics to receive, e.g. `epoch.progress.v1`; empty: every topic."
@@ -17,20 +18,20 @@ _JOBS_DOC = "Only events of these jobs; empty: every job of the project."
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2000, description=_URL_DOC)
+    url: NulFreeStr = Field(min_length=1, max_length=2000, description=_URL_DOC)
     event_types: list[str] = Field(default_factory=list, max_length=50, description=_TYPES_DOC)
     job_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200, description=_JOBS_DOC)
-    description: str | None = Field(None, max_length=500)
+    description: NulFreeStr | None = Field(None, max_length=500)
 
 
 class SubscriptionPatch(BaseModel):
     """Only the fields given are changed; `active: true` re-enables a disabled subscription."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(None, min_length=1, max_length=2000, description=_URL_DOC)
+    url: NulFreeStr | None = Field(None, min_length=1, max_length=2000, description=_URL_DOC)
     event_types: list[str] | None = Field(None, max_length=50, description=_TYPES_DOC)
     job_ids: list[uuid.UUID] | None = Field(None, max_length=200, description=_JOBS_DOC)
-    description: str | None = Field(None, max_length=500)
+    description: NulFreeStr | None = Field(None, max_length=500)
     active: bool | None = None
 
 

@@ -28,12 +28,12 @@ from vtp_notifier.entrypoints.subscription_schemas import (
 from vtp_notifier.service_layer import subscriptions as commands
 from vtp_notifier.service_layer.subscriptions import SubscriptionRequest, WebhookDeps
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.fields import Offset
 from vtp_runtime.http.problems import ProblemError, validation_errors
 
 Caller = Annotated[Principal, Depends(current_principal)]
 JsonBody = Annotated[dict[str, Any], Body()]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0)]
 STATUSES = "^(" + "|".join(DeliveryStatus) + ")$"
 NOT_NULL = ("url", "event_types", "job_ids", "active")
 M = TypeVar("M", bound=BaseModel)

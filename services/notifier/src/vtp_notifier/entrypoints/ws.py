@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtp_notifier.adapters import feed_store
 from vtp_notifier.adapters.tickets import RedisTicketStore
-from vtp_notifier.domain.feed import FeedFilter
+from vtp_notifier.domain.feed import FeedEvent, FeedFilter
 from vtp_notifier.entrypoints.credential_watch import watch_credential
 from vtp_notifier.service_layer.hub import ClientFeed, Hub
 from vtp_notifier.settings import FeedSettings
 from vtp_runtime.auth import Principal, TokenVerifier, current_principal
+from vtp_runtime.http.fields import NulFreeStr
 
 MessageType = Literal[
     "job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset"
@@ -38,7 +39,9 @@ class Subscribe(BaseModel):
 
     jobs: list[UUID] = Field(default_factory=list, max_length=1000)
     types: list[MessageType] = Field(default_factory=list)
-    since: str | None = Field(None, min_length=1, max_length=64, description="Last event_id the client received.")
+    since: NulFreeStr | None = Field(
+        None, min_length=1, max_length=64, description="Last event_id the client received."
+    )
 
 
 class Ticket(BaseModel):
@@ -55,6 +58,13 @@ def _query_subscription(ws: WebSocket) -> dict[str, Any] | None:
     if not any(k in q for k in ("jobs", "types", "since", "project")):
         return None
     return {"jobs": _csv(q.get("jobs", "")), "types": _csv(q.get("types", "")), "since": q.get("since") or None}
+
+
+def _covered_from(history: list[FeedEvent], after: int | None, cut: bool) -> int | None:
+    """The lowest seq from which `history` held every wanted event."""
+    if cut:
+        return history[0].seq if history else None
+    return 0 if after is None else after + 1
 
 
 def _csv(value: str) -> list[str]:
@@ -99,6 +109,8 @@ class FeedSocket:
                 if replay
                 else ([], False)
             )
+        covered_from = _covered_from(events, after, cut) if replay else None
+        events = self.client.unsent(events)  # the same subscription again sends nothing twice
         self.client.send(
             {
                 "type": "subscribed",
@@ -113,7 +125,7 @@ class FeedSocket:
         for event in events:
             await self.client.send_history(event)
             sent.add(event.event_id)
-        self.client.go_live(sent)
+        self.client.go_live(sent, covered_from)
 
     async def read(self) -> None:
         while True:
