@@ -137,3 +137,46 @@ async def test_losing_the_fanout_asks_every_client_to_resume() -> None:
     hub.gap()
     await asyncio.wait_for(writer, 3)
     assert socket.closed_with is not None and socket.closed_with[0] == CLOSE_FEED_GAP
+
+
+async def _subscribe(hub: Hub, feed: ClientFeed, wanted: FeedFilter, history: list[FeedEvent]) -> int:
+    """What the socket does on a subscribe with the job's whole history; returns the events replayed."""
+    hub.watch(feed, wanted)
+    replay = feed.unsent(history)
+    for history_event in replay:
+        await feed.send_history(history_event)
+    feed.go_live({e.event_id for e in replay}, covered_from=0)
+    return len(replay)
+
+
+async def test_subscribing_again_to_the_same_job_sends_nothing_twice() -> None:
+    hub, socket = Hub(), FakeSocket()
+    feed = ClientFeed(socket, PROJECT, 100)
+    hub.join(feed)
+    writer = asyncio.create_task(feed.write())
+    wanted = FeedFilter(PROJECT, frozenset({JOB}))
+    assert await _subscribe(hub, feed, wanted, [event(1), event(2)]) == 2
+    hub.dispatch([event(3)])
+    assert await _subscribe(hub, feed, wanted, [event(1), event(2), event(3)]) == 0
+    hub.dispatch([event(4)])
+    await asyncio.sleep(0.05)
+    assert socket.seqs == [1, 2, 3, 4]
+    writer.cancel()
+
+
+async def test_a_wider_resubscription_replays_only_what_is_new_and_late_events_still_arrive() -> None:
+    hub, socket = Hub(), FakeSocket()
+    feed = ClientFeed(socket, PROJECT, 100)
+    hub.join(feed)
+    writer = asyncio.create_task(feed.write())
+    second_job = uuid.uuid4()
+    await _subscribe(hub, feed, FeedFilter(PROJECT, frozenset({JOB})), [event(1)])
+    hub.dispatch([event(3)])
+    # Seq 2 was committed late: in the new history, but not yet fanned out when seq 3 was.
+    history = [event(1), event(2), event(3), event(4, job=second_job)]
+    wider = FeedFilter(PROJECT, frozenset({JOB, second_job}))
+    assert await _subscribe(hub, feed, wider, history) == 1  # the other job's event only
+    hub.dispatch([event(2), event(5, job=second_job)])  # the late fan-out of 2 is not lost
+    await asyncio.sleep(0.05)
+    assert socket.seqs == [1, 3, 4, 2, 5]
+    writer.cancel()

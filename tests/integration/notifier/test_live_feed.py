@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import httpx
@@ -122,3 +123,32 @@ async def test_bad_subscription_reports_every_problem_and_keeps_the_socket(stack
         assert (await next_message(ws))["code"] == "invalid_message"
         await ws.send('{"action": "subscribe", "project": true}')
         assert (await next_message(ws))["type"] == "subscribed"
+
+
+async def test_subscribing_again_to_the_same_job_is_idempotent(
+    stack: LocalStack, project: Project, kafka: KafkaEventPublisher
+) -> None:
+    job_id = uuid.uuid4()
+    await kafka.publish([epoch_event(project.id, job_id, e, TOTAL) for e in range(1, 4)])
+    async with open_feed(stack.cfg.gateway_url, project.headers, jobs=str(job_id), types="progress") as ws:
+        assert (await next_message(ws))["type"] == "subscribed"
+        received = await collect(ws, 3, "progress")  # epochs 1-3, as history or live
+        await kafka.publish([epoch_event(project.id, job_id, 4, TOTAL)])
+        received += await collect(ws, 1, "progress")
+        # The same job again, by message: nothing the socket already has comes twice.
+        await ws.send(json.dumps({"action": "subscribe", "jobs": [str(job_id)], "types": ["progress"]}))
+        ack = await next_message(ws)
+        assert ack["type"] == "subscribed" and ack["history"] == 0
+        await kafka.publish([epoch_event(project.id, job_id, 5, TOTAL)])
+        received += await collect(ws, 1, "progress")
+        # Widening the types sends only the new type's messages of what it already had.
+        await ws.send(json.dumps({"action": "subscribe", "jobs": [str(job_id)], "types": ["progress", "metrics"]}))
+        ack = await next_message(ws)
+        assert ack["history"] == 5
+        metrics = await collect(ws, 5)
+        assert {m["type"] for m in metrics} == {"metrics"} and epochs(metrics) == [1, 2, 3, 4, 5]
+        await kafka.publish([epoch_event(project.id, job_id, 6, TOTAL)])
+        received += [m for m in await collect(ws, 2) if m["type"] == "progress"]
+        with pytest.raises(TimeoutError):  # and nothing more
+            await collect(ws, 1, timeout=1.5)
+    assert sorted(epochs(received)) == list(range(1, 7))

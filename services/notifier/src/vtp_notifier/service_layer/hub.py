@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -31,6 +32,23 @@ class Socket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What a subscription has sent: every wanted message of events with `low <= seq <= high`.
+
+    An event committed late (a lower seq fanned out after a higher one) still arrives live, so
+    a resubscription may treat the whole range as sent and skip it in its history.
+    """
+
+    wanted: FeedFilter
+    low: int
+    high: int
+
+    def sent_types(self, event: FeedEvent) -> FeedFilter | None:
+        """The filter whose messages of `event` the socket already has, or None."""
+        return self.wanted if self.low <= event.seq <= self.high and self.wanted.wants_event(event) else None
+
+
 class ClientFeed:
     """One client: its subscription, its send buffer and the task that drains it."""
 
@@ -46,17 +64,35 @@ class ClientFeed:
         # event out only after this one read it from the table (commit first, publish second).
         self._replayed: set[str] = set()
         self._replayed_until = 0.0
+        # What the current subscription has sent (seq range), so that subscribing again to the
+        # same jobs does not replay what the socket already has: resubscribing is idempotent.
+        self._low: int | None = None
+        self._high = -1
+        self._previous: Coverage | None = None
 
     def begin_catch_up(self, wanted: FeedFilter) -> None:
         """Hold live events from now on, until :meth:`go_live` after the history is sent."""
+        if self.wanted is not None and self._low is not None:
+            self._previous = Coverage(self.wanted, self._low, self._high)
         self.wanted = wanted
         self._pending = []
 
-    def go_live(self, already_sent: set[str]) -> None:
-        """Release the held events, less those the history already carried: no gap, no duplicate."""
+    def unsent(self, history: list[FeedEvent]) -> list[FeedEvent]:
+        """The history events with a message the previous subscription did not already send."""
+        return [event for event in history if self._history_texts(event)]
+
+    def go_live(self, already_sent: set[str], covered_from: int | None = None) -> None:
+        """Release the held events, less those the history already carried: no gap, no duplicate.
+
+        `covered_from`: the lowest seq from which the history held every wanted event (None when
+        no history was read: coverage starts with the first live event).
+        """
         pending, self._pending = self._pending or [], None
         self._replayed = already_sent
         self._replayed_until = time.monotonic() + REPLAYED_MEMORY_SECONDS
+        if self._previous is not None:
+            self._high = max(self._high, self._previous.high)
+        self._low, self._previous = covered_from, None
         for event in pending:
             self.offer(event)
 
@@ -75,8 +111,22 @@ class ClientFeed:
             else:
                 self._pending.append(event)
             return
+        self._sent(event.seq)
         for text in self.wanted.wire(event):
             self._put(text)
+
+    def _sent(self, seq: int) -> None:
+        if self._low is None:
+            self._low = seq
+        if seq > self._high:
+            self._high = seq
+
+    def _history_texts(self, event: FeedEvent) -> list[str]:
+        assert self.wanted is not None
+        had = self._previous.sent_types(event) if self._previous is not None else None
+        if had is None:
+            return self.wanted.wire(event)
+        return [text for kind, text in event.wire if self.wanted.wants_type(kind) and not had.wants_type(kind)]
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one control message."""
@@ -91,9 +141,12 @@ class ClientFeed:
             self.overflow()
 
     async def send_history(self, event: FeedEvent) -> None:
-        """Queue a history event's wanted messages, waiting for room: replay goes at the client's pace."""
-        assert self.wanted is not None
-        for text in self.wanted.wire(event):
+        """Queue a history event's wanted messages, waiting for room: replay goes at the client's pace.
+
+        Messages the previous subscription already sent are skipped.
+        """
+        self._sent(event.seq)
+        for text in self._history_texts(event):
             if self.closed is not None:
                 return
             await self._queue.put(text)
