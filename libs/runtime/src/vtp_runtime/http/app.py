@@ -13,8 +13,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from vtp_runtime.auth import AuthMiddleware, TokenVerifier, optional_principal
+from vtp_runtime.auth.middleware import PUBLIC_PATHS
 from vtp_runtime.health import HealthCheck, health_report
 from vtp_runtime.http.metrics_route import metrics_router
+from vtp_runtime.http.openapi import HEALTH_RESPONSES, install_openapi
 from vtp_runtime.http.problems import install_problem_handlers
 from vtp_runtime.http.unavailable import install_dependency_handlers
 from vtp_runtime.http.unhandled import UnhandledErrorMiddleware, install_bug_failpoint
@@ -43,6 +45,7 @@ class AppParts:
     background: list[Background] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
     ticket_verifier: TokenVerifier | None = None  # WebSocket `?ticket=` (see AuthMiddleware)
+    public_paths: Sequence[str] = ()  # beyond health: routes that answer without a token
 
 
 def build_app(parts: AppParts) -> FastAPI:
@@ -74,14 +77,27 @@ def build_app(parts: AppParts) -> FastAPI:
                 except Exception:  # keep shutting the rest down
                     _log.exception("shutdown hook failed")
 
-    app = FastAPI(title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan)
+    # No per-service /docs or /redoc: they load assets from a CDN and cannot send a token; the
+    # gateway serves one offline docs page for the merged document (`/api/docs`).
+    app = FastAPI(
+        title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    public = PUBLIC_PATHS | frozenset(parts.public_paths)
+    install_openapi(app, public)
     install_problem_handlers(app)
     install_dependency_handlers(app)  # a database or cache that is down: 503, not 500
     install_bug_failpoint(app)  # tests only; inside auth, like a route
-    app.add_middleware(AuthMiddleware, verifier=parts.verifier, ticket_verifier=parts.ticket_verifier)
+    app.add_middleware(
+        AuthMiddleware, verifier=parts.verifier, public_paths=public, ticket_verifier=parts.ticket_verifier
+    )
     app.add_middleware(UnhandledErrorMiddleware)  # added last: outermost, so it also covers the auth middleware
 
-    @app.get("/health", tags=["health"], summary="Status; each dependency's detail only for an admin token")
+    @app.get(
+        "/health",
+        tags=["health"],
+        summary="Status; each dependency's detail only for an admin token",
+        responses=HEALTH_RESPONSES,
+    )
     async def health(request: Request) -> JSONResponse:
         report = await health_report(parts.service, parts.version, parts.checks)
         status_code = 200 if report["status"] == "ok" else 503
