@@ -87,8 +87,10 @@ async def receive_upload(
     if files:
         item = files[0]
         item.file_object.close()
-        upload.file_path = Path(os.fsdecode(item.actual_file_name or b""))
-        upload.file_field = item.field_name.decode() if item.field_name else None
+        # An empty part is never written to disk (no file name): it counts as no file at all.
+        if item.actual_file_name:
+            upload.file_path = Path(os.fsdecode(item.actual_file_name))
+            upload.file_field = item.field_name.decode() if item.field_name else None
     if any(len(v) > MAX_FIELD_BYTES for v in upload.fields.values()):
         upload.discard()
         raise ProblemError(

@@ -16,12 +16,29 @@ from vtp_datasets.service_layer.handlers import Deps
 from vtp_dice.format import TASKS
 from vtp_dice.splits import SplitConfig
 from vtp_runtime.auth import Principal, current_principal
-from vtp_runtime.http.fields import NulFreeStr, Offset, nul_problems
+from vtp_runtime.http.fields import NUL_FREE_PATTERN, NulFreeStr, Offset, nul_problems
+from vtp_runtime.http.openapi import multipart_body, problems
 from vtp_runtime.http.problems import ProblemError
 
 Caller = Annotated[Principal, Depends(current_principal)]
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
+ZIP_PART = {"type": "string", "format": "binary", "contentMediaType": "application/zip", "description": "A DICE zip"}
+UPLOAD_ENCODING = {"file": {"contentType": "application/zip"}}
+NEW_DATASET_FORM = {
+    "type": "object",
+    "required": ["name", "file"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": NUL_FREE_PATTERN},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION, "pattern": NUL_FREE_PATTERN},
+        "file": ZIP_PART,
+    },
+}
+NEW_VERSION_FORM = {"type": "object", "required": ["file"], "properties": {"file": ZIP_PART}}
+# What an upload route can answer beyond auth: a malformed body (400), a taken name (409),
+# a body over the limit (413), a body that is not multipart (415), a refused dataset (422).
+UPLOAD_PROBLEMS = (400, 413, 415, 422)
+SNAPSHOT_PROBLEMS = problems(404, 409)
 
 
 def _form_problems(upload: Upload, *, need_name: bool) -> list[dict[str, str]]:
@@ -58,7 +75,14 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
             raise ProblemError(422, "validation_failed", "Validation failed", f"{len(errors)} problem(s)", errors)
         return upload
 
-    @router.post("", status_code=201, response_model=DatasetOut, summary="Upload a DICE zip as a new dataset")
+    @router.post(
+        "",
+        status_code=201,
+        response_model=DatasetOut,
+        summary="Upload a DICE zip as a new dataset",
+        responses=problems(409, *UPLOAD_PROBLEMS),
+        openapi_extra=multipart_body(NEW_DATASET_FORM, UPLOAD_ENCODING),
+    )
     async def create(request: Request, caller: Caller) -> DatasetOut:
         upload = await receive(request, need_name=True)
         try:
@@ -76,6 +100,8 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         status_code=201,
         response_model=DatasetOut,
         summary="Add images or annotation files: a new head version",
+        responses=problems(404, *UPLOAD_PROBLEMS),
+        openapi_extra=multipart_body(NEW_VERSION_FORM, UPLOAD_ENCODING),
     )
     async def add(dataset_id: uuid.UUID, request: Request, caller: Caller) -> DatasetOut:
         upload = await receive(request, need_name=False)
@@ -99,14 +125,16 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         rows, total = await handlers.list_datasets(deps, caller, task_type, search, limit, offset)
         return DatasetPage(items=[DatasetOut.of(d, v) for d, v in rows], total=total, limit=limit, offset=offset)
 
-    @router.get("/{dataset_id}", response_model=DatasetOut)
+    @router.get("/{dataset_id}", response_model=DatasetOut, responses=problems(404))
     async def get(dataset_id: uuid.UUID, caller: Caller) -> DatasetOut:
         try:
             return DatasetOut.of(*await handlers.get_dataset(deps, caller, dataset_id))
         except HANDLED as exc:
             raise as_problem(exc) from exc
 
-    @router.delete("/{dataset_id}", status_code=204, summary="Soft delete; snapshots stay readable")
+    @router.delete(
+        "/{dataset_id}", status_code=204, summary="Soft delete; snapshots stay readable", responses=problems(404)
+    )
     async def delete(dataset_id: uuid.UUID, caller: Caller) -> Response:
         try:
             await handlers.delete_dataset(deps, caller, dataset_id)
@@ -114,7 +142,7 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
             raise as_problem(exc) from exc
         return Response(status_code=204)
 
-    @router.get("/{dataset_id}/split", response_model=SplitOut)
+    @router.get("/{dataset_id}/split", response_model=SplitOut, responses=problems(404))
     async def get_split(dataset_id: uuid.UUID, caller: Caller) -> SplitOut:
         try:
             config, counts = await handlers.split_counts(deps, caller, dataset_id)
@@ -122,7 +150,7 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
             raise as_problem(exc) from exc
         return SplitOut(**config.to_dict(), counts=counts)
 
-    @router.put("/{dataset_id}/split", response_model=SplitOut)
+    @router.put("/{dataset_id}/split", response_model=SplitOut, responses=problems(404, 422))
     async def put_split(dataset_id: uuid.UUID, body: SplitIn, caller: Caller) -> SplitOut:
         config = SplitConfig.from_dict(body.model_dump())
         problems = config.check()
@@ -140,6 +168,7 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         response_model=SnapshotOut,
         status_code=201,
         summary="Freeze the head version (200 with the existing snapshot when nothing changed)",
+        responses={200: {"model": SnapshotOut, "description": "Nothing changed: that one"}, **SNAPSHOT_PROBLEMS},
     )
     async def snapshot(
         dataset_id: uuid.UUID, caller: Caller, response: Response, body: SnapshotIn | None = None
@@ -151,14 +180,14 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         response.status_code = 201 if created else 200
         return SnapshotOut.of(snap)
 
-    @router.get("/{dataset_id}/snapshots", response_model=list[SnapshotOut])
+    @router.get("/{dataset_id}/snapshots", response_model=list[SnapshotOut], responses=problems(404))
     async def snapshots(dataset_id: uuid.UUID, caller: Caller) -> list[SnapshotOut]:
         try:
             return [SnapshotOut.of(s) for s in await handlers.list_snapshots(deps, caller, dataset_id)]
         except HANDLED as exc:
             raise as_problem(exc) from exc
 
-    @router.get("/{dataset_id}/snapshots/{snapshot_id}", response_model=SnapshotOut)
+    @router.get("/{dataset_id}/snapshots/{snapshot_id}", response_model=SnapshotOut, responses=problems(404))
     async def snapshot_one(dataset_id: uuid.UUID, snapshot_id: uuid.UUID, caller: Caller) -> SnapshotOut:
         try:
             return SnapshotOut.of(await handlers.get_snapshot(deps, caller, dataset_id, snapshot_id))

@@ -15,16 +15,32 @@ from vtp_datasets.service_layer.downloads import stream_snapshot
 from vtp_datasets.service_layer.handlers import Deps
 from vtp_dice.format import Task, canonical_json
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.openapi import binary_response, problems
 from vtp_runtime.http.problems import ProblemError
 
 Caller = Annotated[Principal, Depends(current_principal)]
 SNAPSHOT = "/api/v1/datasets/{dataset_id}/snapshots/{snapshot_id}"
+MANIFEST_SCHEMA = {
+    "type": "object",
+    "required": ["manifest", "splits"],
+    "properties": {
+        "manifest": {"type": "object", "description": "Images, annotation and metadata blobs by sha256."},
+        "splits": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Image to split."},
+    },
+}
+MANIFEST_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Manifest and split", "content": {"application/json": {"schema": MANIFEST_SCHEMA}}}
+}
 
 
 def build_snapshot_files_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["snapshots"])
 
-    @router.get(SNAPSHOT + "/compare/{other_id}", summary="Images added/removed, annotations changed, class deltas")
+    @router.get(
+        SNAPSHOT + "/compare/{other_id}",
+        summary="Images added/removed, annotations changed, class deltas",
+        responses=problems(404),
+    )
     async def diff(dataset_id: uuid.UUID, snapshot_id: uuid.UUID, other_id: uuid.UUID, caller: Caller) -> Any:
         try:
             base, base_content, _ = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
@@ -41,7 +57,12 @@ def build_snapshot_files_router(deps: Deps) -> APIRouter:
         )
         return {"base": str(base.id), "target": str(target.id), **result}
 
-    @router.get(SNAPSHOT + "/manifest", summary="Content-addressed manifest and frozen split (for trainers)")
+    @router.get(
+        SNAPSHOT + "/manifest",
+        summary="Content-addressed manifest and frozen split (for trainers)",
+        response_class=Response,
+        responses={**MANIFEST_RESPONSE, **problems(404)},
+    )
     async def manifest(dataset_id: uuid.UUID, snapshot_id: uuid.UUID, caller: Caller) -> Response:
         try:
             _, content, splits = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
@@ -50,7 +71,12 @@ def build_snapshot_files_router(deps: Deps) -> APIRouter:
         body = b'{"manifest":' + content.manifest.to_json() + b',"splits":' + canonical_json(splits) + b"}"
         return Response(body, media_type="application/json")
 
-    @router.get(SNAPSHOT + "/blobs/{sha256}", summary="One image, annotation or metadata blob of the snapshot")
+    @router.get(
+        SNAPSHOT + "/blobs/{sha256}",
+        summary="One image, annotation or metadata blob of the snapshot",
+        response_class=Response,
+        responses={**binary_response("application/octet-stream", "The blob's bytes"), **problems(404)},
+    )
     async def blob(
         dataset_id: uuid.UUID,
         snapshot_id: uuid.UUID,
@@ -67,7 +93,12 @@ def build_snapshot_files_router(deps: Deps) -> APIRouter:
             raise ProblemError(404, "blob_not_in_snapshot", "Blob not found", "The snapshot holds no such blob.")
         return StreamingResponse(deps.blobs.stream(sha256), media_type="application/octet-stream")
 
-    @router.get(SNAPSHOT + "/download", summary="Stream the snapshot as a zip: DICE, YOLO or COCO")
+    @router.get(
+        SNAPSHOT + "/download",
+        summary="Stream the snapshot as a zip: DICE, YOLO or COCO",
+        response_class=Response,
+        responses={**binary_response("application/zip", "The zip, streamed"), **problems(404, 422)},
+    )
     async def download(
         dataset_id: uuid.UUID,
         snapshot_id: uuid.UUID,

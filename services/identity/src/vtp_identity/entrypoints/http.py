@@ -21,6 +21,7 @@ from vtp_identity.entrypoints.schemas import IssuedTokenOut, ProjectIn, ProjectO
 from vtp_identity.service_layer import handlers
 from vtp_identity.service_layer.unit_of_work import IdentityUnitOfWork
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.openapi import problems
 from vtp_runtime.http.problems import ProblemError
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -45,7 +46,13 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
     async def whoami(caller: Caller) -> WhoAmI:
         return WhoAmI(project_id=caller.project_id, token_id=caller.token_id, is_admin=caller.is_admin)
 
-    @router.post("/projects", status_code=201, response_model=ProjectOut, summary="Create a project (admin)")
+    @router.post(
+        "/projects",
+        status_code=201,
+        response_model=ProjectOut,
+        summary="Create a project (admin)",
+        responses=problems(403, 409),
+    )
     async def create_project(body: ProjectIn, caller: Caller) -> ProjectOut:
         try:
             project = await handlers.create_project(new_uow(), caller, body.name, body.slug)
@@ -57,7 +64,7 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
     async def list_projects(caller: Caller) -> list[ProjectOut]:
         return [ProjectOut(**asdict(p)) for p in await handlers.list_projects(new_uow(), caller)]
 
-    @router.get("/projects/{project_id}", response_model=ProjectOut)
+    @router.get("/projects/{project_id}", response_model=ProjectOut, responses=problems(404))
     async def get_project(project_id: uuid.UUID, caller: Caller) -> ProjectOut:
         try:
             return ProjectOut(**asdict(await handlers.get_project(new_uow(), caller, project_id)))
@@ -65,7 +72,11 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
             raise _problem(exc) from exc
 
     @router.post(
-        "/projects/{project_id}/tokens", status_code=201, response_model=IssuedTokenOut, summary="Issue a token (admin)"
+        "/projects/{project_id}/tokens",
+        status_code=201,
+        response_model=IssuedTokenOut,
+        summary="Issue a token (admin)",
+        responses=problems(403, 404),
     )
     async def issue_token(project_id: uuid.UUID, body: TokenIn, caller: Caller) -> IssuedTokenOut:
         try:
@@ -78,6 +89,7 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
         "/projects/{project_id}/tokens",
         response_model=list[TokenOut],
         summary="The project's tokens (admin); any other token sees only itself",
+        responses=problems(404),
     )
     async def list_tokens(project_id: uuid.UUID, caller: Caller) -> list[TokenOut]:
         try:
@@ -87,7 +99,10 @@ def build_router(new_uow: Callable[[], IdentityUnitOfWork]) -> APIRouter:
         return [TokenOut(**_token_fields(t)) for t in tokens]
 
     @router.delete(
-        "/tokens/{token_id}", response_model=TokenOut, summary="Revoke a token (admin); any other token only itself"
+        "/tokens/{token_id}",
+        response_model=TokenOut,
+        summary="Revoke a token (admin); any other token only itself",
+        responses=problems(404),
     )
     async def revoke_token(token_id: uuid.UUID, caller: Caller) -> TokenOut:
         try:

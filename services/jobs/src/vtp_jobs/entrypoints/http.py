@@ -17,6 +17,7 @@ from vtp_jobs.service_layer.commands import Deps, JobRequest
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.fields import Offset
 from vtp_runtime.http.problems import ProblemError, validation_errors
+from vtp_runtime.http.openapi import json_body, problems
 from vtp_trainers.registry import config_schema, trainers_summary
 from vtp_trainers.validate import validate_job_config
 
@@ -81,7 +82,14 @@ JOB_ERRORS = (JobNotFound, JobNotFinished, JobAlreadyFinished)
 def build_router(deps: Deps) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["jobs"])
 
-    @router.post("/jobs", status_code=201, response_model=JobOut, summary="Submit a training job")
+    @router.post(
+        "/jobs",
+        status_code=201,
+        response_model=JobOut,
+        summary="Submit a training job",
+        responses=problems(422),
+        openapi_extra=json_body(JobIn),
+    )
     async def submit(request: Request, caller: Caller, body: Annotated[dict[str, Any], Body()]) -> JobOut:
         job_request = _parse(body)
         token = request.headers["authorization"].partition(" ")[2].strip()
@@ -104,28 +112,30 @@ def build_router(deps: Deps) -> APIRouter:
         jobs, total = await commands.list_jobs(deps, caller, status, dataset_id, limit, offset)
         return JobPage(items=[JobOut.of(j) for j in jobs], total=total, limit=limit, offset=offset)
 
-    @router.get("/jobs/{job_id}", response_model=JobOut)
+    @router.get("/jobs/{job_id}", response_model=JobOut, responses=problems(404))
     async def get(job_id: uuid.UUID, caller: Caller) -> JobOut:
         try:
             return JobOut.of(await commands.get_job(deps, caller, job_id))
         except JOB_ERRORS as exc:
             raise _job_problem(exc) from exc
 
-    @router.post("/jobs/{job_id}/cancel", response_model=JobOut, status_code=202)
+    @router.post("/jobs/{job_id}/cancel", response_model=JobOut, status_code=202, responses=problems(404, 409))
     async def cancel(job_id: uuid.UUID, caller: Caller, body: CancelIn | None = None) -> JobOut:
         try:
             return JobOut.of(await commands.cancel_job(deps, caller, job_id, body.reason if body else None))
         except JOB_ERRORS as exc:
             raise _job_problem(exc) from exc
 
-    @router.post("/jobs/{job_id}/restart", response_model=JobOut, status_code=202)
+    @router.post("/jobs/{job_id}/restart", response_model=JobOut, status_code=202, responses=problems(404, 409))
     async def restart(job_id: uuid.UUID, caller: Caller, body: RestartIn | None = None) -> JobOut:
         try:
             return JobOut.of(await commands.restart_job(deps, caller, job_id, body.resume if body else True))
         except JOB_ERRORS as exc:
             raise _job_problem(exc) from exc
 
-    @router.get("/jobs/{job_id}/metrics", summary="Every epoch's train and val metrics, per attempt")
+    @router.get(
+        "/jobs/{job_id}/metrics", summary="Every epoch's train and val metrics, per attempt", responses=problems(404)
+    )
     async def metrics(job_id: uuid.UUID, caller: Caller) -> dict[str, Any]:
         try:
             rows = await commands.job_metrics(deps, caller, job_id)
@@ -136,7 +146,7 @@ def build_router(deps: Deps) -> APIRouter:
             attempts.setdefault(row.pop("attempt"), []).append({k: v for k, v in row.items() if k != "job_id"})
         return {"job_id": str(job_id), "attempts": [{"attempt": a, "epochs": e} for a, e in sorted(attempts.items())]}
 
-    @router.get("/jobs/{job_id}/logs")
+    @router.get("/jobs/{job_id}/logs", responses=problems(404))
     async def logs(
         job_id: uuid.UUID,
         caller: Caller,
@@ -161,7 +171,11 @@ def build_router(deps: Deps) -> APIRouter:
     async def trainers(caller: Caller) -> list[dict[str, Any]]:
         return trainers_summary()
 
-    @router.get("/trainers/{framework}/config-schema", summary="JSON Schema of basic and advanced config")
+    @router.get(
+        "/trainers/{framework}/config-schema",
+        summary="JSON Schema of basic and advanced config",
+        responses=problems(404),
+    )
     async def schema(framework: str, caller: Caller) -> dict[str, Any]:
         try:
             return config_schema(framework)

@@ -29,6 +29,7 @@ from vtp_notifier.service_layer import subscriptions as commands
 from vtp_notifier.service_layer.subscriptions import SubscriptionRequest, WebhookDeps
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.fields import Offset
+from vtp_runtime.http.openapi import json_body, problems
 from vtp_runtime.http.problems import ProblemError, validation_errors
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -37,6 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 STATUSES = "^(" + "|".join(DeliveryStatus) + ")$"
 NOT_NULL = ("url", "event_types", "job_ids", "active")
 M = TypeVar("M", bound=BaseModel)
+NOT_FOUND = problems(404)
 
 
 async def _parse(deps: WebhookDeps, model: type[M], body: dict[str, Any]) -> M:
@@ -80,7 +82,13 @@ ERRORS = (SubscriptionNotFound, DeliveryNotFound)
 def build_router(deps: WebhookDeps) -> APIRouter:
     router = APIRouter(prefix="/api/v1/subscriptions", tags=["webhooks"])
 
-    @router.post("", status_code=201, response_model=SubscriptionCreated, summary="Subscribe a URL to events")
+    @router.post(
+        "",
+        status_code=201,
+        response_model=SubscriptionCreated,
+        summary="Subscribe a URL to events",
+        openapi_extra=json_body(SubscriptionIn),
+    )
     async def create(caller: Caller, body: JsonBody) -> SubscriptionCreated:
         parsed = await _parse(deps, SubscriptionIn, body)
         request = SubscriptionRequest(
@@ -94,14 +102,19 @@ def build_router(deps: WebhookDeps) -> APIRouter:
         subs, total = await commands.list_subscriptions(deps, caller, limit, offset)
         return SubscriptionPage(items=[SubscriptionOut.of(s) for s in subs], total=total, limit=limit, offset=offset)
 
-    @router.get("/{subscription_id}", response_model=SubscriptionOut)
+    @router.get("/{subscription_id}", response_model=SubscriptionOut, responses=NOT_FOUND)
     async def get(subscription_id: uuid.UUID, caller: Caller) -> SubscriptionOut:
         try:
             return SubscriptionOut.of(await commands.get_subscription(deps, caller, subscription_id))
         except ERRORS as exc:
             raise _problem(exc) from exc
 
-    @router.patch("/{subscription_id}", response_model=SubscriptionOut)
+    @router.patch(
+        "/{subscription_id}",
+        response_model=SubscriptionOut,
+        responses=NOT_FOUND,
+        openapi_extra=json_body(SubscriptionPatch),
+    )
     async def update(subscription_id: uuid.UUID, caller: Caller, body: JsonBody) -> SubscriptionOut:
         try:
             await commands.get_subscription(deps, caller, subscription_id)  # 404 before 422
@@ -114,7 +127,12 @@ def build_router(deps: WebhookDeps) -> APIRouter:
         except ERRORS as exc:
             raise _problem(exc) from exc
 
-    @router.delete("/{subscription_id}", status_code=204, summary="Delete; its pending deliveries are cancelled")
+    @router.delete(
+        "/{subscription_id}",
+        status_code=204,
+        summary="Delete; its pending deliveries are cancelled",
+        responses=NOT_FOUND,
+    )
     async def delete(subscription_id: uuid.UUID, caller: Caller) -> Response:
         try:
             await commands.delete_subscription(deps, caller, subscription_id)
@@ -122,14 +140,21 @@ def build_router(deps: WebhookDeps) -> APIRouter:
             raise _problem(exc) from exc
         return Response(status_code=204)
 
-    @router.post("/{subscription_id}/rotate-secret", response_model=SecretOut, summary="Replace the signing secret")
+    @router.post(
+        "/{subscription_id}/rotate-secret",
+        response_model=SecretOut,
+        summary="Replace the signing secret",
+        responses=NOT_FOUND,
+    )
     async def rotate(subscription_id: uuid.UUID, caller: Caller) -> SecretOut:
         try:
             return SecretOut(secret=await commands.rotate_secret(deps, caller, subscription_id))
         except ERRORS as exc:
             raise _problem(exc) from exc
 
-    @router.get("/{subscription_id}/deliveries", response_model=DeliveryPage, summary="The delivery log")
+    @router.get(
+        "/{subscription_id}/deliveries", response_model=DeliveryPage, summary="The delivery log", responses=NOT_FOUND
+    )
     async def deliveries(
         subscription_id: uuid.UUID,
         caller: Caller,
@@ -143,7 +168,7 @@ def build_router(deps: WebhookDeps) -> APIRouter:
             raise _problem(exc) from exc
         return DeliveryPage(items=[DeliveryOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    @router.get("/{subscription_id}/deliveries/{delivery_id}", response_model=DeliveryOut)
+    @router.get("/{subscription_id}/deliveries/{delivery_id}", response_model=DeliveryOut, responses=NOT_FOUND)
     async def delivery(subscription_id: uuid.UUID, delivery_id: uuid.UUID, caller: Caller) -> DeliveryOut:
         try:
             return DeliveryOut.of(await commands.get_delivery(deps, caller, subscription_id, delivery_id))
@@ -155,6 +180,7 @@ def build_router(deps: WebhookDeps) -> APIRouter:
         status_code=202,
         response_model=DeliveryOut,
         summary="Deliver the same event again, with fresh tries",
+        responses=NOT_FOUND,
     )
     async def redeliver(subscription_id: uuid.UUID, delivery_id: uuid.UUID, caller: Caller) -> DeliveryOut:
         try:
