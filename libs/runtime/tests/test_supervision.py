@@ -196,3 +196,17 @@ async def _probe(sup: Supervisor) -> str | None:
     except RuntimeError as exc:
         return str(exc)
     return None
+
+
+async def test_a_consumer_that_is_not_running_turns_health_down_naming_its_topics() -> None:
+    from faststream.kafka import KafkaBroker
+
+    from vtp_runtime.service import _consumers_running
+
+    broker = KafkaBroker("127.0.0.1:1")
+
+    @broker.subscriber("job.log.v1", group_id="jobs")
+    async def handle(body: bytes) -> None: ...
+
+    with pytest.raises(RuntimeError, match=r"consumers stopped: job\.log\.v1"):
+        await _consumers_running(broker)  # declared but stopped (never started, or stopped by faststream)
