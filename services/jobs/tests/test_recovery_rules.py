@@ -93,15 +93,25 @@ def _waiting(n: int | None) -> Any:
     return waiting
 
 
+def _read_until(answer: bool | None) -> Any:
+    async def read(at: datetime) -> bool | None:
+        return answer
+
+    return read
+
+
+READ_UP = _read_until(True)
+
+
 async def test_a_lost_command_is_resent_once_as_the_same_event():
     lost = _job(Status.QUEUED, queued_ago=2 * AFTER)
     repo = FakeRepo({lost.id: lost}, outbox_rows={(lost.id, 1)})
     new_uow, published = _uow_factory(repo)
-    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0)) == 1
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 1
     assert repo.resent == [(lost.id, 1)] and published == []  # the same outbox row, not a new event
     assert lost.attempt == 1 and lost.status == Status.QUEUED
     # The wait restarts: the next round leaves it alone.
-    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0)) == 0
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 0
     assert repo.resent == [(lost.id, 1)]
 
 
@@ -109,8 +119,19 @@ async def test_nothing_is_resent_while_commands_wait_or_kafka_cannot_tell():
     waiting = _job(Status.QUEUED, queued_ago=2 * AFTER)
     repo = FakeRepo({waiting.id: waiting}, outbox_rows={(waiting.id, 1)})
     new_uow, _ = _uow_factory(repo)
-    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(3)) == 0
-    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(None)) == 0
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(3), READ_UP) == 0
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(None), READ_UP) == 0
+    assert repo.resent == []
+
+
+async def test_nothing_is_resent_while_a_started_may_still_be_unread():
+    """A runner commits the command once its `started` is sent: the command no longer waits, but
+    the job is queued until the `started` is applied. Resending then would run the attempt twice."""
+    taken = _job(Status.QUEUED, queued_ago=2 * AFTER)
+    repo = FakeRepo({taken.id: taken}, outbox_rows={(taken.id, 1)})
+    new_uow, _ = _uow_factory(repo)
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), _read_until(False)) == 0
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), _read_until(None)) == 0
     assert repo.resent == []
 
 
@@ -120,7 +141,7 @@ async def test_jobs_a_runner_spoke_about_or_recently_queued_are_left_alone():
     running = _job(Status.RUNNING, queued_ago=2 * AFTER, heard_ago=2 * AFTER)
     repo = FakeRepo({j.id: j for j in (fresh, heard, running)}, outbox_rows={(j.id, 1) for j in (fresh, heard)})
     new_uow, published = _uow_factory(repo)
-    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0)) == 0
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 0
     assert repo.resent == [] and published == []
 
 
@@ -128,7 +149,7 @@ async def test_a_pruned_command_is_rebuilt_for_the_same_attempt():
     lost = _job(Status.QUEUED, queued_ago=2 * AFTER, attempt=3)
     repo = FakeRepo({lost.id: lost})
     new_uow, published = _uow_factory(repo)
-    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0)) == 1
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 1
     assert [(topic, data.attempt) for topic, data in published] == [("job.requested.v1", 3)]
 
 

@@ -55,6 +55,11 @@ def command_republisher(
     async def waiting() -> int | None:
         return await progress.waiting(JOB_REQUESTED.topic, runner_group)
 
+    async def lifecycle_read_until(at: datetime) -> bool | None:
+        return await progress.consumed_before(JOB_LIFECYCLE.topic, CONSUMER, at)
+
     return periodic(
-        "queued republish round", every, lambda: republish_untaken_jobs(new_uow, timedelta(seconds=after), waiting)
+        "queued republish round",
+        every,
+        lambda: republish_untaken_jobs(new_uow, timedelta(seconds=after), waiting, lifecycle_read_until),
     )

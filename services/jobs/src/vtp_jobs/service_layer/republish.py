@@ -23,10 +23,19 @@ _log = logging.getLogger(__name__)
 
 # Commands waiting in Kafka for a runner; None when that cannot be known right now.
 WaitingCommands = Callable[[], Awaitable[int | None]]
+# Whether this service has applied every lifecycle event sent before a time; None: cannot tell now.
+HeardUntil = Callable[[datetime], Awaitable[bool | None]]
 
 
-async def republish_untaken_jobs(new_uow: NewUow, after: timedelta, waiting_commands: WaitingCommands) -> int:
-    """Resend the command of every job queued for longer than `after` with no runner on it."""
+async def republish_untaken_jobs(
+    new_uow: NewUow, after: timedelta, waiting_commands: WaitingCommands, lifecycle_read_until: HeardUntil
+) -> int:
+    """Resend the command of every job queued for longer than `after` with no runner on it.
+
+    A runner commits a command's offset only after its `started` is sent; so once no command
+    waits and every lifecycle event sent until now has been applied, a job still queued has no
+    runner. Without the second check, a `started` on its way would look like a lost command.
+    """
     now = datetime.now(UTC)
     cutoff = now - after
     async with new_uow() as uow:
@@ -37,6 +46,8 @@ async def republish_untaken_jobs(new_uow: NewUow, after: timedelta, waiting_comm
     if waiting is None or waiting > 0:
         _log.info("%d job(s) queued for over %s; %s command(s) still wait for runners", len(candidates), after, waiting)
         return 0
+    if not await lifecycle_read_until(datetime.now(UTC)):
+        return 0  # a runner's `started` may be on its way: judge next round
     resent = 0
     for job_id in candidates:
         async with new_uow() as uow:
