@@ -25,3 +25,7 @@ feed_events = sa.Table(
     sa.Index("ix_feed_events_job_seq", "job_id", "seq"),
     sa.Index("ix_feed_events_received_at", "received_at"),
 )
+
+# The webhook tables join this metadata when their module is imported; import it here so that whoever
+# reads the metadata (Alembic's env, the schema-drift test) sees every table, not only these.
+from vtp_notifier.adapters import webhook_tables as _webhook_tables  # noqa: E402, F401
