@@ -9,14 +9,20 @@ the topic from its start again (it is small). Only cancellations younger than
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
+
+from aiokafka.errors import KafkaError
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
 from vtp_runtime.messaging.dead_letter import Record
+from vtp_runtime.supervision import report_failure, report_ok
+from vtp_trainer_runner.consuming import sleep_unless_stopped, start_retrying
 
 _log = logging.getLogger(__name__)
 AttemptKey = tuple[str, int]  # (job id, attempt)
@@ -63,3 +69,26 @@ def cancellation_of(record: Record, timestamp_ms: int | None) -> tuple[AttemptKe
         return None
     at = timestamp_ms / 1000 if timestamp_ms and timestamp_ms > 0 else time.time()
     return (str(data.job_id), data.attempt), at
+
+
+async def read_cancellations(
+    consumer: Any, stop: asyncio.Event, on_cancel: Callable[[AttemptKey, float], None], pause: float
+) -> None:
+    """Hand every cancellation `consumer` reads to `on_cancel` until `stop` is set."""
+    try:
+        await start_retrying(consumer, stop)
+        while not stop.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=1000)
+            except KafkaError as exc:
+                _log.warning("reading cancellations failed: %s", exc)
+                report_failure(exc)
+                await sleep_unless_stopped(pause, stop)
+                continue
+            for records in batches.values():
+                for record in records:
+                    if (found := cancellation_of(record, record.timestamp)) is not None:
+                        on_cancel(*found)
+            report_ok()
+    finally:
+        await consumer.stop()

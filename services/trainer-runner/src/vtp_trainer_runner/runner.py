@@ -34,7 +34,8 @@ from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.supervision import Background, report_failure, report_ok
 from vtp_runtime.transient import is_transient
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
-from vtp_trainer_runner.cancellations import AttemptKey, Cancellations, cancellation_of
+from vtp_trainer_runner.cancellations import AttemptKey, Cancellations, read_cancellations
+from vtp_trainer_runner.consuming import sleep_unless_stopped, start_retrying
 from vtp_trainer_runner.spares import SparePool
 
 _log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Runner:
         try:
             if self._spares is not None:
                 await self._spares.start()  # they warm up while the consumer joins the group
-            await _start_retrying(consumer, stop)
+            await start_retrying(consumer, stop)
             await self._take_loop(consumer, stop)
         finally:
             if stop.is_set():  # shutting down (a crash only restarts this loop; attempts go on)
@@ -110,7 +111,7 @@ class Runner:
             except KafkaError as exc:
                 _log.warning("fetching job commands failed: %s", exc)
                 report_failure(exc)
-                await _sleep(self._pause, stop)
+                await sleep_unless_stopped(self._pause, stop)
                 continue
             gave_back = False
             for partition, records in batches.items():
@@ -122,7 +123,7 @@ class Runner:
                     self.uncommitted[partition] = record.offset + 1
                     await self._commit(consumer)
             if gave_back:
-                await _sleep(self._pause, stop)
+                await sleep_unless_stopped(self._pause, stop)
 
     async def _commit(self, consumer: Any) -> None:
         """Commit taken commands; a failure is kept and retried on the next pass, never fatal."""
@@ -203,27 +204,9 @@ class Runner:
             auto_offset_reset="earliest",
             client_id=self.deps.runner_id,
         )
-        try:
-            await _start_retrying(consumer, stop)
-            while not stop.is_set():
-                try:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                except KafkaError as exc:
-                    _log.warning("reading cancellations failed: %s", exc)
-                    report_failure(exc)
-                    await _sleep(self._pause, stop)
-                    continue
-                for records in batches.values():
-                    for record in records:
-                        self._cancel(record)
-                report_ok()
-        finally:
-            await consumer.stop()
+        await read_cancellations(consumer, stop, self._cancel, self._pause)
 
-    def _cancel(self, record: ConsumerRecord[Any, Any]) -> None:
-        if (found := cancellation_of(record, record.timestamp)) is None:
-            return
-        key, at = found
+    def _cancel(self, key: AttemptKey, at: float) -> None:
         if self.cancelled.add(key, at) and key in self.running:
             _log.info("cancelling job %s attempt %d", *key)
             self.running[key][0].cancel()
@@ -241,22 +224,3 @@ class Runner:
                 attempt.process.kill()  # did not checkpoint in time: the watchdog requeues it
         await asyncio.gather(*tasks, return_exceptions=True)
 
-
-async def _sleep(seconds: float, stop: asyncio.Event) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def _start_retrying(consumer: Any, stop: asyncio.Event) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await consumer.start()
-            return
-        except KafkaError as exc:
-            if stop.is_set():
-                raise
-            _log.warning("Kafka not reachable (%s); retrying", exc)
-            report_failure(exc)
-            await _sleep(delay, stop)
-            delay = min(delay * 2, 5)
