@@ -31,6 +31,8 @@ from vtp_runtime.db.engine import make_engine, make_session_factory
 from vtp_runtime.db.outbox import OUTBOX, pending_count
 from vtp_runtime.db.unit_of_work import SqlUnitOfWork
 from vtp_runtime.messaging.consumer import subscribe
+from vtp_runtime.messaging.dead_letter import DeadLetters
+from vtp_runtime.metrics import Metrics
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +100,12 @@ class IdempotentConsumer:
         self.sessions = make_session_factory(engine)
         self.job_id = job_id
         self.deliveries: list[str] = []
-        subscribe(self.broker, JOB_REQUESTED, f"test-{uuid.uuid4().hex[:8]}", self.handle)
+        self.dead_letters: list[str] = []  # this test's group keeps them in memory, not in a .dlq topic
+        group = f"test-{uuid.uuid4().hex[:8]}"
+        subscribe(self.broker, JOB_REQUESTED, group, self.handle, DeadLetters(self, metrics=Metrics()))
+
+    async def send_raw(self, topic: str, key: object, value: object, headers: object) -> None:
+        self.dead_letters.append(topic)
 
     async def handle(self, event: EventEnvelope) -> None:
         if event.data.job_id != self.job_id:
