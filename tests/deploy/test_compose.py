@@ -145,3 +145,55 @@ def test_caddyfile_is_rendered_from_the_routing_table(services: dict[str, dict[s
     assert CADDYFILE.read_text() == expected, (
         "deploy/compose/Caddyfile is stale; regenerate it with the command in compose.yaml's header"
     )
+
+
+KAFKA_EXTERNAL = ROOT / "deploy" / "compose" / "kafka-external.yaml"
+
+
+def _listeners(environment: dict[str, str]) -> dict[str, str]:
+    """Listener name -> security protocol, from the broker's environment."""
+    pairs = (item.split(":", 1) for item in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    return {name: protocol for name, protocol in pairs}
+
+
+def test_only_the_gateway_is_published_and_kafka_listens_inside_the_network(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    published = sorted(name for name, service in services.items() if service.get("ports"))
+    assert published == ["gateway"], f"only the gateway may publish a port by default: {published}"
+    kafka = services["kafka"]["environment"]
+    assert set(_listeners(kafka)) == {"CONTROLLER", "PLAINTEXT"}
+    assert "localhost" not in kafka["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_the_opt_in_kafka_listener_needs_scram_and_binds_to_loopback(services: dict[str, dict[str, Any]]) -> None:
+    override = yaml.safe_load(KAFKA_EXTERNAL.read_text())
+    schema = json.loads(SCHEMA_FILE.read_text())
+    assert not list(jsonschema.Draft7Validator(schema).iter_errors(override))
+    kafka = override["services"]["kafka"]
+    environment = {**services["kafka"]["environment"], **kafka["environment"]}
+    protocols = _listeners(environment)
+    for port in kafka["ports"]:
+        host_ip, _host_port, container_port = str(port).split(":")
+        assert host_ip == "127.0.0.1"
+        listener = next(
+            entry.split("://")[0]
+            for entry in environment["KAFKA_LISTENERS"].split(",")
+            if entry.endswith(f":{container_port}")
+        )
+        assert protocols[listener] in {"SASL_PLAINTEXT", "SASL_SSL"}, f"{listener} published without authentication"
+    assert environment["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    jaas_mount = next(v for v in kafka["volumes"] if "jaas" in v)
+    jaas = (ROOT / jaas_mount.split(":")[0]).read_text()
+    assert "external.KafkaServer" in jaas and "ScramLoginModule required" in jaas
+    user = override["services"]["kafka-external-user"]
+    assert user["environment"]["VTP_KAFKA_EXTERNAL_PASSWORD"].startswith("${VTP_KAFKA_EXTERNAL_PASSWORD:?")
+    assert "SCRAM-SHA-512=" in user["command"][0]
+
+
+def test_the_notifier_gets_its_secret_key_from_the_operator(services: dict[str, dict[str, Any]]) -> None:
+    """No derived key in Compose: the notifier refuses to start without VTP_WEBHOOK_SECRET_KEY there."""
+    notifier = services["notifier"]["environment"]
+    assert notifier["VTP_WEBHOOK_SECRET_KEY"] == "${VTP_WEBHOOK_SECRET_KEY:-}"
+    for name, service in services.items():
+        assert (service.get("environment") or {}).get("VTP_ENVIRONMENT", "production") != "local", name

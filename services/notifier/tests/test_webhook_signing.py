@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidTag
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from vtp_notifier.adapters.secret_box import SecretBox
+from vtp_notifier.adapters.secret_box import MissingSecretKey, SecretBox
 from vtp_notifier.domain.feed import FeedEvent
 from vtp_notifier.domain.signing import SECRET_PREFIX, new_secret, secret_key, webhook_headers
 from vtp_notifier.domain.webhooks import event_body
@@ -78,10 +82,26 @@ def test_secret_box_keys_from_settings():
     key = base64.urlsafe_b64encode(b"z" * 32).decode()
     sub = uuid.uuid4()
     assert SecretBox(b"z" * 32).decrypt(sub, SecretBox.from_settings(key, None).encrypt(sub, "s")) == "s"
-    dev_a = SecretBox.from_settings("", "postgresql+asyncpg://a/db")
+    dev_a = SecretBox.from_settings("", "postgresql+asyncpg://a/db", local=True)
     blob = dev_a.encrypt(sub, "s")
-    assert SecretBox.from_settings("", "postgresql+asyncpg://a/db").decrypt(sub, blob) == "s"  # deterministic
+    again = SecretBox.from_settings("", "postgresql+asyncpg://a/db", local=True)
+    assert again.decrypt(sub, blob) == "s"  # deterministic
+    with pytest.raises(MissingSecretKey, match="VTP_WEBHOOK_SECRET_KEY is required"):
+        SecretBox.from_settings("", "postgresql+asyncpg://a/db")  # outside the local stack: no derived key
     with pytest.raises(ValueError):
         SecretBox.from_settings(base64.urlsafe_b64encode(b"short").decode(), None)
     with pytest.raises(ValueError):
         SecretBox.from_settings("not base64 !!", None)
+
+
+def test_the_notifier_process_refuses_to_start_without_a_key_outside_the_local_stack():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VTP_")}
+    env |= {
+        "VTP_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",  # never reached: it stops first
+        "VTP_REDIS_URL": "redis://127.0.0.1:1/0",
+        "VTP_HTTP_PORT": "1",
+    }
+    notifier = Path(sys.executable).parent / "vtp-notifier"
+    done = subprocess.run([str(notifier)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "VTP_WEBHOOK_SECRET_KEY is required outside the local stack" in done.stdout + done.stderr

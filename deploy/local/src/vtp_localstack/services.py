@@ -41,6 +41,7 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
     needs = SERVICE_NEEDS.get(name, frozenset())
     env = {
         "VTP_SERVICE_NAME": name,
+        "VTP_ENVIRONMENT": "local",  # dev-only shortcuts, e.g. the notifier's derived webhook secret key
         "VTP_HTTP_HOST": cfg.host,
         "VTP_HTTP_PORT": str(cfg.service_port(name)),
         "VTP_IDENTITY_URL": cfg.service_url("identity"),

@@ -131,7 +131,9 @@ class ServiceRuntime:
         publisher = KafkaEventPublisher(
             s.kafka_bootstrap_servers, idempotent=s.kafka_idempotent_producer, client_id=s.service_name
         )
-        relay = OutboxRelay(self.engine, publisher, poll_seconds=s.outbox_poll_seconds)
+        relay = OutboxRelay(
+            self.engine, publisher, poll_seconds=s.outbox_poll_seconds, idle_poll_seconds=s.outbox_idle_poll_seconds
+        )
         self.publisher, self.relay = publisher, relay
         self.parts.on_startup.append(lambda: _retrying("kafka producer", publisher.start))
         self.parts.on_shutdown.append(publisher.stop)

@@ -27,6 +27,9 @@ class ServiceSettings(StorageSettings):
     """Base settings of a service process; each service subclasses it."""
 
     service_name: str = "service"
+    environment: str = Field(
+        "production", description="`local`: the Docker-free local stack (it sets this); dev-only shortcuts allowed."
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
@@ -51,6 +54,9 @@ class ServiceSettings(StorageSettings):
 
     outbox_relay_enabled: bool = Field(True, description="Run the outbox relay inside this process.")
     outbox_poll_seconds: float = Field(0.2, gt=0)
+    outbox_idle_poll_seconds: float = Field(
+        2.0, gt=0, description="In-process relay: the poll interval doubles up to this while nothing is pending."
+    )
     outbox_retention_hours: float = Field(72.0, gt=0, description="How long published outbox rows are kept.")
     processed_events_retention_hours: float = Field(
         336.0, gt=0, description="How long applied event ids are kept; must outlast the topics' retention."

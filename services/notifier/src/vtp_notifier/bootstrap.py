@@ -34,16 +34,19 @@ def create_app(settings: NotifierSettings | None = None) -> FastAPI:
     hub = Hub()
     fanout = RedisFanout(redis, settings.feed_channel)
     tickets = RedisTicketStore(redis, settings.ws_ticket_seconds)
-    box = SecretBox.from_settings(settings.webhook_secret_key, settings.database_url)
+    box = SecretBox.from_settings(
+        settings.webhook_secret_key, settings.database_url, local=settings.environment == "local"
+    )
     targets = TargetPolicy.from_cidrs(settings.webhook_allowed_cidrs)
     sender = WebhookSender.create(targets, settings.webhook_timeout_seconds, settings.webhook_connections_per_target)
     dispatcher = WebhookDispatcher(sessions, sender, box, DispatchPolicy.from_settings(settings))
     runtime.parts.background.append(Background("webhook dispatcher", dispatcher.run))
     runtime.parts.on_shutdown.append(sender.aclose)
-    consumers.register(broker, FeedIngest(sessions, fanout, dispatcher.wake), settings, runtime.dead_letters)
+    pace = consumers.register(broker, FeedIngest(sessions, fanout, dispatcher.wake), settings, runtime.dead_letters)
     runtime.parts.ticket_verifier = tickets
     runtime.parts.background += [
         Background("feed fan-out listener", fanout.listener(hub.dispatch, hub.gap)),
+        Background("feed poll pace", pace.run),
         feed_pruner(sessions, settings.feed_retention_hours),
     ]
     runtime.parts.routers = [

@@ -33,6 +33,13 @@ class FeedSettings(BaseSettings):
     feed_poll_pause_ms: int = Field(
         5, ge=1, description="Pause after an empty poll; with the fetch wait, the idle cost of a low latency."
     )
+    feed_idle_after_seconds: float = Field(
+        10.0, gt=0, description="Time without an event after which the feed consumer polls at the idle pace."
+    )
+    feed_idle_fetch_max_wait_ms: int = Field(
+        500, ge=1, description="Fetch wait while idle: the most the first event after a quiet spell waits (Tansu)."
+    )
+    feed_idle_poll_pause_ms: int = Field(100, ge=1, description="Pause after an empty poll while idle.")
 
 
 class WebhookSettings(BaseSettings):
@@ -59,7 +66,12 @@ class WebhookSettings(BaseSettings):
     webhook_connections_per_target: int = Field(
         8, ge=1, description="Connections one replica opens to one receiver (scheme, host and port) at most."
     )
-    webhook_poll_seconds: float = Field(0.5, gt=0, description="How often due retries are looked for.")
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, description="Shortest pause between looks for due deliveries (new ones wake the dispatcher at once)."
+    )
+    webhook_idle_poll_seconds: float = Field(
+        30.0, gt=0, description="Longest sleep: otherwise the dispatcher sleeps until the next retry falls due."
+    )
 
     @field_validator("webhook_retry_schedule_seconds")
     @classmethod

@@ -42,11 +42,20 @@ class OutboxRelay:
     """
 
     def __init__(
-        self, engine: AsyncEngine, publisher: KafkaEventPublisher, *, poll_seconds: float = 0.2, batch_size: int = 200
+        self,
+        engine: AsyncEngine,
+        publisher: KafkaEventPublisher,
+        *,
+        poll_seconds: float = 0.2,
+        idle_poll_seconds: float | None = None,
+        batch_size: int = 200,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
         self._poll = poll_seconds
+        # With nothing to publish the poll interval doubles up to this: a local commit wakes the
+        # relay anyway, so polling only catches other processes' commits, and costs CPU when idle.
+        self._idle_poll = max(poll_seconds, idle_poll_seconds or poll_seconds)
         self._batch = batch_size
         self._wake = asyncio.Event()
 
@@ -86,8 +95,9 @@ class OutboxRelay:
         the supervisor (health turns 503 while they last); anything else ends this run and the
         supervisor restarts it.
         """
-        backoff = self._poll
+        backoff = idle = self._poll
         while not stop.is_set():
+            self._wake.clear()  # before the query: a commit during it wakes the wait below at once
             try:
                 published = await self.relay_once()
                 backoff = self._poll
@@ -98,12 +108,13 @@ class OutboxRelay:
                 published = 0
                 backoff = min(backoff * 2, 5.0)
             if published:
+                idle = self._poll
                 continue  # drain the backlog before sleeping
-            self._wake.clear()
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=backoff, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=max(backoff, idle), return_when=asyncio.FIRST_COMPLETED)
             for task in waiters:
                 task.cancel()
+            idle = self._poll if self._wake.is_set() else min(idle * 2, self._idle_poll)
 
 
 async def _mark_published(conn: AsyncConnection, ids: list[int]) -> None:

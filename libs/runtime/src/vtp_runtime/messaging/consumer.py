@@ -95,7 +95,7 @@ def subscribe_batch(
     max_records: int = 500,
     batch_timeout_ms: int = 50,
     fetch_max_wait_ms: int = 500,
-) -> None:
+) -> Any:
     """Register `handler` for batches of events from several topics in consumer group `group_id`.
 
     A batch holds whatever one fetch returned (up to `max_records`), in each
@@ -107,10 +107,11 @@ def subscribe_batch(
     (applied events are duplicates then, which handlers skip).
     A latency-sensitive consumer lowers `fetch_max_wait_ms`: brokers that do not
     answer a fetch as soon as data arrives (the local Tansu) hold it that long.
+    Returns the faststream subscriber (see :mod:`vtp_runtime.messaging.poll_pace`).
     """
     by_topic = {spec.topic: spec for spec in specs}
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *by_topic,
         batch=True,
         max_records=max_records,
@@ -123,6 +124,8 @@ def subscribe_batch(
         title=f"{group_id}:batch",
         description="; ".join(f"{s.topic}: {s.description}" for s in specs),
     )
+
+    @subscriber
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
         records = raw if isinstance(raw, tuple | list) else (raw,)  # a tuple from aiokafka, a list in tests
@@ -134,6 +137,8 @@ def subscribe_batch(
                 await dead_letters.send(record, group_id, f"malformed: {exc}", 1)
         if batch:
             await apply_batch(handler, batch, group_id, dead_letters)
+
+    return subscriber
 
 
 async def apply_batch(

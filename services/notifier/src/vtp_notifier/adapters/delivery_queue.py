@@ -115,6 +115,22 @@ async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[Cla
     ]
 
 
+async def seconds_until_due(session: AsyncSession) -> float | None:
+    """Seconds until the next delivery of an active subscription falls due (a lease's end counts
+    too); None when none waits. The database's clock, like `claim`'s."""
+    stmt = (
+        sa.select(sa.func.extract("epoch", sa.func.min(deliveries.c.next_attempt_at) - sa.func.now()))
+        .join(subs, subs.c.id == deliveries.c.subscription_id)
+        .where(
+            deliveries.c.status.in_((DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)),
+            subs.c.active.is_(True),
+            subs.c.deleted_at.is_(None),
+        )
+    )
+    seconds = await session.scalar(stmt)
+    return None if seconds is None else float(seconds)
+
+
 async def record(session: AsyncSession, outcomes: Sequence[Outcome], now: datetime) -> None:
     """Attempts, delivery states; a row no longer held (cancelled, re-claimed) is left alone."""
     if not outcomes:

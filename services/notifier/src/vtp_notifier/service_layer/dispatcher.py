@@ -42,6 +42,7 @@ class DispatchPolicy:
     disable_after: int
     concurrency: int
     poll_seconds: float
+    idle_poll_seconds: float = 30.0
 
     @staticmethod
     def from_settings(s: WebhookSettings) -> DispatchPolicy:
@@ -52,6 +53,7 @@ class DispatchPolicy:
             s.webhook_disable_after_failures,
             s.webhook_concurrency,
             s.webhook_poll_seconds,
+            max(s.webhook_poll_seconds, s.webhook_idle_poll_seconds),
         )
 
     @property
@@ -94,12 +96,15 @@ class WebhookDispatcher:
             self._wake.clear()
             try:
                 claimed = await self._claim(free)
+                # Nothing due: sleep until the next delivery is (a wake cuts it short).
+                wait = self._policy.poll_seconds if claimed else await self._until_due()
                 backoff = self._policy.poll_seconds
                 report_ok()
             except (OSError, SQLAlchemyError) as exc:
                 _log.warning("webhook claim failed, retrying in %.1fs: %s", backoff, exc)
                 report_failure(exc)
                 claimed, backoff = [], min(backoff * 2, 5.0)
+                wait = backoff
             if claimed:
                 self._in_flight += len(claimed)
                 task = asyncio.create_task(self._deliver(claimed), name="webhook-batch")
@@ -107,10 +112,17 @@ class WebhookDispatcher:
                 task.add_done_callback(batches.discard)
                 continue  # drain the backlog before sleeping
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=backoff, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
         await asyncio.gather(*batches, return_exceptions=True)
+
+    async def _until_due(self) -> float:
+        """How long to sleep: until the next delivery falls due, within [poll, idle poll] seconds."""
+        async with self._sessions() as session:
+            due = await queue.seconds_until_due(session)
+        idle = self._policy.idle_poll_seconds
+        return idle if due is None else min(idle, max(self._policy.poll_seconds, due))
 
     async def dispatch_once(self, limit: int) -> int:
         """Claim, send and record one batch now; returns its size (tests and benchmarks)."""
@@ -134,6 +146,7 @@ class WebhookDispatcher:
         except (OSError, SQLAlchemyError):
             # Their leases run out and they are tried again: delivered at least once.
             _log.exception("recording %d webhook outcomes failed", len(outcomes))
+        self.wake()  # the loop may sleep until a later due time; these retries may fall due sooner
 
     async def _send(self, c: Claimed) -> AttemptResult:
         try:
