@@ -149,7 +149,8 @@ DATASET_SNAPSHOT_CREATED = TopicSpec(
     "dataset_id",
     "An immutable dataset snapshot was created.",
     ("datasets",),
-    ("jobs", "notifier"),
+    # Jobs pins a snapshot by asking datasets over REST when a job is submitted; it needs no copy.
+    ("notifier",),
 )
 DEPLOYMENT_CHANGED = TopicSpec(
     "deployment.changed",
