@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaConnectionError
 from aiokafka.structs import TopicPartition
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_LIFECYCLE, JOB_REQUESTED
@@ -270,3 +270,31 @@ def test_cancellations_are_forgotten_after_the_memory() -> None:
     assert memory.remembers(("a", 1))
     now[0] = 1056.0
     assert not memory.remembers(("a", 1)) and len(memory) == 0
+
+
+async def test_a_broker_blip_marks_the_take_loop_failing_and_the_next_fetch_heals_it() -> None:
+    publisher = FlakyPublisher()
+    jobs = FakeConsumer([])
+    run, _ = runner(publisher, jobs)
+    original = jobs.getmany
+    fetches = iter([True, True, True])  # the first three fetches fail: the broker is away
+
+    async def getmany(**kwargs: Any) -> Any:
+        if next(fetches, False):
+            raise KafkaConnectionError("broker away")
+        return await original(**kwargs)
+
+    jobs.getmany = getmany  # type: ignore[method-assign]
+    sup = Supervisor(unhealthy_after=3)
+    seen: list[bool] = []
+
+    def watch() -> bool:
+        state = sup.states.get("job commands")
+        if state is not None:
+            failing = bool(sup.failing())
+            if not seen or seen[-1] != failing:
+                seen.append(failing)
+        return seen[-2:] == [True, False]
+
+    await running(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), watch)
+    assert sup.states["job commands"].restarts == 0  # handled, reported, never a crash

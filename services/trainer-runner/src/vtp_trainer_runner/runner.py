@@ -113,6 +113,8 @@ class Runner:
                 report_failure(exc)
                 await sleep_unless_stopped(self._pause, stop)
                 continue
+            if not self.uncommitted:  # the broker answers and nothing waits: healthy (a failing commit is not)
+                report_ok()
             gave_back = False
             for partition, records in batches.items():
                 for record in records:
