@@ -43,7 +43,10 @@ class JobRequested(JobEvent):
     name: str
     framework: str = Field(description="Trainer plugin name, e.g. `ultralytics`.")
     task_type: TaskType
-    model: str = Field(description="Model name (e.g. `yolo11n`) or a checkpoint URI to fine-tune from.")
+    model: str = Field(
+        description="Model name (e.g. `yolo11n`), or the id of the earlier job whose `base_checkpoint` this job "
+        "fine-tunes from."
+    )
     dataset_id: UUID
     snapshot_id: UUID
     snapshot_content_hash: str | None = Field(
@@ -57,6 +60,11 @@ class JobRequested(JobEvent):
     advanced_config: dict[str, Any] = Field(default_factory=dict)
     priority: int = 0
     resume_from: CheckpointPointer | None = None
+    base_checkpoint: ObjectRef | None = Field(
+        None,
+        description="Weights to fine-tune from: a checkpoint the jobs service recorded for an earlier job of the same "
+        "project (never a client-given URI). Verify its `sha256` before loading; `resume_from` wins when both are set.",
+    )
     requested_at: datetime
 
 
@@ -72,6 +80,7 @@ JobErrorCode = Literal[
     "DATASET_NOT_FOUND",
     "INVALID_CONFIG",
     "CHECKPOINT_UPLOAD_FAILED",
+    "CHECKPOINT_INTEGRITY",
     "TIMEOUT",
     "USER_STOPPED",
     "TRAINER_CRASHED",
