@@ -60,6 +60,10 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
     env.update(cfg.extra_service_env)
     if name == "jobs":
         env["VTP_DATASETS_URL"] = cfg.service_url("datasets")
+    if name == "export":  # resolves checkpoints through jobs' and datasets' REST; runs the exporter worker too
+        env["VTP_JOBS_URL"] = cfg.service_url("jobs")
+        env["VTP_DATASETS_URL"] = cfg.service_url("datasets")
+        env["VTP_EXPORTER_WORK_DIR"] = str(cfg.run_path / "data" / "exporter")
     if name == "identity":
         env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
     if name in cfg.standalone_relays:

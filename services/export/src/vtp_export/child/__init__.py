@@ -1,0 +1,1 @@
+"""What runs inside an exporter child (stdlib, numpy, torch, Ultralytics and a format runtime only)."""

@@ -1,0 +1,163 @@
+"""Run this exported detection model on images with numpy, OpenCV and the format's runtime.
+
+    python predict.py IMAGE [IMAGE ...] [--conf 0.25] [--iou 0.7] [--json]
+
+Preprocessing, output layout and postprocessing are described in metadata.json; this file
+implements them exactly as the platform does (square letterbox, RGB, 0-1 scaling, NCHW;
+class-aware NMS), so its detections equal the platform's (see samples/expected.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+META: dict[str, Any] = json.loads((HERE / "metadata.json").read_text())
+MAX_WH = 7680  # class offset of class-aware NMS
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+    """Resize keeping the aspect ratio, pad to size x size with grey 114, centred."""
+    h, w = image.shape[:2]
+    r = min(size / h, size / w)
+    new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
+    if (w, h) != (new_w, new_h):
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    top, bottom, left, right = round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)
+    image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return image, (new_h / h, new_w / w), (left, top)
+
+
+def preprocess(image_bgr: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+    padded, gain, pad = letterbox(image_bgr, size)
+    x = padded[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0  # BGR->RGB, HWC->NCHW, 0-1
+    return np.ascontiguousarray(x), gain, pad
+
+
+class Model:
+    """The format's runtime behind one call: NCHW float32 in, the raw output tensor out."""
+
+    def __init__(self) -> None:
+        fmt, path = META["export"]["format"], HERE / META["model_file"]
+        self.fmt = fmt
+        if fmt == "onnx":
+            import onnxruntime as ort
+
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.input = self.session.get_inputs()[0].name
+        elif fmt == "torchscript":
+            import torch
+
+            self.module = torch.jit.load(str(path), map_location="cpu").eval()  # type: ignore[no-untyped-call]
+        elif fmt == "openvino":
+            import openvino as ov
+
+            core = ov.Core()
+            xml = next(path.glob("*.xml"))
+            config = {"PERFORMANCE_HINT": "LATENCY"}
+            if not META["export"]["options"].get("half"):  # CPUs with bf16 would otherwise run bf16
+                config["INFERENCE_PRECISION_HINT"] = "f32"
+            self.compiled = core.compile_model(core.read_model(xml), "CPU", config)
+        elif fmt == "ncnn":
+            import ncnn
+
+            self.ncnn = ncnn
+            self.net = ncnn.Net()
+            self.net.opt.use_vulkan_compute = False
+            param = next(path.glob("*.param"))
+            self.net.load_param(str(param))
+            self.net.load_model(str(param.with_suffix(".bin")))
+        else:
+            raise SystemExit(f"predict.py does not know the format {fmt}")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.fmt == "onnx":
+            return np.asarray(self.session.run(None, {self.input: x})[0])
+        if self.fmt == "torchscript":
+            import torch
+
+            with torch.no_grad():
+                y = self.module(torch.from_numpy(x))
+            return np.asarray((y[0] if isinstance(y, list | tuple) else y).numpy())
+        if self.fmt == "openvino":
+            return np.asarray(next(iter(self.compiled(x).values())))
+        outputs = []
+        for sample in x:
+            with self.net.create_extractor() as ex:
+                ex.input(self.net.input_names()[0], self.ncnn.Mat(sample))
+                outputs.append(np.array(ex.extract(sorted(self.net.output_names())[0])[1]))
+        return np.stack(outputs)
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1, y1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x2, y2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return np.asarray(inter / (area + areas - inter + 1e-9))
+
+
+def postprocess(raw: np.ndarray, conf: float, iou: float, max_det: int = 300) -> np.ndarray:
+    """[4 + classes, anchors] -> rows of x1, y1, x2, y2, score, class in input pixels."""
+    pred = raw.T.astype(np.float32)
+    scores, classes = pred[:, 4:].max(1), pred[:, 4:].argmax(1)
+    keep = scores > conf
+    xywh, scores, classes = pred[keep, :4], scores[keep], classes[keep]
+    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+    order = np.argsort(-scores, kind="stable")
+    shifted = boxes + (classes[:, None] * MAX_WH)
+    chosen: list[int] = []
+    while order.size and len(chosen) < max_det:
+        i = int(order[0])
+        chosen.append(i)
+        rest = order[1:]
+        order = rest[_iou(shifted[i], shifted[rest]) <= iou]
+    return np.concatenate([boxes[chosen], scores[chosen, None], classes[chosen, None]], 1).reshape(-1, 6)
+
+
+def predict(model: Model, image_bgr: np.ndarray, conf: float = 0.25, iou: float = 0.7) -> list[dict[str, Any]]:
+    """Detections in original image pixels: box [x1, y1, x2, y2], score, class id and name."""
+    size = int(META["input"]["imgsz"])
+    x, (gain_y, gain_x), (pad_x, pad_y) = preprocess(image_bgr, size)
+    rows = postprocess(model(x)[0], conf, iou)
+    h, w = image_bgr.shape[:2]
+    out = []
+    for x1, y1, x2, y2, score, cls in rows:
+        box = [(x1 - pad_x) / gain_x, (y1 - pad_y) / gain_y, (x2 - pad_x) / gain_x, (y2 - pad_y) / gain_y]
+        box = [float(np.clip(v, 0, lim)) for v, lim in zip(box, (w, h, w, h), strict=True)]
+        out.append({"box": box, "score": float(score), "class": int(cls), "name": META["names"][str(int(cls))]})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", nargs="+")
+    parser.add_argument("--conf", type=float, default=0.25)
+    parser.add_argument("--iou", type=float, default=0.7)
+    parser.add_argument("--json", action="store_true", help="one JSON document: image name -> detections")
+    args = parser.parse_args()
+    model = Model()
+    results = {}
+    for name in args.images:
+        image = cv2.imread(name)
+        if image is None:
+            raise SystemExit(f"cannot read {name}")
+        results[Path(name).name] = predict(model, image, args.conf, args.iou)
+    if args.json:
+        print(json.dumps(results))
+        return
+    for name, detections in results.items():
+        for d in detections:
+            print(name, d["name"], f"{d['score']:.3f}", " ".join(f"{v:.1f}" for v in d["box"]))
+
+
+if __name__ == "__main__":
+    main()

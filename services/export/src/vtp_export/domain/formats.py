@@ -1,0 +1,146 @@
+"""What each export format accepts: tasks, options and the toolchain it needs.
+
+Options are normalised (defaults filled, inapplicable ones refused) before the content
+key is computed, so two requests that mean the same export are the same export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SUPPORTED_TASKS = ("detect",)  # the parity gate and predict.py cover detection today
+ALL_TASKS = ("detect", "segment", "classify", "pose")
+OPTION_NAMES = ("imgsz", "half", "int8", "dynamic", "simplify", "opset", "batch", "nms")
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    name: str
+    title: str
+    modules: tuple[str, ...]  # Python modules the exporter child needs (export and parity runtime)
+    options: frozenset[str]  # options this format takes besides imgsz and batch
+    gpu: bool = False
+    runtime: str = ""  # what the package's predict.py imports
+    note: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_BASE = ("torch", "ultralytics")
+FORMATS: dict[str, FormatSpec] = {
+    f.name: f
+    for f in (
+        FormatSpec(
+            "onnx",
+            "ONNX",
+            (*_BASE, "onnx", "onnxslim", "onnxruntime"),
+            frozenset({"dynamic", "simplify", "opset"}),
+            runtime="onnxruntime",
+        ),
+        FormatSpec("torchscript", "TorchScript", _BASE, frozenset(), runtime="torch"),
+        FormatSpec("openvino", "OpenVINO", (*_BASE, "openvino"), frozenset({"dynamic", "half"}), runtime="openvino"),
+        FormatSpec("ncnn", "NCNN", (*_BASE, "ncnn", "pnnx"), frozenset(), runtime="ncnn"),
+        FormatSpec(
+            "engine", "TensorRT", (*_BASE, "tensorrt"), frozenset({"dynamic", "half"}), gpu=True, runtime="tensorrt"
+        ),
+        FormatSpec("mnn", "MNN", (*_BASE, "MNN"), frozenset(), runtime="MNN", note="heavy: make setup-exporters"),
+        FormatSpec(
+            "litert",
+            "LiteRT",
+            (*_BASE, "litert_torch", "ai_edge_litert"),
+            frozenset(),
+            runtime="ai_edge_litert",
+            note="heavy: make setup-exporters",
+        ),
+        FormatSpec(
+            "tflite",
+            "TFLite (TensorFlow route)",
+            (*_BASE, "tensorflow"),
+            frozenset(),
+            runtime="tensorflow",
+            note="the SavedModel route mis-scales boxes; use litert",
+        ),
+        FormatSpec(
+            "paddle",
+            "PaddlePaddle",
+            (*_BASE, "paddle", "x2paddle"),
+            frozenset(),
+            runtime="paddle",
+            note="heavy: make setup-exporters",
+        ),
+        FormatSpec(
+            "coreml",
+            "CoreML",
+            (*_BASE, "coremltools"),
+            frozenset({"half"}),
+            runtime="coremltools",
+            note="its parity cannot run on Linux",
+        ),
+    )
+}
+NOT_OFFERED = {"tflite": "not offered: the TensorFlow SavedModel route loads with every box scaled twice; use litert"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    pointer: str
+    code: str
+    message: str
+
+
+def normalise_options(fmt: str, options: dict[str, Any], default_imgsz: int) -> tuple[dict[str, Any], list[Problem]]:
+    """Defaults filled in and every option checked against the format; all problems at once."""
+    spec = FORMATS[fmt]
+    problems: list[Problem] = []
+
+    def bad(name: str, message: str, code: str = "option_not_supported") -> None:
+        problems.append(Problem(f"/options/{name}", code, message))
+
+    for name in options:
+        if name not in OPTION_NAMES:
+            bad(name, f"unknown option {name!r}; known: {', '.join(OPTION_NAMES)}")
+    imgsz = options.get("imgsz", default_imgsz)
+    if not isinstance(imgsz, int) or isinstance(imgsz, bool) or not 32 <= imgsz <= 2048 or imgsz % 32:
+        bad("imgsz", "imgsz must be a multiple of 32 between 32 and 2048", "invalid_option")
+    flags: dict[str, bool] = {}
+    for name in ("half", "int8", "dynamic", "simplify", "nms"):
+        value = options.get(name, name == "simplify" and "simplify" in spec.options)
+        if not isinstance(value, bool):
+            bad(name, f"{name} must be true or false", "invalid_option")
+            continue
+        flags[name] = value
+        if value and name not in spec.options:
+            bad(name, _unsupported_reason(name, spec))
+    if flags.get("half") and flags.get("int8"):
+        bad("half", "half and int8 exclude each other", "invalid_option")
+    opset = options.get("opset")
+    if opset is not None:
+        if "opset" not in spec.options:
+            bad("opset", f"opset applies to ONNX only, not {spec.title}")
+        elif not isinstance(opset, int) or isinstance(opset, bool) or not 11 <= opset <= 22:
+            bad("opset", "opset must be an integer between 11 and 22", "invalid_option")
+    batch = options.get("batch", 1)
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 64:
+        bad("batch", "batch must be an integer between 1 and 64", "invalid_option")
+    elif batch != 1 and not flags.get("dynamic"):
+        bad("batch", "a fixed batch other than 1 is not offered; use dynamic=true (batch is then the largest)")
+    normal: dict[str, Any] = {"imgsz": imgsz, "batch": batch, **{k: v for k, v in flags.items() if k != "nms"}}
+    normal = {k: v for k, v in normal.items() if k in ("imgsz", "batch") or k in spec.options}
+    if "opset" in spec.options:
+        normal["opset"] = opset
+    return normal, problems
+
+
+def _unsupported_reason(name: str, spec: FormatSpec) -> str:
+    if name == "int8":
+        return "int8 needs calibration data, which this deployment does not provide yet"
+    if name == "nms":
+        return "nms inside the model is not offered: the package's predictor applies NMS"
+    if name == "half":
+        return f"half precision is not offered for {spec.title} on a CPU-only exporter"
+    return f"{name} does not apply to {spec.title}"
+
+
+def precision(options: dict[str, Any]) -> str:
+    """Which parity tolerances apply."""
+    return "int8" if options.get("int8") else "fp16" if options.get("half") else "fp32"

@@ -1,0 +1,1 @@
+"""The exporter worker: a consumer group on export.requested.v1, each export in a child process."""
