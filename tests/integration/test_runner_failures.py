@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import TopicPartition
 
-from vtp_contracts.catalog import JOB_LIFECYCLE, JOB_REQUESTED
-from vtp_contracts.events.jobs import JobRequested
+from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_LIFECYCLE, JOB_REQUESTED
+from vtp_contracts.events.jobs import JobCancelRequested, JobRequested
 from vtp_localstack.stack import LocalStack
 from vtp_runtime.messaging.cloudevents import OutboundEvent, make_event
 from vtp_runtime.messaging.dead_letter import DeadLetters
@@ -165,3 +165,40 @@ async def test_started_refused_and_a_failed_commit_neither_wedge_nor_lose_the_co
     assert consumers[0].failed and publisher.refuse == 0
     after = {tp: await _committed(bootstrap, group, tp) for tp in before}
     assert sorted(after[tp] - before[tp] for tp in before) == [0] * (len(before) - 1) + [1]  # past the command
+
+
+async def test_a_restarted_runner_reads_every_cancellation_again_without_a_consumer_group(stack: LocalStack) -> None:
+    """No group: nothing is left on the broker per runner, and a restart reads the (small) topic from its start."""
+    bootstrap = stack.cfg.kafka_bootstrap
+    real = KafkaEventPublisher(bootstrap, client_id="cancel-reader")
+    await real.start()
+    job_id = uuid.uuid4()
+    cancel = JobCancelRequested(job_id=job_id, project_id=uuid.uuid4(), attempt=1, requested_at=datetime.now(UTC))
+    made: list[dict[str, Any]] = []
+
+    def new_consumer(*topics: str, **kwargs: Any) -> AIOKafkaConsumer:
+        made.append(kwargs)
+        return AIOKafkaConsumer(*topics, **kwargs)
+
+    try:
+        await real.publish([make_event(JOB_CANCEL_REQUESTED, cancel, "tests")])
+        for life in ("first", "after a restart"):
+            runner = Runner(
+                AttemptDeps(None, Reporter(real), f"cancel-reader-{life}", Path("/x"), Path("/x"), 0, 30, 30),  # type: ignore[arg-type]
+                bootstrap, "trainer-runners", [[]], 10,
+                dead_letters=DeadLetters(real, metrics=Metrics()), new_consumer=new_consumer,
+            )  # fmt: skip
+            stop = asyncio.Event()
+            reader = asyncio.create_task(runner.watch_cancellations(stop))
+            try:
+                deadline = time.monotonic() + DEADLINE_SECONDS
+                while not runner.cancelled.remembers((str(job_id), 1)):
+                    assert not reader.done(), reader.exception() if reader.done() else None
+                    assert time.monotonic() < deadline, f"the cancellation was not read ({life})"
+                    await asyncio.sleep(0.1)
+            finally:
+                stop.set()
+                await asyncio.wait_for(reader, 30)
+    finally:
+        await real.stop()
+    assert [m["group_id"] for m in made] == [None, None]
