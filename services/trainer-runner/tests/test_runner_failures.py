@@ -298,3 +298,28 @@ async def test_a_broker_blip_marks_the_take_loop_failing_and_the_next_fetch_heal
 
     await running(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), watch)
     assert sup.states["job commands"].restarts == 0  # handled, reported, never a crash
+
+
+async def test_jobs_are_handed_back_even_when_the_service_stops_while_the_take_loop_waits_to_restart() -> None:
+    publisher = FlakyPublisher()
+    jobs = FakeConsumer([Record(command(), 0)])
+    run, _ = runner(publisher, jobs, slots=2)
+    original = jobs.getmany
+    calls = [0]
+
+    async def getmany(**kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 1:
+            raise RuntimeError("bug in the take loop")  # every fetch after the first crashes
+        return await original(**kwargs)
+
+    jobs.getmany = getmany  # type: ignore[method-assign]
+    sup = Supervisor(backoff=Backoff(initial=3600.0, maximum=3600.0))  # it will wait out a long backoff
+    stop = asyncio.Event()
+    loop = asyncio.create_task(sup.run(Background("job commands", run.take_jobs), stop))
+    await until(lambda: sup.states.get("job commands") is not None and sup.states["job commands"].restarts == 1)
+    assert run.running  # the attempt goes on while the loop waits to restart
+    stop.set()
+    await asyncio.wait_for(loop, 20)
+    await run.shutdown()  # the service's shutdown hook
+    assert statuses(publisher) == ["started", "requeued"] and run.running == {}

@@ -56,4 +56,5 @@ def create_app(settings: TrainerRunnerSettings | None = None) -> FastAPI:
         cancel_memory_seconds=settings.cancel_memory_hours * 3600,
     )
     runtime.parts.background += runner.background()
+    runtime.parts.on_shutdown.append(runner.shutdown)  # before the publisher stops (hooks run in reverse)
     return build_app(runtime.parts)

@@ -91,10 +91,15 @@ class Runner:
             await self._take_loop(consumer, stop)
         finally:
             if stop.is_set():  # shutting down (a crash only restarts this loop; attempts go on)
-                if self._spares is not None:
-                    await self._spares.close()  # first: attempts ending now must not start new spares
-                await self._hand_back_all()
+                await self.shutdown()
             await consumer.stop()
+
+    async def shutdown(self) -> None:
+        """Kill the spares and hand every running job back; also a shutdown hook, for when the
+        take loop was waiting out a restart backoff as the service stopped."""
+        if self._spares is not None:
+            await self._spares.close()  # first: attempts ending now must not start new spares
+        await self._hand_back_all()
 
     async def _take_loop(self, consumer: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
