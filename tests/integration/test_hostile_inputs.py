@@ -7,12 +7,16 @@ gateway's next POST on it answered an empty 502.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
 import pytest
 
+from vtp_localstack.stack import LocalStack
 from vtp_runtime.http.fields import MAX_OFFSET
+
+from .notifier.conftest import next_message, open_feed
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -88,6 +92,16 @@ def test_nul_in_job_name_and_cancel_reason_is_422(admin: httpx.Client):
     assert admin.get("/api/v1/jobs").json()["total"] == before
     cancel = admin.post(f"/api/v1/jobs/{MISSING}/cancel", json={"reason": "because\x00"})
     assert _errors(cancel) == {"#/body/reason": "nul_character"}
+
+
+async def test_nul_in_the_feeds_resume_point_is_an_invalid_subscription(stack: LocalStack, admin_token: str):
+    async with open_feed(stack.cfg.gateway_url, {"Authorization": f"Bearer {admin_token}"}) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "since": "evt\x00"}))
+        problem = await next_message(ws)
+        assert problem["code"] == "invalid_subscription"
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [("since", "nul_character")]
+        await ws.send(json.dumps({"action": "subscribe", "project": True}))
+        assert (await next_message(ws))["type"] == "subscribed"  # the socket lives on
 
 
 # One POST route per service (identity, jobs, datasets, export, inference, notifier, gateway app).

@@ -173,3 +173,20 @@ def test_classification_only_dataset_is_valid(admin: httpx.Client):
     response = upload(admin, dataset.build(), f"cls-{uuid.uuid4().hex[:6]}")
     assert response.status_code == 201, response.text
     assert set(response.json()["tasks"]) == {"classification"}
+
+
+def test_nul_in_a_class_or_keypoint_name_is_refused_and_nothing_is_stored(admin: httpx.Client, stored: StoredState):
+    # Class names end up in PostgreSQL (tasks, statistics), which stores no U+0000: this was a 500.
+    dataset = valid_detection(4)
+    _pose(dataset)
+    _det(dataset)["classes"][0]["name"] = "cir\x00cle"
+    for image in _det(dataset)["images"]:
+        for ann in image["annotations"]:
+            if ann["class_id"] == 0:
+                ann["class_name"] = "cir\x00cle"
+    dataset.docs["annotations_pose.json"]["classes"][1]["keypoints"] = ["a", "b\x00"]
+    with stored.unchanged():
+        response = upload(admin, dataset.build(), f"nul-{uuid.uuid4().hex[:6]}")
+    assert response.status_code == 422 and response.json()["code"] == "dataset_invalid", response.text
+    at = {(e["file"], e["pointer"]) for e in response.json()["errors"] if e["code"] == "schema_violation"}
+    assert at == {(DET, "/classes/0/name"), ("annotations_pose.json", "/classes/1/keypoints")}

@@ -41,6 +41,10 @@ def _pairs(v: object) -> bool:
     return isinstance(v, list) and len(v) == 2 and all(is_int(k) and k >= 1 for k in v)
 
 
+def _name(v: object) -> bool:
+    return isinstance(v, str) and "\x00" not in v
+
+
 # (key, required, check, what it must be): the schema as data, one line per field.
 Field = tuple[str, bool, Callable[[Any], bool], str]
 TOP_FIELDS: tuple[Field, ...] = (
@@ -51,10 +55,11 @@ TOP_FIELDS: tuple[Field, ...] = (
 )
 CLASS_FIELDS: tuple[Field, ...] = (
     ("id", True, is_int, "an integer"),
-    ("name", True, lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    # Class names are stored and searched by the platform (PostgreSQL holds no U+0000).
+    ("name", True, lambda v: _name(v) and v != "", "a non-empty string without NUL"),
     ("color", False, lambda v: isinstance(v, str) and bool(_COLOR.match(v)), 'a color "#rrggbb"'),
     ("supercategory", False, lambda v: isinstance(v, str), "a string"),
-    ("keypoints", False, lambda v: isinstance(v, list) and all(isinstance(k, str) for k in v), "a list of names"),
+    ("keypoints", False, lambda v: isinstance(v, list) and all(_name(k) for k in v), "a list of names without NUL"),
     ("skeleton", False, lambda v: isinstance(v, list) and all(_pairs(e) for e in v), "pairs of 1-based indices"),
 )
 _POSITIVE = "a positive integer"
