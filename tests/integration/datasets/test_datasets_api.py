@@ -134,6 +134,15 @@ def test_split_can_be_read_and_changed(admin: httpx.Client, dataset: dict):
     assert admin.get(url).json()["method"] == "auto", "a rejected split is not stored"
 
 
+def test_split_numbers_are_numbers_not_booleans(admin: httpx.Client, dataset: dict):
+    # Found by schemathesis: `"seed": false` was coerced to 0 and stored.
+    url = f"/api/v1/datasets/{dataset['id']}/split"
+    response = admin.put(url, json={"method": "auto", "train": True, "val": 0, "test": 0, "seed": False})
+    assert response.status_code == 422
+    assert {e["pointer"] for e in response.json()["errors"]} == {"#/body/train", "#/body/seed"}
+    assert admin.get(url).json()["method"] == "partial", "nothing was stored"
+
+
 def test_delete_is_soft_and_snapshots_stay_readable(admin: httpx.Client, dataset: dict):
     url = f"/api/v1/datasets/{dataset['id']}"
     snap = admin.post(f"{url}/snapshots").json()

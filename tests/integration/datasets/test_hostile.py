@@ -111,6 +111,16 @@ def test_not_multipart_is_415(admin: httpx.Client):
     assert response.status_code == 415 and response.json()["code"] == "multipart_required"
 
 
+def test_an_empty_file_part_is_a_missing_file_not_a_500(admin: httpx.Client, stored: StoredState):
+    # Found by schemathesis: an empty part is never written to disk, and the route unlinked '.'.
+    with stored.unchanged():
+        for path in ("/api/v1/datasets", f"/api/v1/datasets/{uuid.uuid4()}/versions"):
+            files = {"file": ("empty.zip", b"", "application/zip")}
+            response = admin.post(path, data={"name": f"empty-{uuid.uuid4().hex[:6]}"}, files=files)
+            assert response.status_code == 422, response.text
+            assert response.json()["errors"][0]["pointer"] == "#/form/file"
+
+
 class _NoUtf8Flag(zipfile.ZipInfo):
     """Writes the name as UTF-8 bytes without the UTF-8 flag, as many old tools do."""
 

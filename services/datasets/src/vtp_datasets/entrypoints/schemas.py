@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from vtp_datasets.domain.model import TAG_PATTERN, Dataset, DatasetVersion, Snapshot
 
@@ -54,10 +54,11 @@ class DatasetPage(BaseModel):
 class SplitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["auto", "manual", "partial"]
-    train: float = Field(0.8, ge=0, le=1)
-    val: float = Field(0.2, ge=0, le=1)
-    test: float = Field(0.0, ge=0, le=1)
-    seed: int = 42
+    # Strict: `true` is not a fraction and `false` not a seed (pydantic would coerce them).
+    train: StrictFloat = Field(0.8, ge=0, le=1)
+    val: StrictFloat = Field(0.2, ge=0, le=1)
+    test: StrictFloat = Field(0.0, ge=0, le=1)
+    seed: StrictInt = 42
     assignments: dict[str, Literal["train", "val", "test"]] = Field(
         default_factory=dict, description="file_name -> split, for manual and partial."
     )
