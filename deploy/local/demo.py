@@ -21,8 +21,9 @@ from vtp_dice.sample import generate, zip_dataset
 from vtp_localstack.config import StackConfig
 
 
-def _health(api: httpx.Client) -> bool:
-    health = api.get("/api/v1/health").json()
+def _health(api: httpx.Client, admin: dict[str, str]) -> bool:
+    print(f"platform health without a token: {api.get('/api/v1/health').json()}")
+    health = api.get("/api/v1/health", headers=admin).json()  # the detail is for admins only
     print(f"platform health: {health['status']}")
     for name, service in sorted(health["services"].items()):
         checks = ", ".join(f"{dep} {r['status']}" for dep, r in service.get("checks", {}).items())
@@ -139,7 +140,7 @@ def main() -> int:
     cfg = StackConfig()
     admin = {"Authorization": f"Bearer {(cfg.run_path / 'admin-token').read_text().strip()}"}
     with httpx.Client(base_url=cfg.gateway_url, timeout=30) as api:
-        ok = _health(api)
+        ok = _health(api, admin)
         mine = _project(api, admin)
         dataset_id = _dataset(api, mine)
         ok = dataset_id is not None and _train(api, mine, dataset_id) and ok
