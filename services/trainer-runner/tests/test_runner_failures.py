@@ -323,3 +323,10 @@ async def test_jobs_are_handed_back_even_when_the_service_stops_while_the_take_l
     await asyncio.wait_for(loop, 20)
     await run.shutdown()  # the service's shutdown hook
     assert statuses(publisher) == ["started", "requeued"] and run.running == {}
+
+
+def test_trainer_text_with_a_nul_character_is_made_storable_before_it_is_published() -> None:
+    from vtp_trainer_runner.attempt import _text
+
+    assert _text("loss\x00nan", 100) == "loss\ufffdnan"  # PostgreSQL refuses NUL: it would be a dead letter
+    assert _text("x" * 50, 10) == "x" * 10

@@ -43,6 +43,12 @@ _log = logging.getLogger(__name__)
 LOG_BATCH_LINES = 50
 
 
+def _text(value: str, limit: int) -> str:
+    """Trainer text as consumers can store it: PostgreSQL text and JSONB refuse NUL, so such an
+    event would only end as a dead letter (and a `failed` that never lands leaves the job running)."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
 @dataclass
 class AttemptDeps:
     store: ObjectStore
@@ -115,14 +121,15 @@ class Attempt:
                 "failed",
                 JobError(
                     code=exc.code,
-                    message=str(exc)[:2000],
+                    message=_text(str(exc), 2000),
                     last_good_epoch=self.epoch or None,
                 ),
             )
         except Exception as exc:
             _log.exception("attempt %s/%s crashed in the runner", self.cmd.job_id, self.cmd.attempt)
             await self._lifecycle(
-                "failed", JobError(code="TRAINER_CRASHED", message=str(exc)[:2000], last_good_epoch=self.epoch or None)
+                "failed",
+                JobError(code="TRAINER_CRASHED", message=_text(str(exc), 2000), last_good_epoch=self.epoch or None),
             )
         finally:
             beat.cancel()
@@ -165,7 +172,8 @@ class Attempt:
                 elif isinstance(message, CheckpointReady):
                     await self._checkpoint(message)
                 elif isinstance(message, Log):
-                    self._logs.append(LogLine(time=message.time, level=message.level, message=message.message[:4000]))
+                    line = LogLine(time=message.time, level=message.level, message=_text(message.message, 4000))
+                    self._logs.append(line)
                     if message.level == "error" or len(self._logs) >= LOG_BATCH_LINES:
                         await self._flush_logs()
                 elif isinstance(message, Finished | Failed):
@@ -196,7 +204,11 @@ class Attempt:
         elif isinstance(terminal, Failed):
             await self._lifecycle(
                 "failed",
-                JobError(code=terminal.code, message=terminal.message, last_good_epoch=terminal.last_good_epoch),
+                JobError(
+                    code=terminal.code,
+                    message=_text(terminal.message, 10_000),
+                    last_good_epoch=terminal.last_good_epoch,
+                ),
             )
         else:
             raise AttemptFailure("TRAINER_CRASHED", f"trainer exited with {returncode} without a final report")
