@@ -79,23 +79,24 @@ def test_train_kwargs_are_copies() -> None:
     assert resolved.advanced_set == {"freeze": [0, 1]}
 
 
-@pytest.mark.parametrize(
-    ("model", "ref"),
-    [
-        ("s3://vtp-checkpoints/jobs/1/best.pt", "s3://vtp-checkpoints/jobs/1/best.pt"),
-        ("local://checkpoints/best.pt", "local://checkpoints/best.pt"),
-        (JOB_ID, JOB_ID),
-        (JOB_ID.upper(), JOB_ID),  # job ids are canonicalised
-    ],
-)
-def test_checkpoint_references(model: str, ref: str) -> None:
+@pytest.mark.parametrize(("model", "ref"), [(JOB_ID, JOB_ID), (JOB_ID.upper(), JOB_ID)])  # ids are canonicalised
+def test_earlier_job_as_checkpoint(model: str, ref: str) -> None:
     assert checkpoint_ref(model) == ref
     resolved, problems = resolve(model, task="pose")
     assert problems == [] and resolved is not None
     assert (resolved.model, resolved.model_kind, resolved.model_yaml) == (ref, "checkpoint", None)
 
 
-@pytest.mark.parametrize("model", ["yolo12n", "YOLO11N", "yolo11n.pt", "s3://", "http://x/best.pt", "8f14e45f", ""])
+@pytest.mark.parametrize(
+    "model", ["s3://vtp/checkpoints/other-project/best.pt", "local://vtp/best.pt", "http://x/best.pt", "file:///etc/x", "s3://"]
+)
+def test_uris_are_refused(model: str) -> None:
+    """Only checkpoints the platform recorded for the caller's project: a URI could name anyone's object."""
+    assert checkpoint_ref(model) is None
+    assert codes(resolve(model)[1]) == [("/model", "model_uri_not_allowed")]
+
+
+@pytest.mark.parametrize("model", ["yolo12n", "YOLO11N", "yolo11n.pt", "8f14e45f", ""])
 def test_unknown_model(model: str) -> None:
     assert checkpoint_ref(model) is None
     assert codes(resolve(model)[1]) == [("/model", "unknown_model")]

@@ -23,8 +23,9 @@ from vtp_trainers.registry import TRAINERS, Task
 ModelKind = Literal["name", "checkpoint"]
 _M = TypeVar("_M", bound=BaseModel)
 
-# A checkpoint to fine-tune from: an object-store URI, or the id of an earlier job (its best weights).
-_CHECKPOINT_URI = re.compile(r"^(s3|local)://\S+$")
+# A checkpoint to fine-tune from is named by the id of an earlier job; the jobs service resolves it to a
+# checkpoint it recorded for the caller's project. A URI is refused: it could name another project's object.
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _JOB_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -80,9 +81,7 @@ class ResolvedJobConfig(BaseModel):
 
 
 def checkpoint_ref(model: str) -> str | None:
-    """`model` as a checkpoint reference (URI, or a job id in canonical form), or None for a plain name."""
-    if _CHECKPOINT_URI.match(model):
-        return model
+    """`model` as a checkpoint reference (an earlier job's id, canonical form), or None for a plain name."""
     if _JOB_ID.match(model):
         return str(uuid.UUID(model))
     return None
@@ -114,11 +113,14 @@ def validate_job_config(
             supported = ", ".join(trainer.tasks)
             message = f"{trainer.name} does not train task {task!r}; supported: {supported}"
             problems.append(ConfigProblem("/task_type", "task_not_supported", message))
-        if ref is None and model not in trainer.models:
+        if _URI.match(model):
             message = (
-                f"unknown model {model!r}: use one of {', '.join(trainer.models)}, "
-                "a checkpoint URI (s3://, local://) or the id of an earlier job"
+                "object-store URIs are not accepted: fine-tune from an earlier job of this project "
+                "(its id, or {\"job_id\": ..., \"checkpoint\": \"best\"|\"last\"})"
             )
+            problems.append(ConfigProblem("/model", "model_uri_not_allowed", message))
+        elif ref is None and model not in trainer.models:
+            message = f"unknown model {model!r}: use one of {', '.join(trainer.models)}, or the id of an earlier job"
             problems.append(ConfigProblem("/model", "unknown_model", message))
 
     basic, basic_problems = _check(
