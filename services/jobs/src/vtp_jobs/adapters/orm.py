@@ -22,6 +22,7 @@ jobs = sa.Table(
     sa.Column("split", JSONB, nullable=True),
     sa.Column("snapshot_content_hash", sa.String(64), nullable=True),
     sa.Column("split_fingerprint", sa.String(64), nullable=True),
+    sa.Column("base_checkpoint", JSONB, nullable=True),
     sa.Column("config", JSONB, nullable=False),
     sa.Column("advanced_config", JSONB, nullable=False),
     sa.Column("priority", sa.Integer, nullable=False),

@@ -102,6 +102,7 @@ class Job:
     split: dict[str, Any] | None = None
     snapshot_content_hash: str | None = None
     split_fingerprint: str | None = None
+    base_checkpoint: dict[str, Any] | None = None  # fine-tuned from (see fine_tuning.py); fixed at submit
     status: Status = Status.PENDING
     attempt: int = 1
     runner_id: str | None = None
@@ -183,6 +184,10 @@ class Job:
             return stale
         current = self.checkpoints.get(kind)
         if current is not None and current.get("epoch", -1) >= info.get("epoch", -1):
+            if current.get("uri") == info.get("uri") and not info.keys() <= current.keys():
+                # The same upload told twice (a lifecycle pointer, then checkpoint.saved): keep what each knows.
+                self.checkpoints[kind] = {**info, **current}
+                return APPLIED
             return Outcome(False, f"not newer than the {kind} checkpoint held")
         self.checkpoints[kind] = info
         if kind == "best":

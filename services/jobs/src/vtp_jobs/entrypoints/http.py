@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -9,20 +10,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import ValidationError
 
-from vtp_jobs.adapters.datasets_client import DatasetsUnavailable, SnapshotProblem
+from vtp_jobs.adapters.datasets_client import DatasetsUnavailable
+from vtp_jobs.domain.fine_tuning import CheckpointChoice
 from vtp_jobs.domain.model import JobAlreadyFinished, JobNotFinished, JobNotFound
-from vtp_jobs.entrypoints.schemas import CancelIn, JobIn, JobOut, JobPage, RestartIn
+from vtp_jobs.entrypoints.schemas import CancelIn, CheckpointIn, JobIn, JobOut, JobPage, RestartIn
 from vtp_jobs.service_layer import commands
-from vtp_jobs.service_layer.commands import Deps, JobRequest
+from vtp_jobs.service_layer.commands import Deps, JobRequest, RequestRejected
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.fields import Offset
-from vtp_runtime.http.problems import ProblemError, validation_errors
 from vtp_runtime.http.openapi import json_body, problems
+from vtp_runtime.http.problems import ProblemError, validation_errors
 from vtp_trainers.registry import config_schema, trainers_summary
-from vtp_trainers.validate import validate_job_config
+from vtp_trainers.validate import checkpoint_ref, validate_job_config
 
 Caller = Annotated[Principal, Depends(current_principal)]
 STATUSES = "^(pending|queued|running|completed|failed|cancelled|requeued)$"
+_MODEL_TAG = re.compile(r"^#/body/model/(name|checkpoint)(?=/|$)")
 
 
 def _invalid(errors: list[dict[str, str]]) -> ProblemError:
@@ -36,13 +39,13 @@ def _parse(body: dict[str, Any]) -> JobRequest:
     try:
         parsed = JobIn.model_validate(body)
     except ValidationError as exc:
-        errors += [{**e, "pointer": e["pointer"].replace("#/", "#/body/", 1)} for e in validation_errors(exc.errors())]
-    config, advanced = body.get("config", {}), body.get("advanced_config", {})
+        errors += [{**e, "pointer": _body_pointer(e["pointer"])} for e in validation_errors(exc.errors())]
+    config, advanced, model = body.get("config", {}), body.get("advanced_config", {}), body.get("model", "")
     if isinstance(config, dict) and isinstance(advanced, dict):
         _, problems = validate_job_config(
             str(body.get("framework", "ultralytics")),
             str(body.get("task_type", "")),
-            str(body.get("model", "")),
+            str(model.get("job_id", "")) if isinstance(model, dict) else str(model),
             config,
             advanced,
         )
@@ -50,22 +53,37 @@ def _parse(body: dict[str, Any]) -> JobRequest:
         errors += [
             {"pointer": "#/body" + p.pointer, "code": p.code, "message": p.message}
             for p in problems
-            if "#/body" + p.pointer not in seen
+            if not any(s == "#/body" + p.pointer or s.startswith(f"#/body{p.pointer}/") for s in seen)
         ]
     if errors or parsed is None:
         raise _invalid(errors)
+    model_name, fine_tune_from = _model(parsed.model)
     return JobRequest(
         parsed.name,
         parsed.framework,
         parsed.task_type,
-        parsed.model,
+        model_name,
         parsed.dataset_id,
         parsed.snapshot_id,
         parsed.split.model_dump() if parsed.split else None,
         parsed.config,
         parsed.advanced_config,
         parsed.priority,
+        fine_tune_from,
     )
+
+
+def _body_pointer(pointer: str) -> str:
+    """A pointer into the request body, without the shape tag `model`'s union puts into its locations."""
+    return _MODEL_TAG.sub("#/body/model", pointer.replace("#/", "#/body/", 1))
+
+
+def _model(model: str | CheckpointIn) -> tuple[str, CheckpointChoice | None]:
+    """The job's `model` (a name, or the earlier job's id) and the checkpoint to fine-tune from, if any."""
+    if isinstance(model, CheckpointIn):
+        return str(model.job_id), CheckpointChoice(model.job_id, model.checkpoint)
+    ref = checkpoint_ref(model)
+    return (model, None) if ref is None else (ref, CheckpointChoice(uuid.UUID(ref)))
 
 
 def _job_problem(exc: Exception) -> ProblemError:
@@ -95,8 +113,10 @@ def build_router(deps: Deps) -> APIRouter:
         token = request.headers["authorization"].partition(" ")[2].strip()
         try:
             job = await commands.submit_job(deps, caller, token, job_request)
-        except SnapshotProblem as exc:
-            raise _invalid([{"pointer": "#/body" + exc.pointer, "code": exc.code, "message": str(exc)}]) from exc
+        except RequestRejected as exc:
+            raise _invalid(
+                [{"pointer": "#/body" + p.pointer, "code": p.code, "message": p.message} for p in exc.problems]
+            ) from exc
         except DatasetsUnavailable as exc:
             raise ProblemError(503, "datasets_unavailable", "Datasets service unavailable", str(exc)) from exc
         return JobOut.of(job)

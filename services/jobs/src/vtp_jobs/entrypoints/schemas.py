@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from vtp_jobs.domain.model import Job
 from vtp_runtime.http.fields import NulFreeStr
@@ -21,6 +21,31 @@ class SplitIn(BaseModel):
     seed: int = 42
 
 
+class CheckpointIn(BaseModel):
+    """A checkpoint an earlier job of this project recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: uuid.UUID
+    checkpoint: Literal["best", "last"] = "best"
+
+
+def _model_kind(value: Any) -> str | None:
+    return "name" if isinstance(value, str) else "checkpoint" if isinstance(value, dict | CheckpointIn) else None
+
+
+# A name or a checkpoint object, told apart by type, so a bad value gets the errors of its own shape only.
+# The tag appears in error locations (`/model/checkpoint/job_id`); the route drops it.
+ModelIn = Annotated[
+    Annotated[Annotated[str, Field(min_length=1, max_length=500)], Tag("name")]
+    | Annotated[CheckpointIn, Tag("checkpoint")],
+    Discriminator(
+        _model_kind,
+        custom_error_type="model_shape",
+        custom_error_message="model should be a name, a job id, or {job_id, checkpoint}",
+    ),
+]
+
+
 class JobIn(BaseModel):
     """The shape of a job request; trainer-specific rules are checked by `vtp_trainers`."""
 
@@ -28,7 +53,10 @@ class JobIn(BaseModel):
     name: NulFreeStr = Field(min_length=1, max_length=200)
     framework: NulFreeStr = Field("ultralytics", min_length=1, max_length=50)
     task_type: NulFreeStr = Field(min_length=1, max_length=20, description="detect, segment, classify or pose")
-    model: str = Field(min_length=1, max_length=500, description="e.g. yolo11n, or a checkpoint to fine-tune from")
+    model: ModelIn = Field(
+        description="A model name (e.g. yolo11n), or an earlier finished job of this project to fine-tune from: "
+        "its id (its best checkpoint) or {job_id, checkpoint}. Object-store URIs are refused.",
+    )
     dataset_id: uuid.UUID
     snapshot_id: uuid.UUID | None = Field(None, description="Pinned now from the dataset's head when absent.")
     split: SplitIn | None = None
@@ -68,6 +96,9 @@ class JobOut(BaseModel):
     best_epoch: int | None
     eta_seconds: float | None
     checkpoints: dict[str, dict[str, Any]]
+    base_checkpoint: dict[str, Any] | None = Field(
+        description="The checkpoint this job fine-tunes from: job_id, checkpoint, epoch, uri, sha256, size_bytes."
+    )
     runner_id: str | None
     error: dict[str, Any] | None
     timings: dict[str, datetime | None]

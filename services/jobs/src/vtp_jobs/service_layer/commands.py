@@ -9,7 +9,8 @@ from typing import Any
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED
 from vtp_contracts.events.jobs import JobCancelRequested
-from vtp_jobs.adapters.datasets_client import DatasetsClient
+from vtp_jobs.adapters.datasets_client import DatasetsClient, PinnedSnapshot, SnapshotProblem
+from vtp_jobs.domain.fine_tuning import CheckpointChoice, CheckpointIncompatible, CheckpointNotFound, base_checkpoint
 from vtp_jobs.domain.model import Job, JobNotFound, Status
 from vtp_jobs.service_layer.dispatch import dispatch
 from vtp_jobs.service_layer.events import NewUow
@@ -36,11 +37,43 @@ class JobRequest:
     config: dict[str, Any]
     advanced_config: dict[str, Any]
     priority: int
+    fine_tune_from: CheckpointChoice | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request cannot be run; `pointer` is relative to the request body."""
+
+    code: str
+    pointer: str
+    message: str
+
+
+class RequestRejected(Exception):
+    """The request passed validation but names what this project cannot use; every reason at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
 
 
 async def submit_job(deps: Deps, caller: Principal, token: str, request: JobRequest) -> Job:
-    """Pin the snapshot, then write the job and its `job.requested` in one transaction."""
-    pinned = await deps.datasets.pin(token, request.dataset_id, request.snapshot_id, request.task_type)
+    """Resolve the checkpoint to start from and pin the snapshot, then write the job and its
+    `job.requested` in one transaction."""
+    problems: list[Problem] = []
+    base: dict[str, Any] | None = None
+    pinned: PinnedSnapshot | None = None
+    if request.fine_tune_from is not None:
+        try:
+            base = await _base_checkpoint(deps, caller, request, request.fine_tune_from)
+        except (CheckpointNotFound, CheckpointIncompatible) as exc:
+            problems.append(Problem(exc.code, "/model", str(exc)))
+    try:
+        pinned = await deps.datasets.pin(token, request.dataset_id, request.snapshot_id, request.task_type)
+    except SnapshotProblem as exc:
+        problems.append(Problem(exc.code, exc.pointer, str(exc)))
+    if problems or pinned is None:
+        raise RequestRejected(problems)
     now = datetime.now(UTC)
     job = Job(
         uuid.uuid4(),
@@ -58,6 +91,7 @@ async def submit_job(deps: Deps, caller: Principal, token: str, request: JobRequ
         split=request.split,
         snapshot_content_hash=pinned.content_hash,
         split_fingerprint=pinned.split_fingerprint,
+        base_checkpoint=base,
     )
     job.transition(Status.QUEUED, job.attempt, now)
     async with deps.new_uow() as uow:
@@ -65,6 +99,15 @@ async def submit_job(deps: Deps, caller: Principal, token: str, request: JobRequ
         await dispatch(uow, job)
         await uow.commit()
     return job
+
+
+async def _base_checkpoint(
+    deps: Deps, caller: Principal, request: JobRequest, choice: CheckpointChoice
+) -> dict[str, Any]:
+    """The recorded checkpoint to fine-tune from, looked up in the caller's project only."""
+    async with deps.new_uow() as uow:
+        source = await uow.repo.get(caller.project_id, choice.job_id)
+    return base_checkpoint(source, choice, request.framework, request.task_type)
 
 
 async def get_job(deps: Deps, caller: Principal, job_id: uuid.UUID) -> Job:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from vtp_contracts.base import ObjectRef
 from vtp_contracts.catalog import JOB_REQUESTED
 from vtp_contracts.events.jobs import CheckpointPointer, JobRequested, SplitOverride
 from vtp_jobs.domain.model import Job
@@ -12,6 +13,7 @@ from vtp_jobs.service_layer.unit_of_work import JobsUnitOfWork
 
 def requested_event(job: Job, resume: bool) -> JobRequested:
     point = job.resume_point() if resume else None
+    base = job.base_checkpoint  # every attempt carries it: one that cannot resume starts from it again
     return JobRequested(
         job_id=job.id,
         project_id=job.project_id,
@@ -30,6 +32,9 @@ def requested_event(job: Job, resume: bool) -> JobRequested:
         priority=job.priority,
         resume_from=CheckpointPointer(uri=point["uri"], sha256=point["sha256"], epoch=point["epoch"])
         if point
+        else None,
+        base_checkpoint=ObjectRef(uri=base["uri"], sha256=base["sha256"], size_bytes=base["size_bytes"])
+        if base
         else None,
         requested_at=datetime.now(UTC),
     )
