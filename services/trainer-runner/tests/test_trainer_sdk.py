@@ -207,6 +207,16 @@ def test_model_source_never_downloads(tmp_path: Path) -> None:
     assert missing.value.code == "INVALID_CONFIG"
 
 
+def test_fine_tuning_loads_the_checkpoint_itself(tmp_path: Path) -> None:
+    """The downloaded checkpoint carries its architecture: it is what YOLO() loads, unless the attempt resumes."""
+    weights, last = tmp_path / "weights.pt", tmp_path / "resume.pt"
+    weights.write_bytes(b"w")
+    last.write_bytes(b"r")
+    job_id = str(uuid.uuid4())  # a fine-tuning job's model names the earlier job
+    assert model_source(spec(tmp_path, model=job_id, pretrained_weights=weights)) == str(weights)
+    assert model_source(spec(tmp_path, model=job_id, pretrained_weights=weights, resume_from=last)) == str(last)
+
+
 def test_train_arguments_keep_outputs_in_the_work_dir(tmp_path: Path) -> None:
     job = spec(tmp_path, train_kwargs={"epochs": 5, "project": "/elsewhere", "save": False, "plots": True})
     args = train_arguments(job, tmp_path / "data.yaml", cuda=False)

@@ -1,7 +1,9 @@
 """Everything a trainer child needs, made local first: config, dataset layout, checkpoints.
 
 Failures here carry the job error codes the platform reports: a config the trainer
-cannot take is INVALID_CONFIG, a snapshot that cannot be read is DATASET_NOT_FOUND.
+cannot take is INVALID_CONFIG, a snapshot that cannot be read is DATASET_NOT_FOUND, a
+checkpoint whose bytes do not match the SHA-256 it was recorded with is CHECKPOINT_INTEGRITY
+(checkpoints are pickles: loading an unverified one would run whatever it contains).
 """
 
 from __future__ import annotations
@@ -36,15 +38,18 @@ async def prepare(
     if resolved is None or problems:
         raise AttemptFailure("INVALID_CONFIG", "; ".join(f"{p.pointer}: {p.message}" for p in problems))
     work_dir = work_root / str(cmd.job_id) / f"attempt-{cmd.attempt}"
-    data = await _dataset(cmd, store, cache_dir, cache_max)
     resume = (
         await _download(store, cmd.resume_from.uri, cmd.resume_from.sha256, work_dir / "resume.pt")
         if (cmd.resume_from)
         else None
     )
     weights = None
-    if resolved.model_kind == "checkpoint" and "://" in resolved.model:
-        weights = await _download(store, resolved.model, None, work_dir / "weights.pt")
+    if resolved.model_kind == "checkpoint" and resume is None:  # a resume carries its own weights
+        if cmd.base_checkpoint is None:
+            raise AttemptFailure("INVALID_CONFIG", f"model {cmd.model} names a job, but no checkpoint was resolved")
+        base = cmd.base_checkpoint
+        weights = await _download(store, base.uri, base.sha256, work_dir / "weights.pt")
+    data = await _dataset(cmd, store, cache_dir, cache_max)
     kwargs = {**resolved.to_train_kwargs(), "device": device}
     return JobSpec(
         job_id=cmd.job_id,
@@ -89,14 +94,23 @@ def _splits(source: StoreSnapshotSource, cmd: JobRequested, task: str) -> dict[s
     return dict(assign(names, labeled_splits(docs), strata_from_docs(docs), config))
 
 
-async def _download(store: ObjectStore, uri: str, sha256: str | None, dest: Path) -> Path:
+async def _download(store: ObjectStore, uri: str, sha256: str, dest: Path) -> Path:
+    """Fetch `uri` to `dest`; it appears there only once its bytes match `sha256`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
     try:
-        await store.get_file(store.parse_uri(uri), dest)
+        await store.get_file(store.parse_uri(uri), part)
     except StorageError as exc:
+        part.unlink(missing_ok=True)
         raise AttemptFailure("TRAINER_CRASHED", f"cannot fetch {uri}: {exc}") from exc
-    if sha256 is not None:
-        with dest.open("rb") as f:
-            if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
-                raise AttemptFailure("TRAINER_CRASHED", f"{uri} does not match its SHA-256")
+    digest = await asyncio.to_thread(_sha256, part)
+    if digest != sha256:
+        part.unlink(missing_ok=True)
+        raise AttemptFailure("CHECKPOINT_INTEGRITY", f"{uri} has SHA-256 {digest}, recorded {sha256}; not loaded")
+    part.replace(dest)
     return dest
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

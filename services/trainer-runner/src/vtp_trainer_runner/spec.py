@@ -31,7 +31,9 @@ class JobSpec(BaseModel):
     data: Path = Field(description="A data.yaml or the directory holding it; an ImageFolder root for classify.")
     work_dir: Path = Field(description="The attempt's own directory: outputs and checkpoint files go here.")
     resume_from: Path | None = Field(None, description="A `last` checkpoint to continue from.")
-    pretrained_weights: Path | None = Field(None, description="Weights to start from (not a resume).")
+    pretrained_weights: Path | None = Field(
+        None, description="A checkpoint to fine-tune from (a new run from its weights, not a resume), verified."
+    )
     time_limit_seconds: float | None = Field(None, gt=0)
 
     @classmethod

@@ -66,12 +66,16 @@ def resolve_data(spec: JobSpec) -> Path:
 
 
 def model_source(spec: JobSpec) -> str:
-    """What `YOLO()` loads: the resume checkpoint, a local checkpoint, else an architecture yaml."""
+    """What `YOLO()` loads: the resume checkpoint, the checkpoint to fine-tune from (it carries its
+    architecture; `train()` then starts a new run from its weights), a local checkpoint, else an
+    architecture yaml."""
     for label, path in (("resume_from", spec.resume_from), ("pretrained_weights", spec.pretrained_weights)):
         if path is not None and not path.is_file():
             raise SpecError("INVALID_CONFIG", f"{label} {path} is not a local file")
     if spec.resume_from is not None:
         return str(spec.resume_from)
+    if spec.pretrained_weights is not None:
+        return str(spec.pretrained_weights)
     if spec.model.endswith((".pt", ".pth")) or os.sep in spec.model:
         if not Path(spec.model).is_file():  # a bare "yolo11n.pt" would make Ultralytics download it
             raise SpecError("INVALID_CONFIG", f"model {spec.model} is not a local file (weights are never downloaded)")
@@ -157,8 +161,6 @@ class UltralyticsPlugin:
             if ignored:
                 ctx.log("warning", f"train_kwargs {ignored} are set by the runner and were ignored")
             model = YOLO(source, task=spec.task_type)
-            if spec.pretrained_weights is not None and spec.resume_from is None:
-                model.load(str(spec.pretrained_weights))
             print(f"vtp: model {source} built {time.monotonic() - reporter.created:.2f} s after train() began")
         except SpecError as exc:
             ctx.fail(exc.code, str(exc), 0)
