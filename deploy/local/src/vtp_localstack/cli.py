@@ -47,6 +47,7 @@ def _status(stack: LocalStack) -> int:
     print("\nEndpoints")
     print(f"  gateway           {cfg.gateway_url}  (REST under /api/v1, WebSocket /api/v1/ws)")
     print(f"  health            {cfg.gateway_url}/api/v1/health")
+    print(f"  API docs          {cfg.gateway_url}/api/docs  (OpenAPI: /api/v1/openapi.json, token needed)")
     print(f"  kafka bootstrap   {cfg.kafka_bootstrap}")
     print(f"  postgres          {cfg.postgres_admin_url}")
     print(f"  redis             {cfg.redis_url}")
