@@ -138,7 +138,7 @@ def test_fine_tune_starts_from_the_earlier_jobs_weights(
     [command] = [c for c in _requested(stack) if c["job_id"] == tuned["id"]]
     assert command["base_checkpoint"] == {k: last[k] for k in ("uri", "sha256", "size_bytes")}
     scratch, fine = _first_epoch_loss(api, source["id"]), _first_epoch_loss(api, tuned["id"])
-    # Measured: about 0.65; a run that ignored the checkpoint would start where A started (ratio 1).
+    # Measured: 0.69 (9.76 against 14.09); a run that ignored the checkpoint would start where A started (ratio 1).
     assert fine < 0.8 * scratch, (fine, scratch)
 
 
