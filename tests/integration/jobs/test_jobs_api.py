@@ -140,6 +140,17 @@ def test_invalid_requests_report_every_problem(admin: httpx.Client, dataset_id: 
     assert "#/body/config/epochs" in codes
 
 
+def test_numbers_and_booleans_are_not_coerced(admin: httpx.Client, dataset_id: str, job: dict):
+    # The document says integer/number/boolean: `true` or "5" is refused, not turned into 1 or 5.
+    split = {"method": "auto", "train": True, "val": 0.2, "seed": "5"}
+    response = _submit(admin, dataset_id, priority="5", split=split)
+    assert response.status_code == 422, response.text
+    pointers = {e["pointer"] for e in response.json()["errors"]}
+    assert {"#/body/priority", "#/body/split/train", "#/body/split/seed"} <= pointers
+    restart = admin.post(f"/api/v1/jobs/{job['id']}/restart", json={"resume": "no"})
+    assert restart.status_code == 422 and restart.json()["errors"][0]["pointer"] == "#/body/resume"
+
+
 @pytest.mark.parametrize(
     "overrides,pointer,code",
     [

@@ -160,6 +160,8 @@ def test_patch_and_delete(gateway: httpx.Client, project: Project, receiver: Rec
     )
     refused = gateway.patch(path, json={"url": None, "event_types": ["x.v1"]}, headers=project.headers)
     assert refused.status_code == 422 and sorted(codes(refused)) == ["null_not_allowed", "unknown_event_type"]
+    not_a_boolean = gateway.patch(path, json={"active": "yes"}, headers=project.headers)
+    assert not_a_boolean.status_code == 422 and codes(not_a_boolean) == ["bool_type"]
     private = gateway.patch(path, json={"url": "http://192.168.0.10/"}, headers=project.headers)
     assert codes(private) == ["target_not_allowed"]
     assert gateway.get(path, headers=project.headers).json()["url"] == sub["url"]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, Tag
 
 from vtp_jobs.domain.model import Job
 from vtp_runtime.http.fields import NulFreeStr
@@ -15,10 +15,12 @@ from vtp_runtime.http.fields import NulFreeStr
 class SplitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: Literal["auto", "manual", "partial"] = "auto"
-    train: float = Field(0.8, ge=0, le=1)
-    val: float = Field(0.2, ge=0, le=1)
-    test: float = Field(0.0, ge=0, le=1)
-    seed: int = 42
+    # Strict numbers and booleans here and below: the document says number, and `true` or "5"
+    # is not one (pydantic would coerce them).
+    train: StrictFloat = Field(0.8, ge=0, le=1)
+    val: StrictFloat = Field(0.2, ge=0, le=1)
+    test: StrictFloat = Field(0.0, ge=0, le=1)
+    seed: StrictInt = 42
 
 
 class CheckpointIn(BaseModel):
@@ -62,7 +64,7 @@ class JobIn(BaseModel):
     split: SplitIn | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     advanced_config: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(0, ge=-100, le=100)
+    priority: StrictInt = Field(0, ge=-100, le=100)
 
 
 class CancelIn(BaseModel):
@@ -72,7 +74,7 @@ class CancelIn(BaseModel):
 
 class RestartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    resume: bool = Field(True, description="Continue from the last checkpoint when there is one.")
+    resume: StrictBool = Field(True, description="Continue from the last checkpoint when there is one.")
 
 
 class JobOut(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from vtp_notifier.domain.webhooks import Subscription
 from vtp_runtime.http.fields import NulFreeStr
@@ -32,7 +32,7 @@ class SubscriptionPatch(BaseModel):
     event_types: list[str] | None = Field(None, max_length=50, description=_TYPES_DOC)
     job_ids: list[uuid.UUID] | None = Field(None, max_length=200, description=_JOBS_DOC)
     description: NulFreeStr | None = Field(None, max_length=500)
-    active: bool | None = None
+    active: StrictBool | None = None  # `1` or "yes" is not a yes/no answer
 
 
 class SubscriptionOut(BaseModel):
