@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,21 @@ def test_same_request_twice_is_one_export(admin: httpx.Client, exports: dict[str
     assert same.status_code == 200 and same.json()["id"] == exports["torchscript"]["id"]
 
 
+def test_concurrent_same_requests_make_one_export(admin: httpx.Client, trained_job: dict[str, Any]):
+    body = {"job_id": trained_job["id"], "format": "openvino", "options": {"imgsz": 96}}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: admin.post("/api/v1/exports", json=body), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 202]
+    assert len({a.json()["id"] for a in answers}) == 1
+    # Deleting it stops it wherever it is (queued, or running under a worker's lease).
+    assert admin.delete(f"/api/v1/exports/{answers[0].json()['id']}").status_code == 204
+    assert admin.post("/api/v1/exports", json=body).status_code == 202  # gone: a new export
+    listed = admin.get("/api/v1/exports", params={"job_id": trained_job["id"], "format": "openvino"}).json()["items"]
+    for export in listed:
+        if export["options"]["imgsz"] == 96:
+            admin.delete(f"/api/v1/exports/{export['id']}")
+
+
 def test_package_predictor_reproduces_the_platform(admin: httpx.Client, exports: dict[str, Any], tmp_path: Path):
     _download(admin, exports["onnx"]).extractall(tmp_path)
     expected = json.loads((tmp_path / "samples" / "expected.json").read_text())
@@ -155,10 +171,10 @@ def _child_of(export_id: str) -> psutil.Process | None:
     return None
 
 
-def _completions(stack: LocalStack, export_id: str) -> list[dict[str, Any]]:
+def _completions(stack: LocalStack, export_id: str, topic: str = "export.completed.v1") -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         consumer = AIOKafkaConsumer(
-            "export.completed.v1",
+            topic,
             bootstrap_servers=stack.cfg.kafka_bootstrap,
             group_id=f"t-{uuid.uuid4().hex[:6]}",
             auto_offset_reset="earliest",
@@ -208,3 +224,36 @@ def test_delete_then_request_again_is_a_new_version(
     assert again.status_code == 202 and again.json()["id"] != ncnn["id"]
     assert again.json()["version"] > max(e["version"] for e in exports.values())
     assert admin.delete(f"/api/v1/exports/{again.json()['id']}").status_code == 204  # stops its worker too
+
+
+def test_progress_stages_are_published_in_order(stack: LocalStack, exports: dict[str, Any]):
+    export_id = exports["onnx"]["id"]
+    progress = _completions(stack, export_id, "export.progress.v1")
+    assert [p["stage"] for p in progress] == ["exporting", "validating", "packaging"]
+    assert {p["attempt"] for p in progress} == {1}
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_export_service_killed_mid_export_is_requeued_after_its_lease(
+    admin: httpx.Client, stack: LocalStack, exports: dict[str, Any], trained_job: dict[str, Any]
+):
+    """The worker dies with its process: its lease expires, the watchdog requeues, the child goes too."""
+    body = {"job_id": trained_job["id"], "format": "torchscript", "options": {"imgsz": 96}}
+    export_id = admin.post("/api/v1/exports", json=body).json()["id"]
+    child = wait_for(lambda: {"p": _child_of(export_id)}, lambda d: d["p"] is not None, 300)["p"]
+    service = stack.table.find("export")
+    assert service is not None
+    service.kill()
+    wait_for(lambda: {"gone": _gone(child)}, lambda d: d["gone"], 30)  # the orphaned child exits by itself
+    stack.up()  # restarts the killed service, as the local stack's supervisor would
+    export = wait_export(admin, export_id)
+    assert export["status"] == "succeeded", export["error"]
+    assert export["attempt"] == 2
+    done = wait_for(lambda: {"c": _completions(stack, export_id)}, lambda d: len(d["c"]) >= 1, 60)["c"]
+    assert [c["status"] for c in done] == ["succeeded"]

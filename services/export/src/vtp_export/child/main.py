@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -193,7 +194,20 @@ def perturb_onnx(path: Path, value: float) -> None:
     onnx.save(model, str(path))
 
 
+def exit_with_parent() -> None:
+    """The worker holds the lease and does every upload: once it is gone, this child's work is lost."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main() -> None:
+    exit_with_parent()
     spec = json.loads(Path(sys.argv[1]).read_text())
     report = Reporter(os.fdopen(int(os.environ[REPORT_FD_ENV]), "w", buffering=1))
     try:

@@ -18,6 +18,8 @@ from vtp_export.entrypoints.schemas import ExportIn, ExportOut, ExportPage
 from vtp_export.service_layer import commands
 from vtp_export.service_layer.commands import Deps, ExportRequest, RequestRefused
 from vtp_runtime.auth import Principal, current_principal
+from vtp_runtime.http.fields import Offset
+from vtp_runtime.http.openapi import binary_response, json_body, problems
 from vtp_runtime.http.problems import ProblemError, validation_errors
 from vtp_runtime.storage import StorageError
 
@@ -64,7 +66,11 @@ def build_router(deps: Deps) -> APIRouter:
         status_code=202,
         response_model=ExportOut,
         summary="Export a job's checkpoint (202 queued; 200 with the existing export for the same content)",
-        responses={200: {"model": ExportOut, "description": "The same checkpoint, format and options: existing"}},
+        responses={
+            200: {"model": ExportOut, "description": "The same checkpoint, format and options: the existing export"},
+            **problems(422, 503),
+        },
+        openapi_extra=json_body(ExportIn),
     )
     async def create(request: Request, caller: Caller, body: Annotated[dict[str, Any], Body()]) -> Any:
         export_request = _parse(body)
@@ -82,23 +88,28 @@ def build_router(deps: Deps) -> APIRouter:
     async def search(
         caller: Caller,
         job_id: uuid.UUID | None = None,
-        format: Annotated[str | None, Query(max_length=20)] = None,
+        format: Annotated[str | None, Query(pattern="^[a-z]{1,20}$")] = None,
         status: Annotated[str | None, Query(pattern=STATUSES)] = None,
         default: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        offset: Offset = 0,
     ) -> ExportPage:
         items, total = await commands.list_exports(deps, caller, job_id, format, status, default, limit, offset)
         return ExportPage(items=[ExportOut.of(e) for e in items], total=total, limit=limit, offset=offset)
 
-    @router.get("/{export_id}", response_model=ExportOut)
+    @router.get("/{export_id}", response_model=ExportOut, responses=problems(404))
     async def get(export_id: uuid.UUID, caller: Caller) -> ExportOut:
         try:
             return ExportOut.of(await commands.get_export(deps, caller, export_id))
         except ExportNotFound as exc:
             raise _not_found(exc) from exc
 
-    @router.post("/{export_id}/default", response_model=ExportOut, summary="Make this the job's default export")
+    @router.post(
+        "/{export_id}/default",
+        response_model=ExportOut,
+        summary="Make this the job's default export",
+        responses=problems(404, 409),
+    )
     async def default(export_id: uuid.UUID, caller: Caller) -> ExportOut:
         try:
             return ExportOut.of(await commands.make_default(deps, caller, export_id))
@@ -107,7 +118,13 @@ def build_router(deps: Deps) -> APIRouter:
         except ExportNotReady as exc:
             raise _not_ready(exc) from exc
 
-    @router.delete("/{export_id}", status_code=204, summary="Delete the export (a running one is stopped)")
+    @router.delete(
+        "/{export_id}",
+        status_code=204,
+        summary="Delete the export (a running one is stopped)",
+        response_class=Response,
+        responses=problems(404),
+    )
     async def delete(export_id: uuid.UUID, caller: Caller) -> Response:
         try:
             await commands.delete_export(deps, caller, export_id)
@@ -118,8 +135,8 @@ def build_router(deps: Deps) -> APIRouter:
     @router.get(
         "/{export_id}/download",
         summary="Stream the package (zip: model files, metadata.json, predict.py, README, Triton repository)",
-        response_class=StreamingResponse,
-        responses={200: {"content": {"application/zip": {}}}},
+        response_class=Response,
+        responses={**binary_response("application/zip", "The package"), **problems(404, 409, 503)},
     )
     async def download(export_id: uuid.UUID, caller: Caller) -> StreamingResponse:
         try:
