@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 
 TIMEOUT_SECONDS = 4.0
+# Checks of a service's own machinery (supervised tasks, Kafka subscribers): they stay in that
+# service's report, since they are not shared dependencies like PostgreSQL or Kafka.
+INTERNAL_CHECKS = frozenset({"background", "consumers"})
 
 
 async def _one(client: httpx.AsyncClient, base_url: str, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -34,6 +37,8 @@ async def aggregate(
     dependencies: dict[str, dict[str, Any]] = {}
     for name, report in services.items():
         for dep, result in report.get("checks", {}).items():
+            if dep in INTERNAL_CHECKS:
+                continue
             entry = dependencies.setdefault(dep, {"status": "ok", "checked_by": []})
             entry["checked_by"].append(name)
             if result.get("status") != "ok":
