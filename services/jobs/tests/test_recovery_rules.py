@@ -13,6 +13,7 @@ from vtp_jobs.service_layer.events import requeue_silent_jobs
 from vtp_jobs.service_layer.republish import republish_untaken_jobs
 
 AFTER = timedelta(seconds=60)
+LONG_AGO = datetime.now(UTC) - 3 * AFTER
 
 
 def _job(status: Status, queued_ago: timedelta, heard_ago: timedelta | None = None, attempt: int = 1) -> Job:
@@ -28,7 +29,8 @@ def _job(status: Status, queued_ago: timedelta, heard_ago: timedelta | None = No
 @dataclass
 class FakeRepo:
     jobs: dict[uuid.UUID, Job]
-    outbox_rows: set[tuple[uuid.UUID, int]] = field(default_factory=set)  # (job, attempt) with a command row
+    # (job, attempt) -> when its command row was published (None: not yet)
+    outbox_rows: dict[tuple[uuid.UUID, int], datetime | None] = field(default_factory=dict)
     resent: list[tuple[uuid.UUID, int]] = field(default_factory=list)
     saved: list[uuid.UUID] = field(default_factory=list)
 
@@ -52,11 +54,17 @@ class FakeRepo:
     async def lock(self, job_id: uuid.UUID) -> Job | None:
         return self.jobs.get(job_id)
 
-    async def resend_requested(self, job_id: uuid.UUID, attempt: int) -> bool:
+    async def resend_requested(self, job_id: uuid.UUID, attempt: int, sent_before: datetime) -> str:
         if (job_id, attempt) not in self.outbox_rows:
-            return False
+            return "missing"
+        published = self.outbox_rows[(job_id, attempt)]
+        if published is None:
+            return "pending"
+        if published >= sent_before:
+            return "recent"
         self.resent.append((job_id, attempt))
-        return True
+        self.outbox_rows[(job_id, attempt)] = None
+        return "sent"
 
     async def save(self, job: Job) -> None:
         self.saved.append(job.id)
@@ -105,7 +113,7 @@ READ_UP = _read_until(True)
 
 async def test_a_lost_command_is_resent_once_as_the_same_event():
     lost = _job(Status.QUEUED, queued_ago=2 * AFTER)
-    repo = FakeRepo({lost.id: lost}, outbox_rows={(lost.id, 1)})
+    repo = FakeRepo({lost.id: lost}, outbox_rows={(lost.id, 1): LONG_AGO})
     new_uow, published = _uow_factory(repo)
     assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 1
     assert repo.resent == [(lost.id, 1)] and published == []  # the same outbox row, not a new event
@@ -117,7 +125,7 @@ async def test_a_lost_command_is_resent_once_as_the_same_event():
 
 async def test_nothing_is_resent_while_commands_wait_or_kafka_cannot_tell():
     waiting = _job(Status.QUEUED, queued_ago=2 * AFTER)
-    repo = FakeRepo({waiting.id: waiting}, outbox_rows={(waiting.id, 1)})
+    repo = FakeRepo({waiting.id: waiting}, outbox_rows={(waiting.id, 1): LONG_AGO})
     new_uow, _ = _uow_factory(repo)
     assert await republish_untaken_jobs(new_uow, AFTER, _waiting(3), READ_UP) == 0
     assert await republish_untaken_jobs(new_uow, AFTER, _waiting(None), READ_UP) == 0
@@ -128,7 +136,7 @@ async def test_nothing_is_resent_while_a_started_may_still_be_unread():
     """A runner commits the command once its `started` is sent: the command no longer waits, but
     the job is queued until the `started` is applied. Resending then would run the attempt twice."""
     taken = _job(Status.QUEUED, queued_ago=2 * AFTER)
-    repo = FakeRepo({taken.id: taken}, outbox_rows={(taken.id, 1)})
+    repo = FakeRepo({taken.id: taken}, outbox_rows={(taken.id, 1): LONG_AGO})
     new_uow, _ = _uow_factory(repo)
     assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), _read_until(False)) == 0
     assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), _read_until(None)) == 0
@@ -139,10 +147,23 @@ async def test_jobs_a_runner_spoke_about_or_recently_queued_are_left_alone():
     fresh = _job(Status.QUEUED, queued_ago=AFTER / 2)
     heard = _job(Status.QUEUED, queued_ago=2 * AFTER, heard_ago=AFTER / 2)
     running = _job(Status.RUNNING, queued_ago=2 * AFTER, heard_ago=2 * AFTER)
-    repo = FakeRepo({j.id: j for j in (fresh, heard, running)}, outbox_rows={(j.id, 1) for j in (fresh, heard)})
+    rows: dict[tuple[uuid.UUID, int], datetime | None] = {(j.id, 1): LONG_AGO for j in (fresh, heard)}
+    repo = FakeRepo({j.id: j for j in (fresh, heard, running)}, outbox_rows=rows)
     new_uow, published = _uow_factory(repo)
     assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 0
     assert repo.resent == [] and published == []
+
+
+async def test_a_command_not_yet_sent_or_sent_just_now_is_left_to_the_relay_and_runners():
+    """Unpublished: the relay is behind and will send it. Published after the cutoff: it may be in
+    a runner's hands right now (published while the other checks ran). Neither is resent."""
+    unsent = _job(Status.QUEUED, queued_ago=2 * AFTER)
+    just_sent = _job(Status.QUEUED, queued_ago=2 * AFTER)
+    rows = {(unsent.id, 1): None, (just_sent.id, 1): datetime.now(UTC)}
+    repo = FakeRepo({unsent.id: unsent, just_sent.id: just_sent}, outbox_rows=rows)
+    new_uow, published = _uow_factory(repo)
+    assert await republish_untaken_jobs(new_uow, AFTER, _waiting(0), READ_UP) == 0
+    assert repo.resent == [] and published == [] and repo.saved == []
 
 
 async def test_a_pruned_command_is_rebuilt_for_the_same_attempt():

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vtp_jobs.adapters.commands import resend_requested
+from vtp_jobs.adapters.commands import ResendOutcome, resend_requested
 from vtp_jobs.adapters.orm import job_epochs, job_logs, jobs
 from vtp_jobs.domain.model import Job, Status
 
@@ -119,9 +119,9 @@ class JobRepository:
         )
         return list((await self._session.scalars(stmt)).all())
 
-    async def resend_requested(self, job_id: uuid.UUID, attempt: int) -> bool:
+    async def resend_requested(self, job_id: uuid.UUID, attempt: int, sent_before: datetime) -> ResendOutcome:
         """Send the attempt's `job.requested` again through the outbox (see adapters.commands)."""
-        return await resend_requested(self._session, job_id, attempt)
+        return await resend_requested(self._session, job_id, attempt, sent_before)
 
     async def silent_since(self, cutoff: datetime, limit: int = 100) -> list[uuid.UUID]:
         """Running jobs whose runner has not been heard from since `cutoff`."""

@@ -19,6 +19,7 @@ from vtp_jobs.service_layer.dispatch import dispatch
 from vtp_jobs.service_layer.events import NewUow
 
 _log = logging.getLogger(__name__)
+CLOCK_MARGIN = timedelta(seconds=5)
 
 
 # Commands waiting in Kafka for a runner; None when that cannot be known right now.
@@ -32,9 +33,10 @@ async def republish_untaken_jobs(
 ) -> int:
     """Resend the command of every job queued for longer than `after` with no runner on it.
 
-    A runner commits a command's offset only after its `started` is sent; so once no command
-    waits and every lifecycle event sent until now has been applied, a job still queued has no
-    runner. Without the second check, a `started` on its way would look like a lost command.
+    Only a command the relay published over `after` ago is resent, and only once no command waits
+    in Kafka and every lifecycle event has been applied: a runner commits a command after its
+    `started` is sent, so a job still queued then has no runner. A command published while these
+    checks ran, or a `started` on its way, would otherwise look lost, and the attempt run twice.
     """
     now = datetime.now(UTC)
     cutoff = now - after
@@ -46,7 +48,8 @@ async def republish_untaken_jobs(
     if waiting is None or waiting > 0:
         _log.info("%d job(s) queued for over %s; %s command(s) still wait for runners", len(candidates), after, waiting)
         return 0
-    if not await lifecycle_read_until(datetime.now(UTC)):
+    # Producers' clocks may run ahead: ask for everything sent until a little after now.
+    if not await lifecycle_read_until(datetime.now(UTC) + CLOCK_MARGIN):
         return 0  # a runner's `started` may be on its way: judge next round
     resent = 0
     for job_id in candidates:
@@ -56,9 +59,12 @@ async def republish_untaken_jobs(
                 continue  # taken, cancelled or resent since the scan
             if job.last_heartbeat_at is not None and job.last_heartbeat_at >= cutoff:
                 continue
-            job.redispatch(now)
-            if not await uow.repo.resend_requested(job.id, job.attempt):
+            outcome = await uow.repo.resend_requested(job.id, job.attempt, sent_before=cutoff)
+            if outcome in ("pending", "recent"):
+                continue  # not sent yet (the relay is behind), or sent too recently to call lost
+            if outcome == "missing":
                 await dispatch(uow, job, resume=job.attempt > 1)  # the original row was pruned: rebuild it
+            job.redispatch(now)
             await uow.repo.save(job)
             await uow.commit()
         resent += 1
