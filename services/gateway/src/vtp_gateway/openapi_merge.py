@@ -88,7 +88,11 @@ def _renamed(service: str, document: dict[str, Any], taken: Mapping[str, Any]) -
     if not renames:
         return document
     document = _rewrite_refs(copy.deepcopy(document), renames)
-    document["components"]["schemas"] = {renames.get(n, n): s for n, s in document["components"]["schemas"].items()}
+    renamed = document["components"]["schemas"]
+    for old, new in renames.items():
+        if renamed[old].get("title") == old:  # generators name the model after its title
+            renamed[old]["title"] = new
+    document["components"]["schemas"] = {renames.get(n, n): s for n, s in renamed.items()}
     return document
 
 

@@ -65,9 +65,10 @@ HEALTH_SCHEMA: dict[str, Any] = {
     "required": ["status"],
     "properties": {"status": {"type": "string", "enum": ["ok", "down"]}},
 }
+_HEALTH_REF = {"$ref": "#/components/schemas/Health"}  # one named model for both answers
 HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Everything is up", "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
-    503: {"description": "Something is down", "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
+    200: {"description": "Everything is up", "content": {"application/json": {"schema": _HEALTH_REF}}},
+    503: {"description": "Something is down", "content": {"application/json": {"schema": _HEALTH_REF}}},
 }
 
 
@@ -143,6 +144,7 @@ def finish_document(document: dict[str, Any], public: frozenset[str]) -> dict[st
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["Health"] = HEALTH_SCHEMA
     components["securitySchemes"] = {
         SECURITY_SCHEME: {"type": "http", "scheme": "bearer", "description": "A project API token (`vtp_...`)."}
     }
