@@ -57,6 +57,8 @@ class Toolchains:
             return Availability(False, NOT_OFFERED[fmt], python)
         if spec.gpu and not self._gpu:
             return Availability(False, f"{spec.title} needs an NVIDIA GPU, and this exporter has none", python)
+        if spec.gpu:  # the child exports on the CPU; a GPU route with its own parity tolerances is not written yet
+            return Availability(False, f"{spec.title} exports are not implemented by this exporter yet", python)
         found = self._found.get(python)
         if found is None:
             return Availability(False, f"the Python environment {python} could not be probed", python)
