@@ -5,18 +5,56 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from vtp_inference import __version__
+from vtp_inference.adapters.exports_client import ExportsClient
+from vtp_inference.adapters.model_cache import ModelCache
+from vtp_inference.entrypoints.changes import change_watcher
+from vtp_inference.entrypoints.http import build_router
+from vtp_inference.entrypoints.predict_http import build_predict_router
+from vtp_inference.predict.images import Limits
+from vtp_inference.service_layer.commands import Deps, fail_stale_creating
+from vtp_inference.service_layer.predicting import Predictor
+from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork
 from vtp_inference.settings import InferenceSettings
 from vtp_runtime.http.app import build_app
+from vtp_runtime.periodic import periodic
 from vtp_runtime.service import ServiceRuntime
+from vtp_runtime.supervision import Background
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: InferenceSettings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or InferenceSettings(), __version__)
-    runtime.use_database(MIGRATIONS)
+    settings = settings or InferenceSettings()
+    runtime = ServiceRuntime(settings, __version__)
+    sessions = runtime.use_database(MIGRATIONS)
     runtime.use_kafka()
-    runtime.use_outbox()
+    relay = runtime.use_outbox()
     runtime.use_redis()
-    runtime.use_storage()
+    store = runtime.use_storage()
+
+    def new_uow() -> InferenceUnitOfWork:
+        return InferenceUnitOfWork(sessions, settings.service_name, relay)
+
+    exports = ExportsClient(settings.export_url)
+    cache = ModelCache(store, settings.model_cache_bytes, settings.threads_per_session())
+    deps = Deps(new_uow, exports, store, cache, settings.max_package_bytes)
+    predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
+
+    async def close_predictor() -> None:
+        predictor.close()
+
+    runtime.parts.on_shutdown += [exports.aclose, close_predictor]
+    watcher = change_watcher(settings.kafka_bootstrap_servers, cache, settings.service_name)
+    runtime.parts.background += [
+        Background("deployment changes", watcher),
+        periodic(
+            "creating watchdog",
+            60.0,
+            lambda: fail_stale_creating(new_uow, settings.creating_timeout_seconds),
+        ),
+    ]
+    runtime.parts.routers = [
+        build_router(deps),
+        build_predict_router(predictor, settings.max_images, settings.max_image_bytes),
+    ]
     return build_app(runtime.parts)

@@ -1,8 +1,29 @@
 """Settings of the inference service (environment, prefix ``VTP_``)."""
 
+import os
+
+from pydantic import Field
+
 from vtp_runtime.settings import ServiceSettings
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class InferenceSettings(ServiceSettings):
     service_name: str = "inference"
     http_port: int = 8106
+    export_url: str = Field("http://127.0.0.1:8105", description="The export service (export packages, over REST).")
+    model_cache_bytes: int = Field(2 << 30, ge=1, description="Memory budget of loaded models (LRU beyond it).")
+    # Workers x threads never exceeds the cores: requests queue for a worker instead of oversubscribing.
+    inference_workers: int = Field(1, ge=1, description="Inferences that run at once in this replica.")
+    inference_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads per session; 0: cores/workers.")
+    max_images: int = Field(16, ge=1, description="Images per predict request.")
+    max_image_bytes: int = Field(20 << 20, ge=1, description="Encoded bytes per image.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Decoded pixels per image (decompression bombs).")
+    max_package_bytes: int = Field(2 << 30, ge=1, description="An export package larger than this is refused.")
+    creating_timeout_seconds: float = Field(600.0, gt=0, description="A deployment still creating after this failed.")
+
+    def threads_per_session(self) -> int:
+        return self.inference_threads or max(1, _cores() // self.inference_workers)

@@ -1,0 +1,111 @@
+"""Loaded models of this replica: fetched from object storage, verified by sha256, kept under a budget.
+
+Least recently used models are evicted when the sum of their file sizes exceeds the budget.
+Deployment changes (events, or this replica's own commands) evict a deployment's entry, so
+its next request loads what the database says now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from vtp_inference.adapters.onnx_runtime import ModelInvalid, OnnxModel
+from vtp_inference.domain.model import Deployment
+from vtp_runtime.metrics import METRICS
+from vtp_runtime.storage import ObjectStore
+
+
+class ModelIntegrity(Exception):
+    """The stored model's bytes are not those the deployment recorded."""
+
+
+@dataclass
+class Loaded:
+    deployment: Deployment
+    model: OnnxModel
+    size: int
+    load_seconds: float
+
+
+@dataclass
+class CacheStats:
+    loads: int = 0
+    evictions: int = 0
+    load_seconds: float = 0.0
+
+
+async def read_verified(store: ObjectStore, deployment: Deployment) -> bytes:
+    """The deployment's model file, only if its sha256 and size are the recorded ones."""
+    ref = deployment.model or {}
+    data = b"".join([chunk async for chunk in store.open_stream(store.parse_uri(ref["uri"]))])
+    if hashlib.sha256(data).hexdigest() != ref.get("sha256") or len(data) != ref.get("size_bytes"):
+        raise ModelIntegrity(f"deployment {deployment.id}: the stored model does not match its sha256")
+    return data
+
+
+class ModelCache:
+    def __init__(self, store: ObjectStore, budget_bytes: int, threads: int) -> None:
+        self._store, self._budget, self._threads = store, budget_bytes, threads
+        self._entries: OrderedDict[uuid.UUID, Loaded] = OrderedDict()
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._generation: dict[uuid.UUID, int] = {}  # bumped by evict: a load that raced a change is not kept
+        self.stats = CacheStats()
+
+    async def get(self, deployment_id: uuid.UUID, read: Callable[[], Awaitable[Deployment]]) -> Loaded:
+        """The loaded model; loads it (once, however many requests wait) when absent."""
+        entry = self._entries.get(deployment_id)
+        if entry is not None:
+            self._entries.move_to_end(deployment_id)
+            return entry
+        lock = self._locks.setdefault(deployment_id, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(deployment_id)
+            if entry is None:
+                generation = self._generation.get(deployment_id, 0)
+                entry = await self._load(await read())
+                if generation == self._generation.get(deployment_id, 0):
+                    self._entries[deployment_id] = entry
+                    self._evict_over_budget()
+            return entry
+
+    async def _load(self, deployment: Deployment) -> Loaded:
+        started = time.perf_counter()
+        data = await read_verified(self._store, deployment)
+        model = await asyncio.to_thread(OnnxModel, data, self._threads)
+        seconds = time.perf_counter() - started
+        self.stats.loads += 1
+        METRICS.inc("vtp_inference_model_loads_total")
+        METRICS.inc("vtp_inference_model_load_seconds_total", seconds)
+        self.stats.load_seconds += seconds
+        return Loaded(deployment, model, len(data), seconds)
+
+    def check(self, data: bytes, imgsz: int, classes: int) -> None:
+        """Load and probe a model once, without caching it (deployment creation)."""
+        OnnxModel(data, self._threads).check(imgsz, classes)
+
+    def evict(self, deployment_id: uuid.UUID) -> None:
+        self._generation[deployment_id] = self._generation.get(deployment_id, 0) + 1
+        if self._entries.pop(deployment_id, None) is not None:
+            self.stats.evictions += 1
+            METRICS.inc("vtp_inference_model_evictions_total")
+
+    def _evict_over_budget(self) -> None:
+        while len(self._entries) > 1 and self.used_bytes() > self._budget:
+            self._entries.popitem(last=False)
+            self.stats.evictions += 1
+            METRICS.inc("vtp_inference_model_evictions_total", reason="budget")
+
+    def used_bytes(self) -> int:
+        return sum(e.size for e in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+__all__ = ["Loaded", "ModelCache", "ModelIntegrity", "ModelInvalid", "read_verified"]

@@ -1,0 +1,94 @@
+"""The deployment aggregate: one export served under a name, with its lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    CREATING = "creating"
+    READY = "ready"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+RUNTIMES = ("onnxruntime", "openvino", "triton")
+SERVED_RUNTIMES = {"onnxruntime": "onnx"}  # runtime -> the export format it serves here
+SERVED_TASKS = ("detect",)
+DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET = 0.25, 0.7, 300
+
+
+@dataclass
+class Deployment:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    name: str
+    export_id: uuid.UUID
+    runtime: str
+    created_at: datetime
+    updated_at: datetime
+    status: Status = Status.CREATING
+    export_version: int | None = None
+    task_type: str = "detect"
+    conf: float = DEFAULT_CONF
+    iou: float = DEFAULT_IOU
+    max_det: int = DEFAULT_MAX_DET
+    model: dict[str, Any] | None = None  # uri, sha256, size_bytes of the model file this service stores
+    model_meta: dict[str, Any] = field(default_factory=dict)  # names, imgsz, input/output names
+    error_code: str | None = None
+    error_message: str | None = None
+    deleted_at: datetime | None = None
+
+    def fail(self, code: str, message: str, now: datetime) -> None:
+        self.status, self.error_code, self.error_message, self.updated_at = Status.FAILED, code, message, now
+
+    def activate(self, now: datetime) -> bool:
+        """Stopped -> ready; True when that changed anything (activating a ready one is a no-op)."""
+        return self._move(Status.STOPPED, Status.READY, now)
+
+    def deactivate(self, now: datetime) -> bool:
+        """Ready -> stopped; True when that changed anything."""
+        return self._move(Status.READY, Status.STOPPED, now)
+
+    def _move(self, source: Status, target: Status, now: datetime) -> bool:
+        if self.status == target:
+            return False
+        if self.status != source:
+            raise DeploymentConflict(f"a {self.status} deployment cannot become {target}")
+        self.status, self.updated_at = target, now
+        return True
+
+
+class DeploymentNotFound(Exception):
+    pass
+
+
+class DeploymentConflict(Exception):
+    """The deployment's state does not allow this (e.g. activating a failed one)."""
+
+
+class NameTaken(Exception):
+    pass
+
+
+class NotServing(Exception):
+    """Predict on a deployment that is not ready."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a request is refused: where (JSON pointer), a stable code, and why."""
+
+    pointer: str
+    code: str
+    message: str
+
+
+class RequestRefused(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems

@@ -1,0 +1,76 @@
+"""Request and response bodies of the deployments REST API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vtp_inference.domain.model import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, RUNTIMES, Deployment
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # usable as an Open Inference Protocol model name in a URL
+
+
+class DeploymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    export_id: uuid.UUID
+    name: str = Field(pattern=NAME, description="Unique among the project's deployments.")
+    runtime: str = Field("onnxruntime", description=f"One of {', '.join(RUNTIMES)}; only onnxruntime is served yet.")
+    conf: float = Field(DEFAULT_CONF, gt=0, le=1)
+    iou: float = Field(DEFAULT_IOU, gt=0, le=1)
+    max_det: int = Field(DEFAULT_MAX_DET, ge=1, le=1000)
+
+
+class DeploymentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, pattern=NAME)
+    conf: float | None = Field(None, gt=0, le=1)
+    iou: float | None = Field(None, gt=0, le=1)
+    max_det: int | None = Field(None, ge=1, le=1000)
+
+
+class DeploymentOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    export_id: uuid.UUID
+    export_version: int | None
+    task_type: str
+    runtime: str
+    status: str
+    defaults: dict[str, Any]
+    model: dict[str, Any] | None
+    classes: dict[str, str]
+    imgsz: int | None
+    error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def of(d: Deployment) -> DeploymentOut:
+        error = {"code": d.error_code, "message": d.error_message} if d.error_code else None
+        model = {"sha256": d.model["sha256"], "size_bytes": d.model["size_bytes"]} if d.model else None
+        return DeploymentOut(
+            id=d.id,
+            name=d.name,
+            export_id=d.export_id,
+            export_version=d.export_version,
+            task_type=d.task_type,
+            runtime=d.runtime,
+            status=str(d.status),
+            defaults={"conf": d.conf, "iou": d.iou, "max_det": d.max_det},
+            model=model,
+            classes=d.model_meta.get("names", {}),
+            imgsz=d.model_meta.get("imgsz"),
+            error=error,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+
+class DeploymentPage(BaseModel):
+    items: list[DeploymentOut]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,110 @@
+"""Predictions: decode every image first (refusing the request if one is unusable), then run each.
+
+Decoding, preprocessing, inference and postprocessing run in a bounded thread pool, off the
+event loop, `workers` at a time (see settings: workers x threads <= cores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServing, Problem, RequestRefused, Status
+from vtp_inference.predict.detect import letterbox, nms, to_image
+from vtp_inference.predict.images import ImageRejected, Limits, decode
+from vtp_inference.service_layer.commands import Deps
+from vtp_runtime.auth import Principal
+
+
+@dataclass(frozen=True)
+class Params:
+    conf: float
+    iou: float
+    max_det: int
+    classes: list[int] | None
+
+
+class Predictor:
+    def __init__(self, deps: Deps, limits: Limits, workers: int) -> None:
+        self._deps, self._limits = deps, limits
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+
+    async def loaded(self, caller: Principal, deployment_id: uuid.UUID) -> Loaded:
+        """The caller's ready deployment with its model loaded (lazily, verified by sha256)."""
+
+        async def read() -> Deployment:
+            async with self._deps.new_uow() as uow:
+                found = await uow.repo.get(caller.project_id, deployment_id)
+            if found is None:
+                raise DeploymentNotFound(str(deployment_id))
+            if found.status != Status.READY:
+                raise NotServing(f"the deployment is {found.status}")
+            return found
+
+        entry = await self._deps.cache.get(deployment_id, read)
+        if entry.deployment.project_id != caller.project_id:
+            raise DeploymentNotFound(str(deployment_id))
+        return entry
+
+    async def predict(self, entry: Loaded, images: list[bytes], params: Params) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        decoded = await asyncio.gather(*(loop.run_in_executor(self._pool, self._decode, d) for d in images))
+        problems = [
+            Problem(f"/images/{i}", result.code, str(result))
+            for i, (result, _) in enumerate(decoded)
+            if isinstance(result, ImageRejected)
+        ]
+        if problems:
+            raise RequestRefused(problems)
+        jobs = [
+            loop.run_in_executor(self._pool, self._run, entry, image, seconds, params)
+            for image, seconds in decoded
+            if isinstance(image, np.ndarray)
+        ]
+        return [{"index": i, **result} for i, result in enumerate(await asyncio.gather(*jobs))]
+
+    def _decode(self, data: bytes) -> tuple[np.ndarray | ImageRejected, float]:
+        started = time.perf_counter()
+        try:
+            return decode(data, self._limits), time.perf_counter() - started
+        except ImageRejected as exc:
+            return exc, 0.0
+
+    def _run(self, entry: Loaded, image: np.ndarray, decode_s: float, params: Params) -> dict[str, Any]:
+        meta = entry.deployment.model_meta
+        names: dict[str, str] = meta["names"]
+        t0 = time.perf_counter()
+        boxed = letterbox(image, int(meta["imgsz"]))
+        t1 = time.perf_counter()
+        raw = entry.model(boxed.tensor)[0]
+        t2 = time.perf_counter()
+        rows = nms(raw, params.conf, params.iou, params.max_det, params.classes)
+        h, w = image.shape[:2]
+        xyxy = to_image(rows, boxed, (h, w))
+        xywhn = np.stack(
+            [(xyxy[:, 0] + xyxy[:, 2]) / 2 / w, (xyxy[:, 1] + xyxy[:, 3]) / 2 / h,
+             (xyxy[:, 2] - xyxy[:, 0]) / w, (xyxy[:, 3] - xyxy[:, 1]) / h], 1,
+        )  # fmt: skip
+        detections = [
+            {"class_id": int(c), "class_name": names.get(str(int(c)), str(int(c))), "confidence": float(s),
+             "xyxy": box, "xywhn": norm}
+            for c, s, box, norm in zip(rows[:, 5], rows[:, 4], xyxy.tolist(), xywhn.tolist(), strict=True)
+        ]  # fmt: skip
+        t3 = time.perf_counter()
+        timings = {"decode": decode_s, "preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+        return {
+            "width": w,
+            "height": h,
+            "detections": detections,
+            "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()},
+        }
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
