@@ -31,6 +31,7 @@ __all__ = [
     "DiceArchive",
     "GiB",
     "MiB",
+    "check_annotation_files",
     "display_name",
     "entry_name",
     "limited_reader",
@@ -60,6 +61,9 @@ class DiceArchive:
         self.metadata: zipfile.ZipInfo | None = None
         self.images: dict[str, zipfile.ZipInfo] = {}  # file_name relative to images/
         self.other: list[str] = []  # ignored entries, for information
+        self.entries: dict[str, zipfile.ZipInfo] = {}  # every checked file, relative to the root (for importers)
+        self.dirs: set[str] = set()  # directory entries (relative, with a trailing /): empty class folders count
+        self.image_sources: dict[str, str] = {}  # file_name -> the entry it came from, when an importer renamed it
 
     def read_json(self, path: str) -> bytes:
         """An annotation or metadata file (path relative to the root), at most `max_json_bytes`."""
@@ -69,11 +73,17 @@ class DiceArchive:
         with self._open(self._zf, info, self.limits.max_json_bytes, "json_too_large", path) as stream:
             return stream.read()
 
+    def read_entry(self, rel: str, limit: int, code: str) -> bytes:
+        """Any checked file (path relative to the root), at most `limit` bytes (else DatasetRejected(`code`))."""
+        with self._open(self._zf, self.entries[rel], limit, code, self.root + rel) as stream:
+            return stream.read()
+
     def open_image(self, file_name: str, handle: zipfile.ZipFile | None = None) -> IO[bytes]:
         """A stream of an image's bytes, read through `handle` (a `new_handle()`) or the archive's own."""
         info = self.images[file_name]
         limit = min(info.file_size, self.limits.max_image_bytes)  # never more than declared and checked
-        return self._open(handle or self._zf, info, limit, "archive_too_large", f"{IMAGES_DIR}{file_name}")
+        file = self.image_sources.get(file_name, f"{IMAGES_DIR}{file_name}")
+        return self._open(handle or self._zf, info, limit, "archive_too_large", file)
 
     def new_handle(self) -> zipfile.ZipFile:
         """Another ZipFile on the same file, for a worker thread; the caller closes it."""
@@ -102,8 +112,11 @@ class DiceArchive:
         self.close()
 
 
-def open_archive(path: Path, limits: ArchiveLimits | None = None) -> DiceArchive:
-    """Open and check an uploaded zip; raises DatasetRejected with every problem found (capped)."""
+def open_archive(path: Path, limits: ArchiveLimits | None = None, require_annotations: bool = True) -> DiceArchive:
+    """Open and check an uploaded zip; raises DatasetRejected with every problem found (capped).
+
+    `require_annotations=False` leaves the DICE annotation files optional (an import from another format).
+    """
     limits = limits or ArchiveLimits()
     if not path.is_file():  # a missing file is our bug, not a bad upload
         raise FileNotFoundError(path)
@@ -112,13 +125,13 @@ def open_archive(path: Path, limits: ArchiveLimits | None = None) -> DiceArchive
     except Exception as exc:  # hostile central directories raise many kinds of errors; all mean "not a zip"
         raise DatasetRejected([Problem("not_a_zip", f"not a readable zip archive: {exc}")], "archive") from exc
     try:
-        return _index(path, zf, limits)
+        return _index(path, zf, limits, require_annotations)
     except BaseException:
         zf.close()
         raise
 
 
-def _index(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> DiceArchive:
+def _index(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits, require_annotations: bool) -> DiceArchive:
     problems: list[Problem] = []
     dropped = 0
 
@@ -136,6 +149,7 @@ def _index(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> DiceArchiv
     if total > limits.max_total_uncompressed:
         add(Problem("archive_too_large", f"{total} bytes uncompressed, at most {limits.max_total_uncompressed}"))
     files: list[tuple[str, zipfile.ZipInfo]] = []
+    dirs: list[str] = []
     for info in infos:
         name = entry_name(info)
         found = entry_problems(info, name, limits)
@@ -145,10 +159,14 @@ def _index(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> DiceArchiv
         # Directories carry no data; junk is dropped silently; unsafe entries are never classified.
         if not found and not path_name.endswith("/") and not is_junk(path_name):
             files.append((path_name, info))
+        elif not found and not is_junk(path_name):
+            dirs.append(path_name)
 
     archive = DiceArchive(path, zf, limits, _root([p for p, _ in files]))
+    archive.dirs = {d[len(archive.root) :] for d in dirs if d.startswith(archive.root) and d != archive.root}
     for path_name, info in files:
         rel, file = path_name[len(archive.root) :], path_name
+        archive.entries.setdefault(rel, info)
         if rel in _JSON_FILES:
             if info.file_size > limits.max_json_bytes:
                 add(Problem("json_too_large", f"{info.file_size} bytes, at most {limits.max_json_bytes}", file))
@@ -175,7 +193,13 @@ def _index(path: Path, zf: zipfile.ZipFile, limits: ArchiveLimits) -> DiceArchiv
         problems.append(Problem("too_many_problems", f"{dropped} more problem(s) not listed"))
     if problems:
         raise DatasetRejected(problems, kind="archive")
+    if require_annotations:
+        check_annotation_files(archive)
+    return archive
+
+
+def check_annotation_files(archive: DiceArchive) -> None:
+    """A DICE upload needs at least one annotation file at its root."""
     if not archive.annotation_files:
         expected = ", ".join([*ANNOTATION_FILES.values(), LEGACY_ANNOTATION_FILE])
         raise DatasetRejected([Problem("no_annotation_file", f"the dataset root holds none of: {expected}")])
-    return archive

@@ -51,20 +51,24 @@ class Problem:
     """One thing wrong with an upload, as reported to the user.
 
     `file` is the path inside the archive (``annotations_detection.json``,
-    ``images/a.jpg``); `pointer` a JSON pointer into that file when it applies.
+    ``images/a.jpg``); `pointer` a JSON pointer into that file when it applies, `line`
+    the 1-based line of a text file (an imported YOLO label file).
     """
 
     code: str
     message: str
     file: str | None = None
     pointer: str | None = None
+    line: int | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        out = {"code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, str | int]:
+        out: dict[str, str | int] = {"code": self.code, "message": self.message}
         if self.file is not None:
             out["file"] = self.file
         if self.pointer is not None:
             out["pointer"] = self.pointer
+        if self.line is not None:
+            out["line"] = self.line
         return out
 
 

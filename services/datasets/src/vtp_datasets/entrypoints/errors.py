@@ -29,7 +29,7 @@ def as_problem(exc: Exception) -> ProblemError:
     """The problem document for an error raised by a handler."""
     if isinstance(exc, DatasetRejected):
         code = "archive_rejected" if exc.kind == "archive" else "dataset_invalid"
-        title = "The archive is unsafe or unreadable" if exc.kind == "archive" else "The dataset is not valid DICE"
+        title = "The archive is unsafe or unreadable" if exc.kind == "archive" else "The dataset is not valid"
         errors = [p.as_dict() for p in exc.problems]
         return ProblemError(422, code, title, f"{len(errors)} problem(s); nothing was stored.", errors)
     if isinstance(exc, SplitError):

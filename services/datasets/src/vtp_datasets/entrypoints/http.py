@@ -13,6 +13,7 @@ from vtp_datasets.entrypoints.errors import HANDLED, as_problem
 from vtp_datasets.entrypoints.schemas import DatasetOut, DatasetPage, SnapshotIn, SnapshotOut, SplitIn, SplitOut
 from vtp_datasets.service_layer import handlers
 from vtp_datasets.service_layer.handlers import Deps
+from vtp_dice.detect_format import FORMATS
 from vtp_dice.format import TASKS
 from vtp_dice.splits import SplitConfig
 from vtp_runtime.auth import Principal, current_principal
@@ -23,7 +24,18 @@ from vtp_runtime.http.problems import ProblemError
 Caller = Annotated[Principal, Depends(current_principal)]
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
-ZIP_PART = {"type": "string", "format": "binary", "contentMediaType": "application/zip", "description": "A DICE zip"}
+ZIP_PART = {
+    "type": "string",
+    "format": "binary",
+    "contentMediaType": "application/zip",
+    "description": "A DICE, YOLO or COCO zip (docs/datasets.md, Import)",
+}
+FORMAT_FIELD = {
+    "type": "string",
+    "enum": list(FORMATS),
+    "default": "auto",
+    "description": "How to read the zip; auto detects it from the content",
+}
 UPLOAD_ENCODING = {"file": {"contentType": "application/zip"}}
 NEW_DATASET_FORM = {
     "type": "object",
@@ -32,9 +44,10 @@ NEW_DATASET_FORM = {
         "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": NUL_FREE_PATTERN},
         "description": {"type": "string", "maxLength": MAX_DESCRIPTION, "pattern": NUL_FREE_PATTERN},
         "file": ZIP_PART,
+        "format": FORMAT_FIELD,
     },
 }
-NEW_VERSION_FORM = {"type": "object", "required": ["file"], "properties": {"file": ZIP_PART}}
+NEW_VERSION_FORM = {"type": "object", "required": ["file"], "properties": {"file": ZIP_PART, "format": FORMAT_FIELD}}
 # What an upload route can answer beyond auth: a malformed body (400), a taken name (409),
 # a body over the limit (413), a body that is not multipart (415), a refused dataset (422).
 UPLOAD_PROBLEMS = (400, 413, 415, 422)
@@ -51,6 +64,9 @@ def _form_problems(upload: Upload, *, need_name: bool) -> list[dict[str, str]]:
     if len(upload.fields.get("description", "")) > MAX_DESCRIPTION:
         errors.append({"pointer": "#/form/description", "code": "string_too_long", "message": "too long"})
     errors += nul_problems({k: upload.fields.get(k, "") for k in ("name", "description")}, "#/form/")
+    if upload.fields.get("format", "auto") not in FORMATS:
+        message = f"format must be one of {', '.join(FORMATS)}"
+        errors.append({"pointer": "#/form/format", "code": "format_invalid", "message": message})
     if upload.file_path is None or upload.file_field != "file":
         errors.append(
             {"pointer": "#/form/file", "code": "missing", "message": "a zip in form field `file` is required"}
@@ -79,7 +95,7 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         "",
         status_code=201,
         response_model=DatasetOut,
-        summary="Upload a DICE zip as a new dataset",
+        summary="Upload a DICE, YOLO or COCO zip as a new dataset",
         responses=problems(409, *UPLOAD_PROBLEMS),
         openapi_extra=multipart_body(NEW_DATASET_FORM, UPLOAD_ENCODING),
     )
@@ -88,7 +104,8 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         try:
             assert upload.file_path is not None
             name, description = upload.fields["name"].strip(), upload.fields.get("description") or None
-            dataset, version = await handlers.create_dataset(deps, caller, name, description, upload.file_path)
+            fmt = upload.fields.get("format", "auto")
+            dataset, version = await handlers.create_dataset(deps, caller, name, description, upload.file_path, fmt)
         except HANDLED as exc:
             raise as_problem(exc) from exc
         finally:
@@ -107,7 +124,8 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         upload = await receive(request, need_name=False)
         try:
             assert upload.file_path is not None
-            dataset, version = await handlers.add_version(deps, caller, dataset_id, upload.file_path)
+            fmt = upload.fields.get("format", "auto")
+            dataset, version = await handlers.add_version(deps, caller, dataset_id, upload.file_path, fmt)
         except HANDLED as exc:
             raise as_problem(exc) from exc
         finally:

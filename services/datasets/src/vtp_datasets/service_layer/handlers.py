@@ -51,9 +51,9 @@ def split_config_of(dataset: Dataset) -> SplitConfig:
 
 
 def _ingested(
-    deps: Deps, upload: Path, base: BaseVersion, split: SplitConfig
+    deps: Deps, upload: Path, base: BaseVersion, split: SplitConfig, fmt: str
 ) -> AbstractAsyncContextManager[tuple[Content, dict[str, Any]]]:
-    return ingested(deps.new_uow, deps.blobs, deps.limits, deps.probe_workers, upload, base, split)
+    return ingested(deps.new_uow, deps.blobs, deps.limits, deps.probe_workers, upload, base, split, fmt)
 
 
 def _version(dataset_id: uuid.UUID, number: int, content: Content, stats: dict[str, Any]) -> DatasetVersion:
@@ -69,12 +69,14 @@ def _version(dataset_id: uuid.UUID, number: int, content: Content, stats: dict[s
     )
 
 
-async def create_dataset(deps: Deps, caller: Principal, name: str, description: str | None, upload: Path) -> Any:
+async def create_dataset(
+    deps: Deps, caller: Principal, name: str, description: str | None, upload: Path, fmt: str = "auto"
+) -> Any:
     async with deps.new_uow() as uow:
         if await uow.repo.name_taken(caller.project_id, name):
             raise DatasetNameTaken(name)
     dataset = Dataset.new(caller.project_id, name, description)
-    async with _ingested(deps, upload, BaseVersion(), DEFAULT_SPLIT) as (content, stats):
+    async with _ingested(deps, upload, BaseVersion(), DEFAULT_SPLIT, fmt) as (content, stats):
         version = _version(dataset.id, 1, content, stats)
         async with deps.new_uow() as uow:
             if await uow.repo.name_taken(caller.project_id, name):  # lost a race with a concurrent upload
@@ -85,12 +87,12 @@ async def create_dataset(deps: Deps, caller: Principal, name: str, description: 
     return dataset, version
 
 
-async def add_version(deps: Deps, caller: Principal, dataset_id: uuid.UUID, upload: Path) -> Any:
+async def add_version(deps: Deps, caller: Principal, dataset_id: uuid.UUID, upload: Path, fmt: str = "auto") -> Any:
     """More images or another task's annotations: a new head version; snapshots are untouched."""
     dataset, head = await get_dataset(deps, caller, dataset_id)
     base = (await load_content(deps.blobs, head.content_hash)).as_base()
     async with (
-        _ingested(deps, upload, base, split_config_of(dataset)) as (content, stats),
+        _ingested(deps, upload, base, split_config_of(dataset), fmt) as (content, stats),
         deps.new_uow() as uow,
     ):
         current = await uow.repo.get(caller.project_id, dataset_id, lock=True)

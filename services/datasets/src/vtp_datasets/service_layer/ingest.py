@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vtp_dice.archive import ArchiveLimits, DiceArchive, open_archive
+from vtp_dice.archive import ArchiveLimits, DiceArchive, check_annotation_files, open_archive
+from vtp_dice.detect_format import import_archive
 from vtp_dice.format import ANNOTATION_FILES, METADATA_FILE, DatasetRejected, Problem, Task
 from vtp_dice.images import OnImage, probe_all
+from vtp_dice.import_check import check_import
+from vtp_dice.import_source import Imported
 from vtp_dice.manifest import ImageEntry
 from vtp_dice.validate import canonicalize_doc, parse_annotation_file, referenced_images, validate_annotation_doc
 
@@ -50,18 +53,44 @@ class Inspected:
 
 
 def inspect_upload(
-    path: Path, limits: ArchiveLimits, base: BaseVersion, workers: int, on_image: OnImage | None = None
+    path: Path,
+    limits: ArchiveLimits,
+    base: BaseVersion,
+    workers: int,
+    on_image: OnImage | None = None,
+    fmt: str = "auto",
 ) -> Inspected:
     """Validate an upload merged onto `base`; raises DatasetRejected with every problem found.
 
-    `on_image` gets each good image's bytes as it is probed (to stage them while the rest is checked).
+    `fmt` (dice, yolo, coco, auto) says how to read it: YOLO and COCO are converted to DICE first
+    and validated the same way, problems naming the original files. `on_image` gets each good
+    image's bytes as it is probed (to stage them while the rest is checked).
     """
-    archive = open_archive(path, limits)
+    archive = open_archive(path, limits, require_annotations=False)
     try:
-        return _inspect(archive, limits, base, workers, on_image)
+        imported = import_archive(archive, fmt)
+        if imported is None:
+            check_annotation_files(archive)
+            return _inspect(archive, limits, base, workers, on_image)
+        return _inspect_imported(archive, limits, base, workers, on_image, imported)
     except BaseException:
         archive.close()
         raise
+
+
+def _inspect_imported(
+    archive: DiceArchive,
+    limits: ArchiveLimits,
+    base: BaseVersion,
+    workers: int,
+    on_image: OnImage | None,
+    imported: Imported,
+) -> Inspected:
+    """An upload converted from YOLO or COCO, checked like DICE (problems name the original files)."""
+    docs, images = check_import(archive, imported, limits, workers, on_image, base.docs, base.images)
+    canonical = {task: canonicalize_doc(doc) for task, doc in docs.items()}
+    from_archive = sorted(name for name in imported.images if name in images)
+    return Inspected(canonical, base.metadata, images, from_archive, archive)
 
 
 def _inspect(

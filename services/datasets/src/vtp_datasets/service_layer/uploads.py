@@ -37,8 +37,9 @@ async def ingested(
     upload: Path,
     base: BaseVersion,
     split: SplitConfig,
+    fmt: str = "auto",
 ) -> AsyncIterator[tuple[Content, dict[str, Any]]]:
-    """Validate and store `upload` merged onto `base`; yields (content, statistics).
+    """Validate and store `upload` (DICE, or YOLO/COCO converted: `fmt`) onto `base`; yields (content, stats).
 
     Commit the rows that reference the content inside the block: its blobs stay leased until then.
     """
@@ -46,7 +47,7 @@ async def ingested(
         started = time.perf_counter()
         staged = blobs.staging()
         stack.push_async_callback(staged.discard)  # a no-op once published
-        inspected = await asyncio.to_thread(inspect_upload, upload, limits, base, workers, staged.offer)
+        inspected = await asyncio.to_thread(inspect_upload, upload, limits, base, workers, staged.offer, fmt)
         stack.callback(inspected.close)
         validated = time.perf_counter()
         content, json_blobs = plan_content(inspected)
