@@ -9,7 +9,7 @@ MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_dice vtp_trainers vtp_localstack 
                  vtp_datasets vtp_trainer_runner vtp_export vtp_inference vtp_notifier
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status demo test lint typecheck unit integration contracts clean
+.PHONY: setup up down status demo test lint typecheck unit integration chaos contracts clean
 
 setup: $(STAMP) ## Create .venv and install every package (editable) with the dev tools
 
@@ -35,6 +35,9 @@ demo: up ## The platform's journey (grows with each feature; today: the stack, a
 
 test: setup lint typecheck ## Lint, type checks, then every test against the real local stack
 	$(BIN)/python -m pytest
+
+chaos: setup ## Fault injection: kill each service, the broker and PostgreSQL mid-journey (a stack of its own)
+	$(BIN)/python -m pytest -m chaos tests/chaos
 
 lint: setup
 	$(BIN)/ruff check .
