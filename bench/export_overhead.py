@@ -68,9 +68,8 @@ def _train(api: httpx.Client, root: Path, images: int, epochs: int, imgsz: int) 
 
 def _bare_export(store_root: Path, uri: str, imgsz: int, work: Path) -> float:
     """The same checkpoint exported by a fresh interpreter; its wall time."""
-    key = uri.split("://", 1)[1].split("/", 1)[1]
     weights = work / "best.pt"
-    weights.write_bytes((store_root / key).read_bytes())
+    weights.write_bytes((store_root / uri.split("://", 1)[1]).read_bytes())  # local store: <root>/<bucket>/<key>
     code = f"from ultralytics import YOLO; YOLO({str(weights)!r}).export(format='onnx', imgsz={imgsz}, device='cpu')"
     env = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "PATH": "/usr/bin:/bin"}
     began = time.monotonic()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vtp_export.child.parity import match, verdict
+from vtp_export.child.parity import class_decisions, match, verdict
 
 TOL = {"box_px": 0.05, "score": 1e-3, "min_iou": 0.99, "score_diff": 0.005, "class_agreement": 1.0, "metric": 0.01}
 
@@ -36,3 +36,16 @@ def test_verdict_names_each_exceeded_tolerance():
     assert len(failures) == 3 and "px" in failures[0] and "IoU" in failures[1] and "mAP50-95" in failures[2]
     clean = {**raw, "max_box_diff_px": 0.001, "min_iou": 1.0}
     assert verdict(clean, 0.5, 0.5, TOL) == []
+
+
+def test_class_agreement_counts_only_clear_decisions():
+    # 3 classes, 3 anchors: a clear class 0, a near tie (flips in the export), a clear class 2.
+    a = np.zeros((1, 7, 3), dtype=np.float32)
+    a[0, 4:, 0] = [0.9, 0.1, 0.0]
+    a[0, 4:, 1] = [0.5000, 0.5001, 0.0]
+    a[0, 4:, 2] = [0.0, 0.2, 0.8]
+    b = a.copy()
+    b[0, 4:, 1] = [0.5001, 0.5000, 0.0]
+    assert class_decisions(a, b, conf=0.001, margin=1e-3) == (2, 2)
+    b[0, 4:, 2] = [0.0, 0.9, 0.8]
+    assert class_decisions(a, b, conf=0.001, margin=1e-3) == (2, 1)

@@ -89,7 +89,8 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
         raise ChildFailure("DATASET_NOT_FOUND", "the snapshot's validation split has no images to compare on")
     pt_backend, export_backend = parity.load(weights), parity.load(exported)
     imgsz = options["imgsz"]
-    raw, platform = parity.compare_outputs(pt_backend, export_backend, images, imgsz, spec["parity_conf"])
+    margin = spec["tolerances"]["score"]
+    raw, platform = parity.compare_outputs(pt_backend, export_backend, images, imgsz, spec["parity_conf"], margin)
     timings["parity_raw_seconds"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
     batch = options.get("batch", 1)

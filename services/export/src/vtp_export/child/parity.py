@@ -84,8 +84,23 @@ def match(ref: np.ndarray, got: np.ndarray, conf: float, margin: float) -> dict[
     return {"ious": ious, "score_diffs": score_diffs, "same_class": same_class, "unmatched": unmatched}
 
 
+def class_decisions(a: np.ndarray, b: np.ndarray, conf: float, margin: float) -> tuple[int, int]:
+    """(anchors whose class the checkpoint decides clearly, how many of them the export decides alike).
+
+    An anchor counts when its best class scores above `conf` and beats the second by more than
+    `margin`: with nearly tied classes (an undertrained model) the argmax flips on noise alone.
+    """
+    scores_a, scores_b = a[0, 4:], b[0, 4:]
+    if scores_a.shape[0] < 2:
+        return 0, 0
+    top2 = np.sort(scores_a, axis=0)[-2:]
+    decided = (top2[1] > conf) & (top2[1] - top2[0] > margin)
+    agree = scores_a.argmax(0) == scores_b.argmax(0)
+    return int(decided.sum()), int((agree & decided).sum())
+
+
 def compare_outputs(
-    pt: AutoBackend, exported: AutoBackend, images: list[Path], imgsz: int, conf: float
+    pt: AutoBackend, exported: AutoBackend, images: list[Path], imgsz: int, conf: float, margin: float
 ) -> tuple[dict[str, Any], dict[str, list[list[float]]]]:
     """Raw tensors and matched detections of both models on the same images; also the platform's
     detections with the export (what an inference service running it would answer), per image."""
@@ -93,6 +108,7 @@ def compare_outputs(
     ious: list[float] = []
     score_diffs: list[float] = []
     same: list[bool] = []
+    decided = agreed = 0
     unmatched = detections_ref = 0
     platform: dict[str, list[list[float]]] = {}
     for path in images:
@@ -110,6 +126,8 @@ def compare_outputs(
         score_diffs += m["score_diffs"]
         same += m["same_class"]
         unmatched += m["unmatched"]
+        d, g = class_decisions(a, b, conf, margin)
+        decided, agreed = decided + d, agreed + g
     summary = {
         "images": len(images),
         "detections": detections_ref,
@@ -120,7 +138,9 @@ def compare_outputs(
         "min_iou": min(ious) if ious else None,
         "mean_iou": float(np.mean(ious)) if ious else None,
         "max_score_diff": max(score_diffs) if score_diffs else None,
-        "class_agreement": float(np.mean(same)) if same else None,
+        "class_agreement": agreed / decided if decided else None,
+        "class_decisions": decided,
+        "matched_same_class": float(np.mean(same)) if same else None,
         "unmatched": unmatched,
         "conf": conf,
         "nms_iou": NMS_IOU,
