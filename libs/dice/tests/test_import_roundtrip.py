@@ -141,3 +141,33 @@ def test_zip_with_a_top_folder(tmp_path: Path) -> None:
             zf.writestr(f"my-dataset/{name}", data)
     docs, _ = imported(tmp_path, buf.getvalue())
     assert list(docs) == ["segmentation"]
+
+
+def _coco_with_keypoint_masks(same_ids: bool) -> bytes:
+    import random
+
+    from vtp_dice.sample_foreign import coco_doc, jpeg
+
+    instances = coco_doc("segmentation", 1, 3, random.Random(0))
+    people = coco_doc("pose", 1, 3, random.Random(0))
+    for a, b in zip(people["annotations"], instances["annotations"], strict=True):
+        a["segmentation"] = b["segmentation"]
+        a["id"] = b["id"] if same_ids else b["id"] + 5000
+    files = {f"images/val/{i['file_name']}": jpeg(i["id"]) for i in instances["images"]}
+    files["annotations/instances_val.json"] = json.dumps(instances).encode()
+    files["annotations/person_keypoints_val.json"] = json.dumps(people).encode()
+    return rezip(files)
+
+
+def test_coco_instances_and_keypoints_files_share_their_masks(tmp_path: Path) -> None:
+    docs, _ = imported(tmp_path, _coco_with_keypoint_masks(same_ids=True))
+    assert sorted(docs) == ["detection", "pose", "segmentation"]
+    assert len(docs["segmentation"]["images"]) == 3
+
+
+def test_coco_keypoint_masks_that_are_not_the_instances_ones_are_not_dropped(tmp_path: Path) -> None:
+    from import_helpers import problems
+
+    found = problems(tmp_path, _coco_with_keypoint_masks(same_ids=False))
+    assert {p["code"] for p in found} == {"duplicate_file_name"}
+    assert found[0]["file"] == "annotations/person_keypoints_val.json"

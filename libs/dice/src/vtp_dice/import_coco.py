@@ -32,6 +32,7 @@ class _Part:
 
     file: str  # as shown to the user
     split: Split | None
+    keypoints: bool = False  # a person_keypoints-style file
     categories: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     images: list[tuple[int, dict[str, Any], str]] = field(default_factory=list)  # (index, image, archive entry)
     anns: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -48,6 +49,7 @@ def import_coco(archive: DiceArchive) -> Imported:
             continue
         for task, part in _read_file(archive, finder, rel, doc, problems).items():
             parts.setdefault(task, []).append(part)
+    _shared_masks(parts)
     if not parts and not problems:
         problems.append(Problem("coco_no_annotation_file", "no COCO annotation file (images, annotations, categories)"))
     entries = {rel for ps in parts.values() for p in ps for _, _, rel in p.images}
@@ -122,11 +124,23 @@ def _read_file(
         else:
             base.anns.append((j, ann))
     keypoints = any(isinstance(c.get("keypoints"), list) and c["keypoints"] for _, c in base.categories)
+    base.keypoints = keypoints
     masks = any(a.get("segmentation") for _, a in base.anns)
     tasks: list[Task] = ["pose" if keypoints else "detection"]
     if masks:
         tasks.append("segmentation")
     return {t: base for t in tasks}
+
+
+def _shared_masks(parts: dict[Task, list[_Part]]) -> None:
+    """COCO ships each person's mask in both instances_* and person_keypoints_*: when every masked
+    annotation of the keypoint files is in the instances files (same id), take the masks once."""
+    seg = parts.get("segmentation", [])
+    instances = [p for p in seg if not p.keypoints]
+    ids = {a.get("id") for p in instances for _, a in p.anns if a.get("segmentation")}
+    others = [a.get("id") for p in seg if p.keypoints for _, a in p.anns if a.get("segmentation")]
+    if instances and len(instances) < len(seg) and all(i in ids for i in others):
+        parts["segmentation"] = instances
 
 
 def _unique(values: list[int]) -> bool:
