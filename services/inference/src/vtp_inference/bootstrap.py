@@ -9,6 +9,7 @@ from vtp_inference.adapters.exports_client import ExportsClient
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.entrypoints.changes import change_watcher
 from vtp_inference.entrypoints.http import build_router
+from vtp_inference.entrypoints.oip_http import PUBLIC, build_oip_router
 from vtp_inference.entrypoints.predict_http import build_predict_router
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer.commands import Deps, fail_stale_creating
@@ -56,5 +57,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     runtime.parts.routers = [
         build_router(deps),
         build_predict_router(predictor, settings.max_images, settings.max_image_bytes),
+        build_oip_router(predictor),
     ]
+    runtime.parts.public_paths = PUBLIC
     return build_app(runtime.parts)

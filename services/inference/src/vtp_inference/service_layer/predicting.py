@@ -35,6 +35,33 @@ class Predictor:
     def __init__(self, deps: Deps, limits: Limits, workers: int) -> None:
         self._deps, self._limits = deps, limits
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+        self._names: dict[tuple[uuid.UUID, str], uuid.UUID] = {}  # (project, model name) -> deployment id
+
+    async def loaded_by_name(self, caller: Principal, name: str) -> Loaded:
+        """The caller's ready deployment called `name` (or with that id), as the OIP names models."""
+        key = (caller.project_id, name)
+        cached = self._names.get(key)
+        if cached is not None:
+            entry = await self.loaded(caller, cached)
+            if name in (entry.deployment.name, str(entry.deployment.id)):
+                return entry
+            self._names.pop(key, None)  # renamed since: look the name up again
+        async with self._deps.new_uow() as uow:
+            found = await uow.repo.by_name(caller.project_id, name)
+        if found is not None:
+            deployment_id = found.id
+        else:
+            try:
+                deployment_id = uuid.UUID(name)
+            except ValueError as exc:
+                raise DeploymentNotFound(name) from exc
+        entry = await self.loaded(caller, deployment_id)
+        self._names[key] = deployment_id
+        return entry
+
+    async def infer(self, entry: Loaded, tensor: np.ndarray) -> np.ndarray:
+        """The model's raw output for a preprocessed tensor (the OIP's own interface)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, entry.model, tensor)
 
     async def loaded(self, caller: Principal, deployment_id: uuid.UUID) -> Loaded:
         """The caller's ready deployment with its model loaded (lazily, verified by sha256)."""
