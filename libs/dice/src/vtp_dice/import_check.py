@@ -45,7 +45,8 @@ def check_import(
         problems += validate_annotation_doc(ANNOTATION_FILES[task], task, doc, images, broken, limits.max_problems)
     if problems:
         located = [imported.sources.locate(p) for p in problems]
-        if len(located) > limits.max_problems:
+        already = located[-1].code == "too_many_problems" and len(located) == limits.max_problems + 1
+        if len(located) > limits.max_problems and not already:
             more = Problem("too_many_problems", f"{len(located) - limits.max_problems} more problems not shown")
             located = [*located[: limits.max_problems], more]
         raise DatasetRejected(located)

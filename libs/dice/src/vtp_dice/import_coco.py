@@ -74,7 +74,8 @@ def _read_file(
     base = _Part(shown, split_of(rel))
 
     def add(code: str, message: str, *at: str | int) -> None:
-        problems.append(Problem(code, message, shown, pointer(*at)))
+        if len(problems) <= archive.limits.max_problems:  # the rest are counted out by the cap, not kept
+            problems.append(Problem(code, message, shown, pointer(*at)))
 
     for key in ("annotations", "categories"):
         if not isinstance(doc.get(key), list):

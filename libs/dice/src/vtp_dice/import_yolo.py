@@ -78,13 +78,18 @@ def import_yolo(archive: DiceArchive) -> Imported:
     if not found:
         problems.append(Problem("yolo_no_images", "no image in the folders data.yaml names", shown))
     rows: dict[str, list[Row]] = {}
+    cap = archive.limits.max_problems
     for lab in sorted(labels & set(archive.entries)):
         raw = archive.read_entry(lab, archive.limits.max_json_bytes, "label_too_large")
         rows[lab], bad = read_lines(archive.root + lab, raw)
         problems += bad
+        if len(problems) > cap:  # a hopeless upload: stop before its problems cost more than its bytes
+            return _too_many(problems, cap)
     task: Task = "pose" if shape is not None else row_task([r for rs in rows.values() for r in rs])
     for lab, rs in rows.items():
         problems += [p for r in rs for p in check_line(archive.root + lab, r, task, len(names), shape)]
+        if len(problems) > cap:
+            return _too_many(problems, cap)
     return _imported(archive, shown, task, names, (shape, keypoints), found, rows, problems)
 
 
@@ -236,6 +241,11 @@ def _keypoints(
             problems.append(Problem("yolo_flip_idx_unrepresentable", msg, file, "/flip_idx"))
         out.append(list(names))
     return out
+
+
+def _too_many(problems: list[Problem], cap: int) -> Imported:
+    more = Problem("too_many_problems", f"more than {cap} problems; only the first {cap} are listed")
+    return _failed([*problems[:cap], more])
 
 
 def _failed(problems: list[Problem]) -> Imported:

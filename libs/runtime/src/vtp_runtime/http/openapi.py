@@ -52,6 +52,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                     "code": {"type": "string"},
                     "message": {"type": "string"},
                     "file": {"type": "string", "description": "The file of an uploaded archive at fault."},
+                    "line": {"type": "integer", "description": "The 1-based line of `file` (a text file)."},
                 },
             },
         },
