@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.structs import OffsetAndTimestamp
+
+from vtp_jobs.adapters.kafka_progress import _first_at_or_after
 from vtp_jobs.domain.model import Job, Status
 from vtp_jobs.service_layer.events import requeue_silent_jobs
 from vtp_jobs.service_layer.republish import republish_untaken_jobs
@@ -194,3 +197,11 @@ async def test_silence_is_judged_only_once_heartbeats_are_read_up():
     assert await requeue_silent_jobs(new_uow, AFTER, heard_until(True)) == 1
     assert (silent.status, silent.attempt) == (Status.QUEUED, 2)
     assert [topic for topic, _ in published] == ["job.lifecycle.v1", "job.requested.v1"]
+
+
+def test_no_record_that_recent_means_everything_up_to_the_end():
+    """Kafka answers `offsets_for_times` with null when no record is that recent; Tansu with offset 0
+    and timestamp -1. Both mean: everything up to the end must have been consumed."""
+    assert _first_at_or_after(None, 7) == 7
+    assert _first_at_or_after(OffsetAndTimestamp(0, -1), 7) == 7
+    assert _first_at_or_after(OffsetAndTimestamp(4, 1_796_198_971_254), 7) == 4

@@ -20,6 +20,7 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndTimestamp
 
 _log = logging.getLogger(__name__)
 
@@ -56,8 +57,7 @@ class KafkaProgress:
                 _log.warning("cannot read offsets by time of %s: %s", topic, exc)
                 return None
             for tp, end in offsets.end.items():
-                found = first_after.get(tp)
-                if offsets.done[tp] < (found.offset if found is not None else end):
+                if offsets.done[tp] < _first_at_or_after(first_after.get(tp), end):
                     return False
             return True
 
@@ -89,3 +89,14 @@ class KafkaProgress:
             await consumer.stop()
             with contextlib.suppress(Exception):  # closing a client that never connected
                 await admin.close()
+
+
+def _first_at_or_after(found: OffsetAndTimestamp | None, end: int) -> int:
+    """The offset `offsets_for_times` found, or the end when no record is that recent.
+
+    Kafka says "none" with null; Tansu answers offset 0 with timestamp -1, which read as an offset
+    would claim that nothing needed consuming.
+    """
+    if found is None or found.timestamp < 0 or found.offset < 0:
+        return end
+    return int(found.offset)
