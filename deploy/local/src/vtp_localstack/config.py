@@ -29,8 +29,8 @@ class StackConfig(BaseSettings):
     host: str = "127.0.0.1"
     gateway_port: int = 8080
     kafka_port: int = 9092
-    postgres_port: int = 55432
-    redis_port: int = 56379
+    postgres_port: int = 25432  # below the ephemeral range (32768+), so a client socket never holds it
+    redis_port: int = 26379
     service_port_base: int = 8100
     kafka_topic_partitions: int = 6
 
