@@ -251,3 +251,24 @@ def test_coco_categories_that_differ_between_split_files(tmp_path: Path) -> None
     _save(files, doc)
     found = _one(problems(tmp_path, rezip(files)), "coco_categories_differ")
     assert (found["file"], found["pointer"]) == ("annotations/instances_val.json", "/categories/1")
+
+
+def test_classification_image_outside_a_class_folder(tmp_path: Path) -> None:
+    files = zip_files(yolo_zip("classification"))
+    files["train/stray.jpg"] = files[next(k for k in files if k.endswith(".jpg"))]
+    found = _one(problems(tmp_path, rezip(files), "yolo"), "imagefolder_image_outside_class")
+    assert found["file"] == "train/stray.jpg"
+
+
+def test_one_image_in_two_splits(tmp_path: Path) -> None:
+    files = _yolo()
+    _data_yaml(files, val=["images/val", "images/train"])
+    found = _one(problems(tmp_path, rezip(files)), "yolo_image_in_two_splits")
+    assert found["file"].startswith("images/train/")
+
+
+def test_split_folders_without_images(tmp_path: Path) -> None:
+    files = {k: v for k, v in _yolo().items() if not k.endswith(".jpg")}
+    files["images/train/readme.md"] = files["images/val/readme.md"] = b"no images here"
+    codes = {p["code"] for p in problems(tmp_path, rezip(files))}
+    assert "yolo_no_images" in codes
