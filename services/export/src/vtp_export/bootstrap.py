@@ -16,7 +16,6 @@ from vtp_export.worker.runner import Exporter
 from vtp_runtime.http.app import build_app
 from vtp_runtime.periodic import periodic
 from vtp_runtime.service import ServiceRuntime
-from vtp_runtime.supervision import Background
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -44,8 +43,9 @@ def create_app(settings: ExportSettings | None = None) -> FastAPI:
         )
     )
     if settings.exporter_enabled:
-        exporter = Exporter(settings, new_uow, store, toolchains)
-        runtime.parts.background.append(Background("exporter", exporter.run))
+        exporter = Exporter(settings, new_uow, store, toolchains, dead_letters=runtime.dead_letters)
+        runtime.parts.background += exporter.background()
+        runtime.parts.on_shutdown.append(exporter.shutdown)  # hooks run in reverse: before the database closes
     deps = Deps(new_uow, jobs, toolchains, store, settings.export_debug_options)
     runtime.parts.routers = [build_router(deps)]
     return build_app(runtime.parts)

@@ -6,6 +6,13 @@ is claimed in the export database (a worker that dies before that leaves the com
 group; one that dies after stops renewing its lease, and the service's watchdog requeues the
 export as its next attempt). Claims are fenced by attempt, so a redelivered or stale command
 for an attempt that is not current changes nothing.
+
+Failures never end the loop quietly: a malformed command, or one whose claim keeps failing for
+a reason other than an outage, goes to `export.requested.v1.dlq`; a claim that fails because
+the database is away gives the command back (the partition is rewound to it); a commit that
+fails is kept and retried on every pass. The loop runs as a supervised background task
+(`background()`, named in `/health`): a crash restarts the loop while the running exports go
+on, and they are handed back to the group only when the service shuts down (`shutdown()`).
 """
 
 from __future__ import annotations
@@ -13,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from vtp_contracts.catalog import EXPORT_REQUESTED
 from vtp_contracts.events.exports import ExportRequested
@@ -26,22 +34,48 @@ from vtp_export.service_layer import lifecycle
 from vtp_export.service_layer.unit_of_work import NewUow
 from vtp_export.settings import ExportSettings
 from vtp_export.worker.attempt import ExportAttempt
+from vtp_export.worker.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
+from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.storage import ObjectStore
+from vtp_runtime.supervision import Background, report_failure, report_ok
+from vtp_runtime.transient import is_transient
 
 _log = logging.getLogger(__name__)
 GROUP = "exporters"
+TASK_NAME = "export commands"
+ConsumerFactory = Callable[..., Any]  # AIOKafkaConsumer's signature; tests pass a fake
+AttemptFactory = Callable[..., ExportAttempt]
+AttemptKey = tuple[str, int]  # (export id, attempt)
 
 
 class Exporter:
-    def __init__(self, settings: ExportSettings, new_uow: NewUow, store: ObjectStore, toolchains: Toolchains) -> None:
+    def __init__(
+        self,
+        settings: ExportSettings,
+        new_uow: NewUow,
+        store: ObjectStore,
+        toolchains: Toolchains,
+        *,
+        dead_letters: DeadLetters,
+        retry_pause: float = 1.0,
+        new_consumer: ConsumerFactory = AIOKafkaConsumer,
+        new_attempt: AttemptFactory = ExportAttempt,
+    ) -> None:
         self.settings, self.new_uow, self.store, self.toolchains = settings, new_uow, store, toolchains
+        self._dead_letters, self._pause = dead_letters, retry_pause
+        self._new_consumer, self._new_attempt = new_consumer, new_attempt
         self.free = settings.exporter_slots
-        self.running: dict[tuple[str, int], tuple[ExportAttempt, asyncio.Task[None]]] = {}
+        self.running: dict[AttemptKey, tuple[ExportAttempt, asyncio.Task[None]]] = {}
+        self.uncommitted: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._slot_freed = asyncio.Event()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(
+    def background(self) -> list[Background]:
+        return [Background(TASK_NAME, self.take_exports)]
+
+    async def take_exports(self, stop: asyncio.Event) -> None:
+        """Take commands while slots are free; on shutdown hand every running export back."""
+        consumer = self._new_consumer(
             EXPORT_REQUESTED.topic,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=GROUP,
@@ -49,16 +83,18 @@ class Exporter:
             auto_offset_reset="earliest",
             client_id=self.settings.exporter_id,
         )
-        await _start_retrying(consumer, stop)
         try:
-            await self._take_exports(consumer, stop)
+            await start_retrying(consumer, stop)
+            await self._take_loop(consumer, stop)
         finally:
-            await self._hand_back_all()
+            if stop.is_set():  # shutting down (a crash only restarts this loop; exports go on)
+                await self.shutdown()
             await consumer.stop()
 
-    async def _take_exports(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+    async def _take_loop(self, consumer: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if self.free <= 0:
+            await self._commit(consumer)
+            if self.free <= 0:  # full: let the group give waiting exports to other workers
                 consumer.pause(*consumer.assignment())
                 self._slot_freed.clear()
                 with contextlib.suppress(TimeoutError):
@@ -69,45 +105,90 @@ class Exporter:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.free)
             except KafkaError as exc:
                 _log.warning("fetching export commands failed: %s", exc)
-                await asyncio.sleep(1)
+                report_failure(exc)
+                await sleep_unless_stopped(self._pause, stop)
                 continue
+            if not self.uncommitted:  # the broker answers and nothing waits: healthy (a failing commit is not)
+                report_ok()
+            gave_back = False
             for partition, records in batches.items():
                 for record in records:
-                    await self._take(record.headers, record.value or b"", stop)
-                    await consumer.commit({partition: OffsetAndMetadata(record.offset + 1, "")})
+                    if not await self._take(record):
+                        consumer.seek(partition, record.offset)  # this one and the rest come again
+                        gave_back = True
+                        break
+                    self.uncommitted[partition] = record.offset + 1
+                    await self._commit(consumer)
+            if gave_back:
+                await sleep_unless_stopped(self._pause, stop)
 
-    async def _take(self, headers: Sequence[tuple[str, bytes]], value: bytes, stop: asyncio.Event) -> None:
-        try:
-            cmd: ExportRequested = decode_event(EXPORT_REQUESTED, headers, value).data
-        except MalformedEvent as exc:
-            _log.error("skipping malformed export command: %s", exc)
+    async def _commit(self, consumer: Any) -> None:
+        """Commit taken commands; a failure is kept and retried on the next pass, never fatal."""
+        assigned = consumer.assignment()
+        for moved in [tp for tp in self.uncommitted if tp not in assigned]:
+            del self.uncommitted[moved]  # its new owner reads on from the last commit (claims are fenced)
+        if not self.uncommitted:
             return
+        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in self.uncommitted.items()}
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:  # CommitFailedError after a rebalance, coordinator moving, broker away
+            _log.warning("committing export commands failed (%s); retrying", exc)
+            report_failure(exc)
+            return
+        for tp, offset in offsets.items():
+            if self.uncommitted.get(tp) == offset.offset:
+                del self.uncommitted[tp]
+        report_ok()
+
+    async def _take(self, record: ConsumerRecord[Any, Any]) -> bool:
+        """Claim one command and start its attempt; False when the command must come again."""
+        try:
+            cmd: ExportRequested = decode_event(EXPORT_REQUESTED, record.headers, record.value or b"").data
+        except MalformedEvent as exc:
+            return await self._dead_letter(record, f"malformed: {exc}", 1)
         key = (str(cmd.export_id), cmd.attempt)
         if key in self.running:
-            return
+            return True
         s = self.settings
-        delay = 0.5
-        while True:  # the claim must be decided before the offset moves on
-            try:
-                export = await lifecycle.claim(
-                    self.new_uow, cmd.export_id, cmd.attempt, s.exporter_id, s.export_lease_seconds
-                )
-                break
-            except Exception as exc:
-                if stop.is_set():
-                    raise
-                _log.warning("claiming export %s failed (%s); retrying", cmd.export_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
+        try:
+            export = await lifecycle.claim(
+                self.new_uow, cmd.export_id, cmd.attempt, s.exporter_id, s.export_lease_seconds
+            )
+        except Exception as exc:
+            return await self._not_claimed(record, key, exc)
+        self._dead_letters.succeeded(record, GROUP)
         if export is None:
             _log.info("export %s attempt %d: not queued any more, skipped", *key)
-            return
-        attempt = ExportAttempt(cmd, s, self.new_uow, self.store, self.toolchains)
+            return True
+        attempt = self._new_attempt(cmd, s, self.new_uow, self.store, self.toolchains)
         self.free -= 1
         task = asyncio.create_task(self._supervise(key, attempt), name=f"export-{key[0]}-{key[1]}")
         self.running[key] = (attempt, task)
+        return True
 
-    async def _supervise(self, key: tuple[str, int], attempt: ExportAttempt) -> None:
+    async def _not_claimed(self, record: ConsumerRecord[Any, Any], key: AttemptKey, error: Exception) -> bool:
+        """The claim failed: an outage gives the command back; any other failure counts a try."""
+        _log.warning("claiming export %s attempt %d failed (%s)", *key, error)
+        report_failure(error)
+        if is_transient(error):
+            return False
+        tries = self._dead_letters.failed_try(record, GROUP)
+        if tries < self._dead_letters.max_tries:
+            return False
+        return await self._dead_letter(record, f"{type(error).__name__}: {error}", tries)
+
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], reason: str, tries: int) -> bool:
+        """Send `record` to the dead-letter topic; False (it comes again) if Kafka refuses."""
+        try:
+            await self._dead_letters.send(record, GROUP, reason, tries)
+        except Exception as exc:
+            _log.warning("dead-lettering an export command failed (%s); it comes again", exc)
+            report_failure(exc)
+            return False
+        return True
+
+    async def _supervise(self, key: AttemptKey, attempt: ExportAttempt) -> None:
         try:
             await attempt.run()
         except Exception:  # the lease expires and the watchdog requeues it; log why
@@ -117,35 +198,24 @@ class Exporter:
             self.free += 1
             self._slot_freed.set()
 
-    async def _hand_back_all(self) -> None:
-        """Shutting down: stop the children and give their exports back to the group now."""
+    async def shutdown(self) -> None:
+        """Stop the children and give their exports back to the group now; also a shutdown hook,
+        for when the take loop was waiting out a restart backoff as the service stopped."""
+        if not self.running:
+            return
+        _log.info("shutting down: handing %d export(s) back", len(self.running))
+        s = self.settings
+        never_fails = s.export_max_attempts + 1  # a shutdown is not the export's fault
         for attempt, task in list(self.running.values()):
             attempt.lost = True  # no completion from a child killed on purpose
             if attempt.child is not None:
                 attempt.child.kill()
             task.cancel()
-            s, cmd = self.settings, attempt.cmd
-            with contextlib.suppress(Exception):
+            cmd = attempt.cmd
+            try:
                 await lifecycle.requeue_held(
-                    self.new_uow,
-                    cmd.export_id,
-                    cmd.attempt,
-                    s.exporter_id,
-                    "exporter shut down",
-                    s.export_max_attempts + 1,
+                    self.new_uow, cmd.export_id, cmd.attempt, s.exporter_id, "exporter shut down", never_fails
                 )
-        await asyncio.gather(*(t for _, t in self.running.values()), return_exceptions=True)
-
-
-async def _start_retrying(consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await consumer.start()
-            return
-        except KafkaError as exc:
-            if stop.is_set():
-                raise
-            _log.warning("Kafka not reachable (%s); retrying", exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5)
+            except Exception as exc:  # the lease then expires and the watchdog requeues it
+                _log.warning("handing export %s back failed (%s); the watchdog requeues it", cmd.export_id, exc)
+        await asyncio.gather(*(t for _, t in list(self.running.values())), return_exceptions=True)
