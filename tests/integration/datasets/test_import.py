@@ -199,3 +199,27 @@ def test_named_format_is_used(admin: httpx.Client, stored: StoredState) -> None:
         response = _post(admin, yolo_zip("detection"), "coco")
     assert response.status_code == 422
     assert "coco_no_annotation_file" in error_codes(response)
+
+
+def test_hostile_archive_checks_apply_to_imports(admin: httpx.Client, stored: StoredState) -> None:
+    files = _files(yolo_zip("detection"))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("../labels/train/escape.txt", b"0 0.5 0.5 0.1 0.1\n")
+    with stored.unchanged():
+        response = _post(admin, buf.getvalue(), "yolo")
+    assert response.status_code == 422
+    assert response.json()["code"] == "archive_rejected"
+    assert "zip_slip" in error_codes(response)
+
+
+def test_a_stored_split_configuration_still_wins_over_the_imported_split(admin: httpx.Client) -> None:
+    created = _post(admin, yolo_zip("detection"))
+    assert created.status_code == 201, created.text
+    url = f"/api/v1/datasets/{created.json()['id']}/split"
+    assert admin.get(url).json()["counts"] == {"train": 6, "val": 3, "test": 0}  # the upload's own split
+    put = admin.put(url, json={"method": "auto", "train": 0.0, "val": 1.0, "test": 0.0})
+    assert put.status_code == 200, put.text
+    assert put.json()["counts"] == {"train": 0, "val": 9, "test": 0}
