@@ -272,3 +272,12 @@ def test_split_folders_without_images(tmp_path: Path) -> None:
     files["images/train/readme.md"] = files["images/val/readme.md"] = b"no images here"
     codes = {p["code"] for p in problems(tmp_path, rezip(files))}
     assert "yolo_no_images" in codes
+
+
+def test_problems_found_after_conversion_never_name_a_file_the_user_did_not_upload(tmp_path: Path) -> None:
+    files = _yolo()
+    files["labels/train/img_0003.txt"] = b"0 0.5 0.5 0 0.1\n" * 300  # zero-width boxes: DICE validator problems
+    found = problems(tmp_path, rezip(files))
+    assert found[0] == {**found[0], "code": "bbox_non_positive", "file": "labels/train/img_0003.txt", "line": 1}
+    assert found[-1]["code"] == "too_many_problems" and len(found) == 201
+    assert not [p for p in found if p.get("file", "").startswith("annotations_")]

@@ -42,17 +42,20 @@ class SourceMap:
 
     images: dict[str, str] = field(default_factory=dict)
     spots: dict[tuple[str, str], Spot] = field(default_factory=dict)
+    dice_files: set[str] = field(default_factory=set)  # the DICE files the import made up (not in the upload)
 
     def add(self, dice_file: str, dice_pointer: str, spot: Spot) -> None:
         self.spots[(dice_file, dice_pointer)] = spot
+        self.dice_files.add(dice_file)
 
     def locate(self, problem: Problem) -> Problem:
         """The same problem, naming the original file and place (unchanged when nothing maps it)."""
         file = problem.file
         if file is not None and file.startswith("images/") and file[len("images/") :] in self.images:
             return replace(problem, file=self.images[file[len("images/") :]])
+        virtual = file in self.dice_files  # never name a file the user did not upload
         if file is None or problem.pointer is None:
-            return problem
+            return replace(problem, file=None) if virtual else problem
         parts = problem.pointer.split("/")[1:] if problem.pointer else []
         for n in range(len(parts), -1, -1):  # the longest registered prefix wins
             spot = self.spots.get((file, "/" + "/".join(parts[:n]) if n else ""))
@@ -62,7 +65,7 @@ class SourceMap:
                 return replace(problem, file=spot.file, pointer=None, line=spot.line)
             tail = [spot.renames.get(p, p) if i == 0 else p for i, p in enumerate(parts[n:])]
             return replace(problem, file=spot.file, pointer=spot.pointer + "".join("/" + t for t in tail))
-        return problem
+        return replace(problem, file=None, pointer=None) if virtual else problem
 
 
 @dataclass
