@@ -302,17 +302,27 @@ async def test_exports_are_handed_back_by_the_shutdown_hook_while_the_loop_waits
 
 async def test_failing_commits_mark_the_loop_failing_in_health_until_one_succeeds() -> None:
     db, sender = FakeDb(), FakeSender()
-    consumer = FakeConsumer([Record(queued(db), 0)], commit_failures=4)
+    consumer = FakeConsumer([Record(queued(db), 0)], commit_failures=6)  # full: a pass each 0.5 s
     worker = exporter(db, consumer, sender)
     sup = Supervisor(unhealthy_after=3)
     seen: list[bool] = []
+    reasons: list[str] = []
+
+    async def probe() -> None:  # what /health's `background` check reports
+        try:
+            await sup.probe()
+        except RuntimeError as exc:
+            reasons.append(str(exc))
 
     def watch() -> bool:
         if sup.states.get(TASK_NAME) is not None:
             failing = bool(sup.failing())
+            if failing and not reasons:
+                asyncio.get_running_loop().create_task(probe())
             if not seen or seen[-1] != failing:
                 seen.append(failing)
-        return seen[-2:] == [True, False]
+        return seen[-2:] == [True, False] and bool(reasons)
 
     await running(lambda stop: sup.run(Background(TASK_NAME, worker.take_exports), stop), watch)
     assert sup.states[TASK_NAME].restarts == 0 and consumer.committed == [1]  # handled, never a crash
+    assert reasons[0].startswith("export commands: ") and "CommitFailedError" in reasons[0]
