@@ -18,8 +18,9 @@ import pytest
 
 from vtp_localstack.stack import LocalStack
 
-from .journey import InFlightUpload, Journey, kill
+from .journey import Journey, kill
 from .recovery import scenario
+from .upload import InFlightUpload
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

@@ -59,13 +59,15 @@ def _mark_published(stack: LocalStack, job_id: str) -> None:
 def test_a_lost_command_is_sent_again_and_the_job_runs_once(chaos_stack: LocalStack, journey: Journey) -> None:
     with scenario("lost job.requested") as clock:
         chaos_stack.table.stop("jobs-outbox-relay")
-        job_id = journey.submit()
-        uuid.UUID(job_id)
-        [row] = _command_rows(chaos_stack, job_id)
-        assert row["published_at"] is None, "the relay is stopped: the command waits in the outbox"
-        _mark_published(chaos_stack, job_id)  # "sent", then forgotten by the broker
-        clock.fault()
-        chaos_stack.up()  # the relay again
+        try:
+            job_id = journey.submit()
+            uuid.UUID(job_id)
+            [row] = _command_rows(chaos_stack, job_id)
+            assert row["published_at"] is None, "the relay is stopped: the command waits in the outbox"
+            _mark_published(chaos_stack, job_id)  # "sent", then forgotten by the broker
+            clock.fault()
+        finally:
+            chaos_stack.up()  # the relay again
         started = journey.wait_job(job_id, lambda j: j["status"] != "queued", "taken by a runner", timeout=120)
         clock.mark("taken")
         assert started["attempt"] == 1, started

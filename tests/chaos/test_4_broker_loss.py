@@ -27,8 +27,10 @@ def test_broker_restart_loses_nothing_that_matters(chaos_stack: LocalStack, jour
         late = journey.submit()  # the runner is busy: this command waits in the broker...
         eventually(lambda: _command_rows(chaos_stack, late)[0]["published_at"], "the late command in the broker")
         clock.fault()
-        kill(chaos_stack, "kafka")  # ...and is lost with it
-        chaos_stack.up()
+        try:
+            kill(chaos_stack, "kafka")  # ...and is lost with it
+        finally:
+            chaos_stack.up()
         clock.mark("broker_up")
         now = {name: proc.pid for name in services if (proc := chaos_stack.table.find(name)) is not None}
         assert now == pids, "no service was restarted: each reconnected by itself"

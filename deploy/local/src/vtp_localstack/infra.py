@@ -89,6 +89,9 @@ def postgres_spec(cfg: StackConfig) -> ProcessSpec:
         )
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
+    elif user:
+        # Again on every start: a parent may have lost its x bit since (pytest re-tightens its temp root).
+        _make_traversable(data)
     argv = [
         _pg_bin("postgres"),
         "-D",
