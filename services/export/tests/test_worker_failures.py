@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -181,7 +181,7 @@ async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
         await asyncio.sleep(0.01)
 
 
-async def running(task: Callable[[asyncio.Event], Awaitable[None]], check: Callable[[], bool]) -> None:
+async def running(task: Callable[[asyncio.Event], Coroutine[Any, Any, None]], check: Callable[[], bool]) -> None:
     """Run a loop until `check` holds, then stop it and wait for its end (hand-back included)."""
     stop = asyncio.Event()
     loop = asyncio.create_task(task(stop))
@@ -263,7 +263,7 @@ async def test_under_supervision_a_crash_restarts_the_loop_without_handing_expor
             raise RuntimeError("bug in the take loop")
         return await original(**kwargs)
 
-    consumer.getmany = getmany  # type: ignore[method-assign]
+    consumer.getmany = getmany  # type: ignore[method-assign,assignment]
     sup = Supervisor(backoff=Backoff(initial=0.01, maximum=0.01))
     [task] = worker.background()
     assert task.name == TASK_NAME == "export commands"
@@ -288,7 +288,7 @@ async def test_exports_are_handed_back_by_the_shutdown_hook_while_the_loop_waits
             raise RuntimeError("bug in the take loop")  # every fetch after the first crashes
         return await original(**kwargs)
 
-    consumer.getmany = getmany  # type: ignore[method-assign]
+    consumer.getmany = getmany  # type: ignore[method-assign,assignment]
     sup = Supervisor(backoff=Backoff(initial=3600.0, maximum=3600.0))  # it waits out a long backoff
     stop = asyncio.Event()
     loop = asyncio.create_task(sup.run(Background(TASK_NAME, worker.take_exports), stop))
