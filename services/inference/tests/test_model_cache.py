@@ -8,13 +8,16 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import onnx
+import openvino as ov
 import pytest
 from onnx import TensorProto, helper
 
 from vtp_inference.adapters.model_cache import ModelCache, ModelIntegrity, ModelInvalid
+from vtp_inference.adapters.runtimes import load
 from vtp_inference.domain.model import Deployment, Status
 
 
@@ -105,10 +108,26 @@ def test_a_tampered_model_is_never_loaded():
 def test_creation_check_refuses_a_wrong_interface_or_garbage():
     store = FakeStore()
     cache = ModelCache(store, budget_bytes=1 << 30, threads=1)  # type: ignore[arg-type]
-    cache.check(tiny_detector(), imgsz=32, classes=2)
+    cache.check("onnxruntime", [tiny_detector()], imgsz=32, classes=2)
     with pytest.raises(ModelInvalid):
-        cache.check(tiny_detector(), imgsz=32, classes=5)  # metadata says 5 classes
+        cache.check("onnxruntime", [tiny_detector()], imgsz=32, classes=5)  # metadata says 5 classes
     with pytest.raises(ModelInvalid):
-        cache.check(tiny_detector(), imgsz=64, classes=2)
+        cache.check("onnxruntime", [tiny_detector()], imgsz=64, classes=2)
     with pytest.raises(ModelInvalid):
-        cache.check(b"not onnx", imgsz=32, classes=2)
+        cache.check("onnxruntime", [b"not onnx"], imgsz=32, classes=2)
+    with pytest.raises(ModelInvalid):
+        cache.check("triton", [tiny_detector()], imgsz=32, classes=2)
+
+
+def test_openvino_ir_loads_from_verified_bytes(tmp_path: Path):
+    (tmp_path / "m.onnx").write_bytes(tiny_detector())
+    ov.save_model(ov.convert_model(tmp_path / "m.onnx"), tmp_path / "m.xml", compress_to_fp16=False)
+    files = [(tmp_path / "m.xml").read_bytes(), (tmp_path / "m.bin").read_bytes()]
+    cache = ModelCache(FakeStore(), budget_bytes=1 << 30, threads=1)  # type: ignore[arg-type]
+    cache.check("openvino", files, imgsz=32, classes=2)
+    model = load("openvino", files, 1)
+    x = np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32)
+    assert model.platform == "openvino" and model.input_name == "images"
+    assert np.allclose(model(x), load("onnxruntime", [tiny_detector()], 1)(x))
+    with pytest.raises(ModelInvalid):
+        cache.check("openvino", [files[0], b"\x00"], imgsz=32, classes=2)  # weights that do not fit

@@ -57,8 +57,8 @@ def test_deploy_an_onnx_export_and_walk_its_lifecycle(admin: httpx.Client, stack
 
     patched = admin.patch(f"/api/v1/deployments/{did}", json={"conf": 0.5, "max_det": 10})
     assert patched.status_code == 200 and patched.json()["defaults"]["conf"] == 0.5
-    bad = admin.patch(f"/api/v1/deployments/{did}", json={"conf": 2, "export_id": onnx_export["id"]})
-    assert bad.status_code == 422 and len(bad.json()["errors"]) == 2  # all problems at once, nothing changed
+    bad = admin.patch(f"/api/v1/deployments/{did}", json={"conf": 2, "export_id": "nope", "runtime": "triton"})
+    assert bad.status_code == 422 and len(bad.json()["errors"]) == 3  # all problems at once, nothing changed
     assert admin.get(f"/api/v1/deployments/{did}").json()["defaults"]["conf"] == 0.5
 
     assert admin.post(f"/api/v1/deployments/{did}/deactivate").json()["status"] == "stopped"
@@ -90,10 +90,12 @@ def test_refusals_name_every_problem(admin: httpx.Client, onnx_export: dict, oth
         foreign = other.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("f")})
     assert foreign.status_code == 422 and foreign.json()["code"] == "export_not_found"
 
-    for runtime in ("triton", "openvino"):
-        body = {"export_id": onnx_export["id"], "name": unique("r"), "runtime": runtime}
-        refused = admin.post("/api/v1/deployments", json=body)
-        assert refused.status_code == 422 and refused.json()["code"] == "runtime_unavailable", refused.text
+    body = {"export_id": onnx_export["id"], "name": unique("r"), "runtime": "triton"}
+    refused = admin.post("/api/v1/deployments", json=body)
+    assert refused.status_code == 422 and refused.json()["code"] == "runtime_unavailable", refused.text
+    body = {"export_id": onnx_export["id"], "name": unique("r"), "runtime": "openvino"}
+    mismatch = admin.post("/api/v1/deployments", json=body)
+    assert mismatch.status_code == 422 and mismatch.json()["code"] == "export_format_unsupported", mismatch.text
 
     both = admin.post(
         "/api/v1/deployments", json={"export_id": str(uuid.uuid4()), "name": unique("b"), "runtime": "triton"}

@@ -109,8 +109,9 @@ def test_errors_a_client_can_read(
     good = triton.InferInput("images", [1, 3, 64, 64], "FP32")
     good.set_data_from_numpy(np.zeros((1, 3, 64, 64), np.float32))
     with pytest.raises(InferenceServerException, match="unknown model"):
-        client.infer(deployment["name"], [good], headers=other_project)  # another project's model is missing
-    assert not client.is_model_ready(deployment["name"], headers=other_project)
+        # another project's model is missing (a copy: tritonclient adds its own headers to the dict it is given)
+        client.infer(deployment["name"], [good], headers=dict(other_project))
+    assert not client.is_model_ready(deployment["name"], headers=dict(other_project))
 
 
 def test_a_stopped_deployment_is_not_ready(

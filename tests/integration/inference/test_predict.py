@@ -149,3 +149,11 @@ def test_serves_only_ready_deployments_of_the_callers_project(
     admin.delete(f"/api/v1/deployments/{did}")
     assert admin.post(url, **image).status_code == 404
     assert httpx.post(f"{admin.base_url}{url}", **image).status_code == 401
+
+
+def test_metrics_count_loads_predictions_and_errors(stack: Any, admin_token: str, deployment: dict):
+    url = f"{stack.cfg.service_url('inference')}/metrics"
+    text = httpx.get(url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10).text
+    assert "vtp_inference_model_loads_total" in text
+    assert f'vtp_inference_predict_images_total{{deployment="{deployment["id"]}"}}' in text
+    assert 'vtp_inference_predict_errors_total{code="validation_failed"}' in text  # the hostile images

@@ -14,8 +14,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from vtp_inference.adapters.onnx_runtime import ModelInvalid, OnnxModel
+from vtp_inference.adapters.runtimes import Model, ModelInvalid, load, probe
 from vtp_inference.domain.model import Deployment
 from vtp_runtime.metrics import METRICS
 from vtp_runtime.storage import ObjectStore
@@ -28,7 +29,7 @@ class ModelIntegrity(Exception):
 @dataclass
 class Loaded:
     deployment: Deployment
-    model: OnnxModel
+    model: Model
     size: int
     load_seconds: float
 
@@ -40,13 +41,20 @@ class CacheStats:
     load_seconds: float = 0.0
 
 
-async def read_verified(store: ObjectStore, deployment: Deployment) -> bytes:
-    """The deployment's model file, only if its sha256 and size are the recorded ones."""
-    ref = deployment.model or {}
+async def _read(store: ObjectStore, ref: dict[str, Any], deployment: Deployment) -> bytes:
     data = b"".join([chunk async for chunk in store.open_stream(store.parse_uri(ref["uri"]))])
     if hashlib.sha256(data).hexdigest() != ref.get("sha256") or len(data) != ref.get("size_bytes"):
-        raise ModelIntegrity(f"deployment {deployment.id}: the stored model does not match its sha256")
+        raise ModelIntegrity(f"deployment {deployment.id}: a stored model file does not match its sha256")
     return data
+
+
+async def read_verified(store: ObjectStore, deployment: Deployment) -> list[bytes]:
+    """The deployment's model files (the model, then its weights if separate), each sha256-verified."""
+    ref = deployment.model or {}
+    files = [await _read(store, ref, deployment)]
+    if ref.get("weights"):
+        files.append(await _read(store, ref["weights"], deployment))
+    return files
 
 
 class ModelCache:
@@ -76,18 +84,18 @@ class ModelCache:
 
     async def _load(self, deployment: Deployment) -> Loaded:
         started = time.perf_counter()
-        data = await read_verified(self._store, deployment)
-        model = await asyncio.to_thread(OnnxModel, data, self._threads)
+        files = await read_verified(self._store, deployment)
+        model = await asyncio.to_thread(load, deployment.runtime, files, self._threads)
         seconds = time.perf_counter() - started
         self.stats.loads += 1
         METRICS.inc("vtp_inference_model_loads_total")
         METRICS.inc("vtp_inference_model_load_seconds_total", seconds)
         self.stats.load_seconds += seconds
-        return Loaded(deployment, model, len(data), seconds)
+        return Loaded(deployment, model, sum(len(f) for f in files), seconds)
 
-    def check(self, data: bytes, imgsz: int, classes: int) -> None:
-        """Load and probe a model once, without caching it (deployment creation)."""
-        OnnxModel(data, self._threads).check(imgsz, classes)
+    def check(self, runtime: str, files: list[bytes], imgsz: int, classes: int) -> None:
+        """Load and probe a model once, without caching it (deployment creation, switch)."""
+        probe(load(runtime, files, self._threads), imgsz, classes)
 
     def evict(self, deployment_id: uuid.UUID) -> None:
         self._generation[deployment_id] = self._generation.get(deployment_id, 0) + 1

@@ -24,6 +24,7 @@ deployments = sa.Table(
     sa.Column("max_det", sa.Integer, nullable=False),
     sa.Column("model", JSONB, nullable=True),
     sa.Column("model_meta", JSONB, nullable=False),
+    sa.Column("previous", JSONB, nullable=True),  # export_id, export_version, model, model_meta before a switch
     sa.Column("error_code", sa.String(50), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

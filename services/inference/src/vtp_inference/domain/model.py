@@ -17,7 +17,7 @@ class Status(StrEnum):
 
 
 RUNTIMES = ("onnxruntime", "openvino", "triton")
-SERVED_RUNTIMES = {"onnxruntime": "onnx"}  # runtime -> the export format it serves here
+SERVED_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime -> the export format it serves
 SERVED_TASKS = ("detect",)
 DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET = 0.25, 0.7, 300
 
@@ -37,11 +37,37 @@ class Deployment:
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_IOU
     max_det: int = DEFAULT_MAX_DET
-    model: dict[str, Any] | None = None  # uri, sha256, size_bytes of the model file this service stores
+    model: dict[str, Any] | None = None  # uri, sha256, size_bytes of the stored model (+ weights: OpenVINO)
     model_meta: dict[str, Any] = field(default_factory=dict)  # names, imgsz, input/output names
     error_code: str | None = None
     error_message: str | None = None
     deleted_at: datetime | None = None
+    previous: dict[str, Any] | None = None  # what a rollback returns to
+
+    def serving(self) -> dict[str, Any]:
+        return {
+            "export_id": str(self.export_id),
+            "export_version": self.export_version,
+            "model": self.model,
+            "model_meta": self.model_meta,
+        }
+
+    def switch(self, export_id: uuid.UUID, version: int | None, model: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Serve another export; the current one becomes `previous`."""
+        if self.status not in (Status.READY, Status.STOPPED):
+            raise DeploymentConflict(f"a {self.status} deployment cannot switch exports")
+        self.previous = self.serving()
+        self.export_id, self.export_version, self.model, self.model_meta = export_id, version, model, meta
+
+    def rollback(self) -> None:
+        """Serve the previous export again; the current one becomes `previous` (a second rollback undoes it)."""
+        if self.previous is None:
+            raise NoPreviousExport("this deployment never switched exports")
+        if self.status not in (Status.READY, Status.STOPPED):
+            raise DeploymentConflict(f"a {self.status} deployment cannot roll back")
+        back, self.previous = self.previous, self.serving()
+        self.export_id, self.export_version = uuid.UUID(back["export_id"]), back["export_version"]
+        self.model, self.model_meta = back["model"], back["model_meta"]
 
     def fail(self, code: str, message: str, now: datetime) -> None:
         self.status, self.error_code, self.error_message, self.updated_at = Status.FAILED, code, message, now
@@ -69,6 +95,10 @@ class DeploymentNotFound(Exception):
 
 class DeploymentConflict(Exception):
     """The deployment's state does not allow this (e.g. activating a failed one)."""
+
+
+class NoPreviousExport(Exception):
+    pass
 
 
 class NameTaken(Exception):

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from vtp_inference.adapters.exports_client import UpstreamUnavailable
-from vtp_inference.domain.model import DeploymentConflict, DeploymentNotFound, NameTaken, Problem, RequestRefused
+from vtp_inference.domain.model import (
+    Deployment,
+    DeploymentConflict,
+    DeploymentNotFound,
+    NameTaken,
+    NoPreviousExport,
+    Problem,
+    RequestRefused,
+)
 from vtp_inference.entrypoints.schemas import DeploymentIn, DeploymentOut, DeploymentPage, DeploymentPatch
-from vtp_inference.service_layer import commands
+from vtp_inference.service_layer import commands, switching
 from vtp_inference.service_layer.commands import DeploymentRequest, Deps
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.fields import Offset
@@ -89,6 +98,20 @@ def build_router(deps: Deps) -> APIRouter:
         except DeploymentNotFound as exc:
             raise not_found(exc) from exc
 
+    async def _guarded(command: Awaitable[Deployment]) -> Deployment:
+        try:
+            return await command
+        except DeploymentNotFound as exc:
+            raise not_found(exc) from exc
+        except RequestRefused as exc:
+            found = [Problem("/body" + p.pointer, p.code, p.message) for p in exc.problems]
+            raise refused(found, "The deployment cannot switch to this export") from exc
+        except (DeploymentConflict, NoPreviousExport) as exc:
+            code = "no_previous_export" if isinstance(exc, NoPreviousExport) else "deployment_state_conflict"
+            raise ProblemError(409, code, "Not possible in this state", str(exc)) from exc
+        except UpstreamUnavailable as exc:
+            raise ProblemError(503, "upstream_unavailable", "Export service unavailable", str(exc)) from exc
+
     async def _update(caller: Principal, deployment_id: uuid.UUID, changes: dict[str, Any], action: str) -> Any:
         try:
             return DeploymentOut.of(await commands.update_deployment(deps, caller, deployment_id, changes, action))
@@ -102,13 +125,29 @@ def build_router(deps: Deps) -> APIRouter:
     @router.patch(
         "/{deployment_id}",
         response_model=DeploymentOut,
-        summary="Rename, or change the default conf / iou / max_det",
-        responses=problems(404, 409),
+        summary="Switch to another export (checked before traffic moves), rename, or change default thresholds",
+        responses=problems(404, 409, 422, 503),
         openapi_extra=json_body(DeploymentPatch),
     )
-    async def patch(deployment_id: uuid.UUID, caller: Caller, body: Annotated[dict[str, Any], Body()]) -> Any:
+    async def patch(
+        deployment_id: uuid.UUID, request: Request, caller: Caller, body: Annotated[dict[str, Any], Body()]
+    ) -> Any:
         changes = parse(DeploymentPatch, body).model_dump(exclude_none=True)
-        return await _update(caller, deployment_id, changes, "patch")
+        export_id = changes.pop("export_id", None)
+        if export_id is not None:
+            await _guarded(switching.switch_export(deps, caller, _token(request), deployment_id, export_id))
+        if changes or export_id is None:
+            return await _update(caller, deployment_id, changes, "patch")
+        return await get(deployment_id, caller)
+
+    @router.post(
+        "/{deployment_id}/rollback",
+        response_model=DeploymentOut,
+        summary="Serve the export served before the last switch again",
+        responses=problems(404, 409),
+    )
+    async def rollback(deployment_id: uuid.UUID, caller: Caller) -> Any:
+        return DeploymentOut.of(await _guarded(switching.rollback(deps, caller, deployment_id)))
 
     @router.post("/{deployment_id}/activate", response_model=DeploymentOut, responses=problems(404, 409))
     async def activate(deployment_id: uuid.UUID, caller: Caller) -> Any:

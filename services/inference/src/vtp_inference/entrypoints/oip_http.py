@@ -84,7 +84,7 @@ def build_oip_router(predictor: Predictor) -> APIRouter:
         return {
             "name": entry.deployment.name,
             "versions": [str(entry.deployment.export_version)],
-            "platform": "onnxruntime_onnx",
+            "platform": m.platform,
             "inputs": [{"name": m.input_name, "datatype": "FP32", "shape": _dims(m.input_shape)}],
             "outputs": [{"name": m.output_name, "datatype": "FP32", "shape": _dims(m.output_shape)}],
         }

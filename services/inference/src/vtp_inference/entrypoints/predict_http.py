@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import time
 import uuid
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ from vtp_inference.service_layer.predicting import Params, Predictor
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
 from vtp_runtime.http.problems import ProblemError
+from vtp_runtime.metrics import METRICS
 from vtp_runtime.storage import StorageError
 
 Caller = Annotated[Principal, Depends(current_principal)]
@@ -67,6 +69,17 @@ def parse_params(raw: dict[str, Any], entry: Loaded) -> Params:
     return Params(conf, iou, max_det, classes)
 
 
+async def _body(request: Request, limit: int) -> bytes:
+    """The whole body, refused (413) once it grows past `limit` rather than read into memory."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProblemError(413, "payload_too_large", "Payload too large", f"at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_request(request: Request, max_images: int, max_bytes: int) -> tuple[list[bytes], dict[str, Any]]:
     """The images and the parameters (query, then form fields or JSON fields)."""
     query = request.query_params
@@ -85,9 +98,12 @@ async def read_request(request: Request, max_images: int, max_bytes: int) -> tup
                 raise ProblemError(422, "validation_failed", "Validation failed", "`file` must be a file part")
             images.append(await item.read(max_bytes + 1))
     elif kind.startswith("image/"):
-        images.append(await request.body())
+        images.append(await _body(request, max_bytes + 1))
     elif kind == "application/json":
-        body = await request.json()
+        try:
+            body = json.loads(await _body(request, max_images * max_bytes * 4 // 3 + 65536))  # base64: 4/3
+        except ValueError as exc:
+            raise ProblemError(422, "validation_failed", "Validation failed", f"the body is not JSON: {exc}") from exc
         if not isinstance(body, dict) or not isinstance(body.get("images"), list):
             raise ProblemError(422, "validation_failed", "Validation failed", 'expected {"images": [base64, ...]}')
         raw.update({k: body[k] for k in PARAMS if k in body})
@@ -112,10 +128,22 @@ def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int) 
     @router.post(
         "/{deployment_id}/predict",
         summary="Predict on one or more images (multipart `file`, raw image/* body, or JSON base64)",
-        responses=problems(404, 409, 415, 422, 503),
+        responses=problems(400, 404, 409, 413, 415, 422, 503),
     )
     async def predict(deployment_id: uuid.UUID, request: Request, caller: Caller) -> dict[str, Any]:
         started = time.perf_counter()
+        try:
+            answer = await _predict(deployment_id, request, caller, started)
+        except ProblemError as exc:
+            METRICS.inc("vtp_inference_predict_errors_total", code=exc.code)
+            raise
+        deployment = str(deployment_id)
+        METRICS.inc("vtp_inference_predict_requests_total", deployment=deployment)
+        METRICS.inc("vtp_inference_predict_images_total", len(answer["images"]), deployment=deployment)
+        METRICS.inc("vtp_inference_predict_seconds_sum", time.perf_counter() - started, deployment=deployment)
+        return answer
+
+    async def _predict(deployment_id: uuid.UUID, request: Request, caller: Principal, started: float) -> dict[str, Any]:
         try:
             entry = await predictor.loaded(caller, deployment_id)
         except DeploymentNotFound as exc:

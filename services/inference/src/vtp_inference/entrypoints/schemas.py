@@ -17,7 +17,7 @@ class DeploymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     export_id: uuid.UUID
     name: str = Field(pattern=NAME, description="Unique among the project's deployments.")
-    runtime: str = Field("onnxruntime", description=f"One of {', '.join(RUNTIMES)}; only onnxruntime is served yet.")
+    runtime: str = Field("onnxruntime", description=f"One of {', '.join(RUNTIMES)}; triton is not served yet.")
     conf: float = Field(DEFAULT_CONF, gt=0, le=1)
     iou: float = Field(DEFAULT_IOU, gt=0, le=1)
     max_det: int = Field(DEFAULT_MAX_DET, ge=1, le=1000)
@@ -25,6 +25,9 @@ class DeploymentIn(BaseModel):
 
 class DeploymentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    export_id: uuid.UUID | None = Field(
+        None, description="Serve another export of the project (loaded and checked before traffic moves)."
+    )
     name: str | None = Field(None, pattern=NAME)
     conf: float | None = Field(None, gt=0, le=1)
     iou: float | None = Field(None, gt=0, le=1)
@@ -44,6 +47,7 @@ class DeploymentOut(BaseModel):
     classes: dict[str, str]
     imgsz: int | None
     error: dict[str, Any] | None
+    previous_export: dict[str, Any] | None = Field(description="What POST /{id}/rollback returns to.")
     created_at: datetime
     updated_at: datetime
 
@@ -64,6 +68,7 @@ class DeploymentOut(BaseModel):
             classes=d.model_meta.get("names", {}),
             imgsz=d.model_meta.get("imgsz"),
             error=error,
+            previous_export={k: d.previous[k] for k in ("export_id", "export_version")} if d.previous else None,
             created_at=d.created_at,
             updated_at=d.updated_at,
         )

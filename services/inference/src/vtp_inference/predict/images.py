@@ -45,6 +45,8 @@ def decode(data: bytes, limits: Limits) -> np.ndarray:
             width, height, fmt = header.width, header.height, header.format
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageRejected("image_undecodable", f"not a readable image: {exc}") from exc
+    except Exception as exc:  # a plugin's own failure (e.g. an optional HEIF opener) is still "unreadable"
+        raise ImageRejected("image_undecodable", f"not a readable image: {type(exc).__name__}") from exc
     if fmt not in SUPPORTED:
         raise ImageRejected("image_unsupported", f"{fmt} images are not supported ({', '.join(sorted(SUPPORTED))})")
     if width * height > limits.max_pixels:

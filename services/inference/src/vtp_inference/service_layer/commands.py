@@ -179,9 +179,10 @@ async def delete_deployment(deps: Deps, caller: Principal, deployment_id: uuid.U
         await uow.publish(DEPLOYMENT_CHANGED, changed(deployment, "deleted", now))
         await uow.commit()
     deps.cache.evict(deployment_id)
-    if deployment.model:
+    models = [deployment.model, (deployment.previous or {}).get("model")]
+    for ref in [r for m in models if m for r in (m, m.get("weights")) if r]:
         try:
-            await deps.store.delete(deps.store.parse_uri(deployment.model["uri"]))
+            await deps.store.delete(deps.store.parse_uri(ref["uri"]))
         except StorageError as exc:  # the deployment is gone either way; an orphan file is only space
             _log.warning("deployment %s: model file not deleted: %s", deployment_id, exc)
 

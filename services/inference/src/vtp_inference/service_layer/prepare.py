@@ -19,7 +19,7 @@ from typing import Any
 
 from vtp_inference.adapters.exports_client import ExportsClient, PackageRejected
 from vtp_inference.adapters.model_cache import ModelCache
-from vtp_inference.adapters.onnx_runtime import ModelInvalid
+from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.domain.model import Deployment
 from vtp_runtime.storage import ObjectStore, StorageError
 
@@ -30,15 +30,23 @@ class Prepared:
     meta: dict[str, Any]  # names, imgsz, task
 
 
-def _unpack(path: Path, max_bytes: int) -> tuple[dict[str, Any], bytes]:
+def _unpack(path: Path, max_bytes: int) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """metadata.json and the model's files: `model.onnx`, or the OpenVINO IR's xml and bin."""
     try:
         with zipfile.ZipFile(path) as package:
             meta = json.loads(package.read("metadata.json"))
-            info = package.getinfo(str(meta["model_file"]))
-            if info.file_size > max_bytes:  # the declared size: a zip bomb stops here
-                raise PackageRejected("PACKAGE_TOO_LARGE", f"the model file exceeds {max_bytes} bytes")
-            return meta, package.read(info)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+            model_file, listed = str(meta["model_file"]), package.namelist()
+            if model_file in listed:
+                names = [model_file]
+            else:  # a directory: the OpenVINO IR
+                folder = model_file.rstrip("/") + "/"
+                xml = next(n for n in listed if n.startswith(folder) and n.endswith(".xml"))
+                names = [xml, xml.removesuffix(".xml") + ".bin"]
+            infos = [package.getinfo(n) for n in names]
+            if sum(i.file_size for i in infos) > max_bytes:  # declared sizes: a zip bomb stops here
+                raise PackageRejected("PACKAGE_TOO_LARGE", f"the model files exceed {max_bytes} bytes")
+            return meta, [(Path(i.filename).name, package.read(i)) for i in infos]
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, StopIteration) as exc:
         raise PackageRejected("PACKAGE_INVALID", f"the package has no readable metadata or model: {exc}") from exc
 
 
@@ -54,20 +62,23 @@ async def prepare(
     with tempfile.TemporaryDirectory(prefix="vtp-deploy-") as tmp:
         path = Path(tmp) / "package.zip"
         await exports.download(token, export, path, max_bytes)
-        meta, data = await asyncio.to_thread(_unpack, path, max_bytes)
+        meta, files = await asyncio.to_thread(_unpack, path, max_bytes)
     if meta.get("task") != "detect":
         raise PackageRejected("TASK_NOT_SUPPORTED", f"the package's task is {meta.get('task')!r}")
     names = {str(k): str(v) for k, v in (meta.get("names") or {}).items()}
     imgsz = int(meta["input"]["imgsz"])
     try:
-        await asyncio.to_thread(cache.check, data, imgsz, len(names))
+        await asyncio.to_thread(cache.check, deployment.runtime, [data for _, data in files], imgsz, len(names))
     except ModelInvalid as exc:
         raise PackageRejected("MODEL_INVALID", str(exc)) from exc
-    sha = hashlib.sha256(data).hexdigest()
-    key = f"deployments/{deployment.project_id}/{deployment.id}/{sha[:16]}/model.onnx"
-    try:
-        info = await store.put_bytes(key, data, "application/octet-stream")
-    except StorageError as exc:
-        raise PackageRejected("STORAGE_FAILED", f"the model could not be stored: {exc}") from exc
-    model = {"uri": info.uri, "sha256": sha, "size_bytes": len(data)}
+    refs = []
+    for name, data in files:
+        sha = hashlib.sha256(data).hexdigest()
+        key = f"deployments/{deployment.project_id}/{deployment.id}/{export['id']}-{sha[:16]}/{name}"
+        try:
+            info = await store.put_bytes(key, data, "application/octet-stream")
+        except StorageError as exc:
+            raise PackageRejected("STORAGE_FAILED", f"the model could not be stored: {exc}") from exc
+        refs.append({"uri": info.uri, "sha256": sha, "size_bytes": len(data)})
+    model = {**refs[0], "weights": refs[1]} if len(refs) > 1 else refs[0]
     return Prepared(model, {"names": names, "imgsz": imgsz, "task": "detect", "dynamic": meta["input"].get("dynamic")})

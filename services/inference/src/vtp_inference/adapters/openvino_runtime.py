@@ -1,0 +1,41 @@
+"""OpenVINO on the CPU, in f32 (as the export's parity check and its predict.py run it: CPUs with
+bf16 would otherwise run bf16), with a fixed number of inference threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import openvino as ov
+
+from vtp_inference.adapters.runtimes import ModelInvalid
+
+
+class OpenVinoModel:
+    platform = "openvino"
+
+    def __init__(self, xml: bytes, weights: bytes, threads: int) -> None:
+        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        try:
+            core = ov.Core()
+            model = core.read_model(model=xml, weights=ov.Tensor(np.frombuffer(weights, np.uint8)))
+            self.compiled = core.compile_model(model, "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError with its own messages
+            raise ModelInvalid(f"OpenVINO cannot load the model: {exc}") from exc
+        inp, out = self.compiled.inputs[0], self.compiled.outputs[0]
+        # Ultralytics' IR leaves the output unnamed: it gets the name the ONNX export gives it.
+        self.input_name, self.output_name = _name(inp, "images"), _name(out, "output0")
+        self.input_shape: list[Any] = _dims(inp.get_partial_shape())
+        self.output_shape: list[Any] = _dims(out.get_partial_shape())
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.compiled(x)[self.compiled.outputs[0]])
+
+
+def _dims(shape: Any) -> list[Any]:
+    return [d.get_length() if d.is_static else "?" for d in shape]
+
+
+def _name(port: Any, default: str) -> str:
+    names = sorted(port.get_names())
+    return str(names[0]) if names else default
