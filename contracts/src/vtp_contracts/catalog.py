@@ -140,7 +140,8 @@ EXPORT_COMPLETED = TopicSpec(
     "export_id",
     "An export finished, with its artifact and parity report.",
     ("export",),
-    ("inference", "notifier"),
+    # Inference resolves an export over the export service's REST when a deployment is created; it needs no copy.
+    ("notifier",),
 )
 DATASET_SNAPSHOT_CREATED = TopicSpec(
     "dataset.snapshot-created",
@@ -159,7 +160,8 @@ DEPLOYMENT_CHANGED = TopicSpec(
     "deployment_id",
     "An inference deployment changed state.",
     ("inference",),
-    ("notifier",),
+    # Every inference replica reads every change (no consumer group) to drop what it loaded.
+    ("inference", "notifier"),
 )
 
 CATALOG: tuple[TopicSpec, ...] = (
