@@ -93,9 +93,14 @@ def test_switch_and_roll_back_under_load_without_a_failed_request(
     assert {e for _, e in load.answers} == {first, second}
 
 
-def test_a_refused_switch_changes_nothing(admin: httpx.Client, onnx_export: dict, other_project: dict):
+def test_a_refused_switch_changes_nothing(
+    admin: httpx.Client, onnx_export: dict, second_export: dict, other_project: dict
+):
     created = admin.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("keep")}).json()
     did = created["id"]
+    taken = admin.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("taken")}).json()
+    clash = admin.patch(f"/api/v1/deployments/{did}", json={"export_id": second_export["id"], "name": taken["name"]})
+    assert clash.status_code == 409 and clash.json()["code"] == "deployment_name_taken"  # both or neither
     missing = admin.patch(f"/api/v1/deployments/{did}", json={"export_id": str(uuid.uuid4()), "conf": 0.4})
     assert missing.status_code == 422 and missing.json()["code"] == "export_not_found"
     after = admin.get(f"/api/v1/deployments/{did}").json()

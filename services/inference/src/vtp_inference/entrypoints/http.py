@@ -134,11 +134,13 @@ def build_router(deps: Deps) -> APIRouter:
     ) -> Any:
         changes = parse(DeploymentPatch, body).model_dump(exclude_none=True)
         export_id = changes.pop("export_id", None)
-        if export_id is not None:
-            await _guarded(switching.switch_export(deps, caller, _token(request), deployment_id, export_id))
-        if changes or export_id is None:
+        if export_id is None:
             return await _update(caller, deployment_id, changes, "patch")
-        return await get(deployment_id, caller)
+        try:
+            switch = switching.switch_export(deps, caller, _token(request), deployment_id, export_id, changes)
+            return DeploymentOut.of(await _guarded(switch))
+        except NameTaken as exc:
+            raise ProblemError(409, "deployment_name_taken", "Name taken", f"{exc} is in use") from exc
 
     @router.post(
         "/{deployment_id}/rollback",

@@ -16,7 +16,7 @@ from typing import Any
 from vtp_contracts.catalog import DEPLOYMENT_CHANGED
 from vtp_inference.adapters.exports_client import PackageRejected
 from vtp_inference.domain.model import Deployment, DeploymentNotFound, Problem, RequestRefused
-from vtp_inference.service_layer.commands import DeploymentRequest, Deps, _resolve
+from vtp_inference.service_layer.commands import DeploymentRequest, Deps, _resolve, update_deployment
 from vtp_inference.service_layer.events import changed
 from vtp_inference.service_layer.prepare import prepare
 from vtp_runtime.auth import Principal
@@ -26,14 +26,20 @@ _log = logging.getLogger(__name__)
 
 
 async def switch_export(
-    deps: Deps, caller: Principal, token: str, deployment_id: uuid.UUID, export_id: uuid.UUID
+    deps: Deps,
+    caller: Principal,
+    token: str,
+    deployment_id: uuid.UUID,
+    export_id: uuid.UUID,
+    changes: dict[str, Any] | None = None,
 ) -> Deployment:
+    """Serve `export_id`; `changes` (name, thresholds) commit in the same transaction or not at all."""
     async with deps.new_uow() as uow:
         current = await uow.repo.get(caller.project_id, deployment_id)
     if current is None:
         raise DeploymentNotFound(str(deployment_id))
-    if export_id == current.export_id:
-        return current
+    if export_id == current.export_id:  # nothing to switch: a plain update
+        return await update_deployment(deps, caller, deployment_id, changes or {})
     wanted = DeploymentRequest(export_id, current.name, current.runtime, current.conf, current.iou, current.max_det)
     export = await _resolve(deps, token, wanted)
     try:
@@ -49,6 +55,8 @@ async def switch_export(
             raise DeploymentNotFound(str(deployment_id))
         dropped = deployment.previous
         deployment.switch(export_id, export.get("version"), prepared.model, prepared.meta)
+        for key, value in (changes or {}).items():
+            setattr(deployment, key, value)
         deployment.updated_at = now
         await uow.repo.save(deployment)
         await uow.publish(DEPLOYMENT_CHANGED, changed(deployment, "updated", now))
