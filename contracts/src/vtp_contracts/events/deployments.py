@@ -28,6 +28,8 @@ class DeploymentChanged(EventData):
     message: str | None = Field(None, description="Human-readable reason, e.g. why it failed.")
     occurred_at: datetime
     name: str | None = Field(None, description="The deployment's name: its model name in the Open Inference Protocol.")
-    export_version: int | None = Field(None, ge=1, description="The served export's version within its job (v1, v2, ...).")
+    export_version: int | None = Field(
+        None, ge=1, description="The served export's version within its job (v1, v2, ...)."
+    )
     model_sha256: str | None = Field(None, description="SHA-256 of the model file the replicas load and verify.")
     error_code: str | None = Field(None, description="Why it failed, e.g. MODEL_INVALID, PACKAGE_INTEGRITY.")
