@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from PIL import Image
 
 from vtp_localstack.stack import LocalStack
 
@@ -39,6 +43,18 @@ def _events(stack: LocalStack, deployment_id: str) -> list[dict[str, Any]]:
     return asyncio.run(read())
 
 
+def _timed_predict(api: httpx.Client, deployment_id: str) -> float:
+    """Seconds one predict of a small image takes, seen by the client (a replica's first loads the model)."""
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 200)).save(image, "PNG")
+    started = time.perf_counter()
+    response = api.post(
+        f"/api/v1/deployments/{deployment_id}/predict", content=image.getvalue(), headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 200, response.text
+    return time.perf_counter() - started
+
+
 def test_deploy_an_onnx_export_and_walk_its_lifecycle(admin: httpx.Client, stack: LocalStack, onnx_export: dict):
     name = unique("detector")
     response = admin.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": name, "conf": 0.3})
@@ -50,6 +66,9 @@ def test_deploy_an_onnx_export_and_walk_its_lifecycle(admin: httpx.Client, stack
     assert created["classes"] == onnx_export["metadata"]["names"]
     assert len(created["model"]["sha256"]) == 64 and created["defaults"] == {"conf": 0.3, "iou": 0.7, "max_det": 300}
     did = created["id"]
+    spent = datetime.fromisoformat(created["updated_at"]) - datetime.fromisoformat(created["created_at"])
+    cold, warm = (_timed_predict(admin, did) for _ in range(2))
+    print(f"create->ready {spent.total_seconds():.3f} s; first request {cold:.3f} s, next {warm:.3f} s")
 
     assert admin.get(f"/api/v1/deployments/{did}").json()["name"] == name
     listed = admin.get("/api/v1/deployments", params={"status": "ready"}).json()
