@@ -1,4 +1,5 @@
-"""The runner's take loop under injected failures: `started` not sent, commits failing, poison commands.
+"""The runner's take loop under injected failures: `started` not sent, commits failing, poison commands,
+commands redelivered after their attempt finished.
 
 Hand-written fakes stand in for the Kafka consumer and the publisher (both passed in as
 dependencies); the attempt is the real `Attempt` with its training replaced by waiting.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,7 @@ from vtp_runtime.metrics import Metrics
 from vtp_runtime.supervision import Background, Backoff, Supervisor
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
 from vtp_trainer_runner.cancellations import Cancellations
+from vtp_trainer_runner.finished import FinishedAttempts
 from vtp_trainer_runner.reporter import Reporter
 from vtp_trainer_runner.runner import Runner
 
@@ -103,9 +106,16 @@ class WaitingAttempt(Attempt):
         await self._lifecycle("requeued" if self.stop == "requeue" else "cancelled")
 
 
-def command(attempt: int = 1) -> OutboundEvent:
+class QuickAttempt(Attempt):
+    """The real attempt with training that completes at once."""
+
+    async def _run(self) -> None:
+        await self._lifecycle("completed")
+
+
+def command(attempt: int = 1, job_id: uuid.UUID | None = None) -> OutboundEvent:
     data = JobRequested(
-        job_id=uuid.uuid4(),
+        job_id=job_id or uuid.uuid4(),
         project_id=uuid.uuid4(),
         attempt=attempt,
         name="j",
@@ -125,6 +135,7 @@ def runner(
     cancels: FakeConsumer | None = None,
     max_tries: int = 3,
     slots: int = 1,
+    attempt_type: type[Attempt] = WaitingAttempt,
 ) -> tuple[Runner, list[dict[str, Any]]]:
     made: list[dict[str, Any]] = []
 
@@ -152,7 +163,7 @@ def runner(
         dead_letters=dead_letters,
         retry_pause=0.01,
         new_consumer=new_consumer,
-        new_attempt=WaitingAttempt,
+        new_attempt=attempt_type,
     )
     return made_runner, made
 
@@ -330,3 +341,58 @@ def test_trainer_text_with_a_nul_character_is_made_storable_before_it_is_publish
 
     assert _text("loss\x00nan", 100) == "loss\ufffdnan"  # PostgreSQL refuses NUL: it would be a dead letter
     assert _text("x" * 50, 10) == "x" * 10
+
+
+async def test_a_command_redelivered_after_its_attempt_finished_is_committed_past_and_not_run_again(
+    caplog: Any,
+) -> None:
+    publisher = FlakyPublisher()
+    cmd = command()
+    job_id = JobRequested.model_validate_json(cmd.value).job_id
+    jobs = FakeConsumer([Record(cmd, 0)], commit_failures=10**6)  # the group keeps rebalancing: no commit lands
+    run, _ = runner(publisher, jobs, attempt_type=QuickAttempt)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(run.take_jobs(stop))
+    caplog.set_level(logging.INFO, logger="vtp_trainer_runner.runner")
+    try:
+        await until(lambda: statuses(publisher) == ["started", "completed"] and not run.running)
+        assert jobs.committed == [] and run.finished.outcome((str(job_id), 1)) == "completed"
+        # The partition comes back from its last commit, before the command: it is read once more.
+        jobs.commit_failures, jobs.position = 0, 0
+        skipped = f"job {job_id} attempt 1: already finished here (completed), not run again"
+        await until(lambda: skipped in caplog.messages and not run.uncommitted)
+        assert jobs.committed and set(jobs.committed) == {1}  # committed past the redelivered command
+        assert statuses(publisher) == ["started", "completed"]  # not run again
+        jobs.records.append(Record(command(attempt=2, job_id=job_id), 1))  # a new attempt of the same job
+        await until(lambda: statuses(publisher) == ["started", "completed"] * 2 and jobs.committed[-1] == 2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 20)
+    assert len(run.finished) == 2
+
+
+async def test_an_attempt_that_never_announced_started_is_not_remembered_as_finished() -> None:
+    publisher = FlakyPublisher(failures=1)  # the first `started` is refused: the command comes again
+    cmd = command()
+    job_id = JobRequested.model_validate_json(cmd.value).job_id
+    jobs = FakeConsumer([Record(cmd, 0)])
+    run, _ = runner(publisher, jobs, attempt_type=QuickAttempt)
+    await running(run.take_jobs, lambda: bool(jobs.committed) and not run.running)
+    assert statuses(publisher) == ["started", "completed"] and jobs.committed == [1]
+    assert run.finished.outcome((str(job_id), 1)) == "completed" and len(run.finished) == 1
+
+
+def test_finished_attempts_are_forgotten_after_the_memory_and_beyond_the_limit() -> None:
+    now = [1000.0]
+    memory = FinishedAttempts(memory_seconds=60, limit=3, clock=lambda: now[0])
+    for n in range(4):
+        memory.add((f"job-{n}", 1), "completed")
+        now[0] += 1
+    assert len(memory) == 3 and memory.outcome(("job-0", 1)) is None  # the oldest went first
+    assert memory.outcome(("job-1", 1)) == "completed"
+    memory.add(("job-1", 1), "failed")  # told again: it now ends last
+    now[0] = 1062.5  # job-2 (ended at 1002) is past the memory, job-3 (1003) is not
+    assert memory.outcome(("job-2", 1)) is None and memory.outcome(("job-3", 1)) == "completed"
+    assert memory.outcome(("job-1", 1)) == "failed" and len(memory) == 2
+    now[0] = 1070.0
+    assert len(memory) == 0 and memory.outcome(("job-1", 1)) is None

@@ -73,6 +73,7 @@ class Attempt:
     start_error: Exception | None = None  # why `started` could not be sent (the command then comes again)
     process: JobProcess | None = None
     stop: str | None = None  # "cancel" or "requeue", remembered if the child is not up yet
+    outcome: str | None = None  # the terminal status sent, once it is out
     last: CheckpointPointer | None = None
     epoch: int = 0
     _uploads: int = 0
@@ -104,6 +105,8 @@ class Attempt:
                 occurred_at=datetime.now(UTC),
             ),
         )
+        if status != "started":
+            self.outcome = status
 
     async def run(self) -> None:
         try:

@@ -54,6 +54,7 @@ def create_app(settings: TrainerRunnerSettings | None = None) -> FastAPI:
         SparePool(work / "spares", slots(settings)) if settings.prewarm_children else None,
         dead_letters=runtime.dead_letters,
         cancel_memory_seconds=settings.cancel_memory_hours * 3600,
+        finished_memory_seconds=settings.finished_memory_hours * 3600,
     )
     runtime.parts.background += runner.background()
     runtime.parts.on_shutdown.append(runner.shutdown)  # before the publisher stops (hooks run in reverse)

@@ -9,7 +9,10 @@ announce `started` gives its command back (the partition is rewound to it), and 
 commit that fails is retried on every pass until it succeeds or the partition moves
 to another runner. Every runner reads `job.cancel-requested.v1` (see
 :mod:`~vtp_trainer_runner.cancellations`), so the holder of a job sees its
-cancellation and the others remember not to start it. On shutdown (SIGTERM) it
+cancellation and the others remember not to start it. A command that comes again
+for an attempt this runner already finished (Kafka redelivers after a commit lost in a
+rebalance) is skipped: finished attempts are remembered (see
+:mod:`~vtp_trainer_runner.finished`). On shutdown (SIGTERM) it
 stops taking jobs, kills its spare children and hands the running jobs back: they
 checkpoint and end `requeued`. With a `SparePool`, each free slot has a warm child waiting.
 Both loops run as supervised background tasks (`background()`).
@@ -36,6 +39,7 @@ from vtp_runtime.transient import is_transient
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
 from vtp_trainer_runner.cancellations import AttemptKey, Cancellations, read_cancellations
 from vtp_trainer_runner.consuming import sleep_unless_stopped, start_retrying
+from vtp_trainer_runner.finished import UNREPORTED, FinishedAttempts
 from vtp_trainer_runner.spares import SparePool
 
 _log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class Runner:
         *,
         dead_letters: DeadLetters,
         cancel_memory_seconds: float = 7 * 24 * 3600.0,
+        finished_memory_seconds: float = 7 * 24 * 3600.0,
         retry_pause: float = 1.0,
         new_consumer: ConsumerFactory = AIOKafkaConsumer,
         new_attempt: AttemptFactory = Attempt,
@@ -68,6 +73,7 @@ class Runner:
         self._new_consumer, self._new_attempt = new_consumer, new_attempt
         self.running: dict[AttemptKey, tuple[Attempt, asyncio.Task[None]]] = {}
         self.cancelled = Cancellations(cancel_memory_seconds)
+        self.finished = FinishedAttempts(finished_memory_seconds)
         self.uncommitted: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._slot_freed = asyncio.Event()
 
@@ -162,6 +168,9 @@ class Runner:
         if self.cancelled.remembers(key) or key in self.running:
             _log.info("job %s attempt %d: cancelled or already here, not started", *key)
             return True
+        if (outcome := self.finished.outcome(key)) is not None:  # a redelivery: never run an attempt twice
+            _log.info("job %s attempt %d: already finished here (%s), not run again", *key, outcome)
+            return True
         slot = self._free.pop(0)
         try:
             spare = await self._spares.take(slot) if self._spares is not None else None
@@ -195,6 +204,8 @@ class Runner:
         except Exception:  # its terminal event is lost; with no more heartbeats the watchdog requeues it
             _log.exception("job %s attempt %d ended without reporting how", *key)
         finally:
+            if attempt.started.is_set():  # one that never announced `started` gives its command back
+                self.finished.add(key, attempt.outcome or UNREPORTED)
             self.running.pop(key, None)
             if self._spares is not None:  # before the slot is free: its next attempt then finds the new spare
                 await self._spares.release(slot, attempt.spare)

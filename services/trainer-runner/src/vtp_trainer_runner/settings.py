@@ -29,6 +29,11 @@ class TrainerRunnerSettings(ServiceSettings):
     cancel_memory_hours: float = Field(
         168.0, gt=0, description="How long a cancellation is remembered (a command older than this no longer waits)."
     )
+    finished_memory_hours: float = Field(
+        168.0,
+        gt=0,
+        description="How long a finished attempt is remembered (at most 10,000): its redelivered command is skipped.",
+    )
 
     def gpu_list(self) -> list[int]:
         return [int(g) for g in self.gpus.split(",") if g.strip()]
