@@ -119,7 +119,9 @@ async def test_vtp_dlq_replays_a_dead_letter_to_its_topic_unchanged(stack: Local
         await publisher.send_raw(JOB_LOG.topic, b"k-" + marker.encode(), marker.encode(), [("ce_id", marker.encode())])
     finally:
         await publisher.stop()
-    [letter] = [d for d in await letters_for(bootstrap, marker.encode(), 1) if d.header("dlq-consumer-group") == "jobs"]
+    # Both groups dead-letter it, in either order: wait for both, then replay the jobs group's letter.
+    letters = await letters_for(bootstrap, marker.encode(), 2)
+    [letter] = [d for d in letters if d.header("dlq-consumer-group") == "jobs"]
 
     reader = AIOKafkaConsumer(JOB_LOG.topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest")
     await reader.start()
