@@ -20,9 +20,9 @@ from aiokafka.errors import KafkaError
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
+from vtp_runtime.messaging.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.dead_letter import Record
 from vtp_runtime.supervision import report_failure, report_ok
-from vtp_trainer_runner.consuming import sleep_unless_stopped, start_retrying
 
 _log = logging.getLogger(__name__)
 AttemptKey = tuple[str, int]  # (job id, attempt)

@@ -17,8 +17,8 @@ from typing import Any
 from vtp_contracts.events.jobs import JobRequested
 from vtp_dice.materialize import materialize
 from vtp_dice.splits import SplitConfig, assign, labeled_splits, strata_from_docs
+from vtp_dice.store_source import StoreSnapshotSource
 from vtp_runtime.storage import ObjectStore, StorageError
-from vtp_trainer_runner.snapshot_store import StoreSnapshotSource
 from vtp_trainer_runner.spec import JobSpec
 from vtp_trainers.validate import validate_job_config
 

@@ -33,12 +33,12 @@ from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_REQUESTED
 from vtp_contracts.events.jobs import JobRequested
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
+from vtp_runtime.messaging.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.supervision import Background, report_failure, report_ok
 from vtp_runtime.transient import is_transient
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
 from vtp_trainer_runner.cancellations import AttemptKey, Cancellations, read_cancellations
-from vtp_trainer_runner.consuming import sleep_unless_stopped, start_retrying
 from vtp_trainer_runner.finished import UNREPORTED, FinishedAttempts
 from vtp_trainer_runner.spares import SparePool
 

@@ -12,7 +12,7 @@ from typing import Any
 from vtp_contracts.events.exports import ExportRequested
 from vtp_dice.materialize import materialize
 from vtp_dice.splits import SplitConfig, assign, labeled_splits, strata_from_docs
-from vtp_export.worker.snapshot_source import StoreSnapshotSource
+from vtp_dice.store_source import StoreSnapshotSource
 from vtp_runtime.storage import ObjectStore, StorageError
 
 DICE_TASK = {"detect": "detection", "segment": "segmentation", "classify": "classification", "pose": "pose"}

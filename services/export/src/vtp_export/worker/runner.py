@@ -34,8 +34,8 @@ from vtp_export.service_layer import lifecycle
 from vtp_export.service_layer.unit_of_work import NewUow
 from vtp_export.settings import ExportSettings
 from vtp_export.worker.attempt import ExportAttempt
-from vtp_export.worker.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
+from vtp_runtime.messaging.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.storage import ObjectStore
 from vtp_runtime.supervision import Background, report_failure, report_ok

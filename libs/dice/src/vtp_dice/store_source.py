@@ -1,8 +1,10 @@
 """A dataset snapshot read straight from object storage, for `vtp_dice.materialize`.
 
-The same reader as the trainer-runner's (services never import each other): the export
-command carries the snapshot's content hash, and every blob is verified by its SHA-256.
-`materialize` runs in a worker thread; blob reads hop back onto the event loop.
+The datasets service stores every snapshot content-addressed (manifest and blobs by
+SHA-256) in the bucket that trainers and exporters also use, so a worker needs no
+credentials of any project: its command carries the content hash. `materialize` is
+synchronous and runs in a worker thread; blob reads hop back onto the event loop,
+which owns the async object store. Every blob is verified by its SHA-256.
 """
 
 from __future__ import annotations
@@ -10,18 +12,24 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vtp_dice.format import Task
 from vtp_dice.manifest import Manifest, blob_key, manifest_key
-from vtp_runtime.storage import ObjectStore
+
+
+class BlobReader(Protocol):
+    """What this reader needs of an object store (`vtp_runtime.storage.ObjectStore` has it)."""
+
+    def open_stream(self, key: str) -> AsyncIterator[bytes]: ...
+
+    async def get_file(self, key: str, dest: Path) -> Any: ...
 
 
 class StoreSnapshotSource:
-    def __init__(
-        self, store: ObjectStore, content_hash: str, snapshot_id: str, loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def __init__(self, store: BlobReader, content_hash: str, snapshot_id: str, loop: asyncio.AbstractEventLoop) -> None:
         self._store, self._hash, self._id, self._loop = store, content_hash, snapshot_id, loop
         self._manifest: Manifest | None = None
 

@@ -1,4 +1,4 @@
-"""Helpers of the runner's consumer loops: start with retries, pause unless stopping."""
+"""Helpers of take loops over a raw aiokafka consumer: start with retries, pause unless stopping."""
 
 from __future__ import annotations
 
