@@ -150,12 +150,15 @@ async def test_started_refused_and_a_failed_commit_neither_wedge_nor_lose_the_co
         command = make_event(JOB_REQUESTED, data, "tests")
         await real.publish([command])
         deadline = time.monotonic() + DEADLINE_SECONDS
-        while not (consumers and consumers[0].commits and not runner.uncommitted):
+        # The session's stack may resend another test's stuck command (the jobs service's queued
+        # republish) to the same topic meanwhile: this runner takes it too, so look for ours.
+        def taken() -> bool:
+            return any(str(attempt.cmd.job_id) == str(data.job_id) for attempt, _ in runner.running.values())
+
+        while not (consumers and consumers[0].commits and not runner.uncommitted and taken()):
             assert not loop.done(), loop.exception() if loop.done() else None
             assert time.monotonic() < deadline, "the command was never taken and committed"
             await asyncio.sleep(0.1)
-        [(attempt, _)] = runner.running.values()
-        assert str(attempt.cmd.job_id) == str(data.job_id)
     finally:
         stop.set()
         await asyncio.wait_for(loop, 60)
@@ -164,7 +167,8 @@ async def test_started_refused_and_a_failed_commit_neither_wedge_nor_lose_the_co
     assert mine == ["started", "requeued"]  # refused twice, then announced once; handed back at shutdown
     assert consumers[0].failed and publisher.refuse == 0
     after = {tp: await _committed(bootstrap, group, tp) for tp in before}
-    assert sorted(after[tp] - before[tp] for tp in before) == [0] * (len(before) - 1) + [1]  # past the command
+    assert all(after[tp] >= before[tp] for tp in before)
+    assert sum(after[tp] - before[tp] for tp in before) >= 1  # past the command (and any resent one)
 
 
 async def test_a_restarted_runner_reads_every_cancellation_again_without_a_consumer_group(stack: LocalStack) -> None:
