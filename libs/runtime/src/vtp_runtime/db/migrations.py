@@ -28,8 +28,12 @@ def alembic_config(database_url: str, script_location: Path) -> Config:
 
 
 async def upgrade_to_head(database_url: str, script_location: Path) -> None:
-    """Apply every pending migration (in a worker thread: Alembic runs its own loop)."""
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url, script_location), "head")
+    """Apply every pending migration (in a worker thread: Alembic runs its own loop).
+
+    ``heads``, not ``head``: independent features may each branch from the same revision
+    (their tables do not depend on each other), and every branch is applied.
+    """
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url, script_location), "heads")
 
 
 def _migrate(connection: Connection, context: Any, target_metadata: sa.MetaData) -> None:
