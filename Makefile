@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-PACKAGES := contracts libs/runtime libs/dice libs/trainers services/identity services/gateway services/jobs \
+PACKAGES := contracts libs/runtime libs/dice libs/trainers libs/client libs/cli services/identity services/gateway services/jobs \
             services/datasets services/trainer-runner services/export services/inference services/notifier deploy/local
-MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_dice vtp_trainers vtp_localstack vtp_gateway vtp_identity vtp_jobs \
+MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_dice vtp_trainers vtp_client vtp_cli vtp_localstack vtp_gateway vtp_identity vtp_jobs \
                  vtp_datasets vtp_trainer_runner vtp_export vtp_inference vtp_notifier
 STAMP := $(VENV)/.installed
 

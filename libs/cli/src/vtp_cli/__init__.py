@@ -1,0 +1,1 @@
+"""`vtp`: the platform's command line."""
