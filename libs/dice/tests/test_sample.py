@@ -45,11 +45,26 @@ def test_layout_has_every_requested_file(dataset: Path) -> None:
     assert sum(n.startswith("images/") for n in names) == 60
 
 
-def test_only_requested_tasks_are_written_and_pose_is_refused(tmp_path: Path) -> None:
+def test_only_requested_tasks_are_written(tmp_path: Path) -> None:
     root = generate(tmp_path / "d", images=3, tasks=("detection",))
     assert not (root / ANNOTATION_FILES["segmentation"]).exists()
-    with pytest.raises(ValueError, match="pose"):
-        generate(tmp_path / "p", images=3, tasks=("pose",))
+    assert not (root / ANNOTATION_FILES["pose"]).exists()
+
+
+def test_pose_keypoints_are_centre_top_bottom_inside_the_box(tmp_path: Path) -> None:
+    root = generate(tmp_path / "p", images=8, seed=5, tasks=("detection", "pose"), background_fraction=0)
+    pose, detection = _doc(root, "pose"), _doc(root, "detection")
+    assert all(c["keypoints"] == ["centre", "top", "bottom"] for c in pose["classes"])
+    assert pose["task_type"] == "pose"
+    boxes = [a["bbox"] for i in detection["images"] for a in i["annotations"]]
+    anns = [a for i in pose["images"] for a in i["annotations"]]
+    assert [a["bbox"] for a in anns] == boxes and anns
+    for ann in anns:
+        x, y, w, h = ann["bbox"]
+        (cx, cy, cv), (tx, ty, tv), (_bx, by, bv) = (ann["keypoints"][k : k + 3] for k in (0, 3, 6))
+        assert (cv, tv, bv) == (2, 2, 2) and ann["num_keypoints"] == 3
+        assert abs(cx - (x + w / 2)) < 0.02 and abs(cy - (y + h / 2)) < 0.02
+        assert abs(ty - y) < 0.02 and abs(by - (y + h)) < 0.02 and x - 0.01 <= tx <= x + w + 0.01
 
 
 @pytest.mark.parametrize("task", ["detection", "segmentation", "classification"])

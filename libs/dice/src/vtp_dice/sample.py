@@ -3,8 +3,9 @@
 Three classes (circle, square, triangle), each with its own solid colour, on a
 light plain or noisy background; 1-4 shapes per image that never overlap, so
 every box and polygon is exact. The same images serve every task: detection
-(boxes), segmentation (polygons + boxes) and classification (the class of the
-largest shape). It is deliberately easy: a small detector trained from scratch
+(boxes), segmentation (polygons + boxes), classification (the class of the
+largest shape) and, on request, pose (three keypoints per shape: its centre and
+its highest and lowest points). It is deliberately easy: a small detector trained from scratch
 for a few epochs should reach a useful mAP, which makes it a smoke test for a
 whole training pipeline (see bench/sample_learnability.py).
 """
@@ -32,6 +33,7 @@ CLASSES: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("triangle", (40, 80, 220)),
 )
 SOURCE = "vtp_dice.sample"
+KEYPOINTS = ("centre", "top", "bottom")  # pose: no left/right pair, so a flip maps each to itself
 # Fixed timestamps: the files must be byte-identical for a seed, so nothing may come from the clock.
 TIMESTAMP = "2025-01-01T00:00:00.000000+00:00"
 # A fixed date for zip members, for the same reason (zip stores local times; 1980 is its epoch).
@@ -123,8 +125,22 @@ def _annotation(task: Task, ann_id: int, image_id: int, shape: Shape) -> dict[st
         ann.update(bbox=list(shape.bbox), bbox_format="xywh", iscrowd=0, area=round(w * h, 2))
     if task == "segmentation":
         ann.update(segmentation=[[v for point in shape.polygon for v in point]], area=round(shape.area, 2))
+    if task == "pose":
+        w, h = shape.bbox[2:]
+        ann.update(bbox=list(shape.bbox), bbox_format="xywh", iscrowd=0, area=round(w * h, 2))
+        ann.update(keypoints=[v for point in _keypoints(shape) for v in (*point, 2)], num_keypoints=len(KEYPOINTS))
     ann["attributes"] = {}
     return ann
+
+
+def _keypoints(shape: Shape) -> list[tuple[float, float]]:
+    """Centre of the box, then the outline's highest and lowest points (the disc's, for a circle)."""
+    x, y, w, h = shape.bbox
+    centre = (round(x + w / 2, 2), round(y + h / 2, 2))
+    if shape.cls == 0:
+        return [centre, (centre[0], round(y, 2)), (centre[0], round(y + h, 2))]
+    top, bottom = min(shape.polygon, key=lambda p: p[1]), max(shape.polygon, key=lambda p: p[1])
+    return [centre, top, bottom]
 
 
 def _document(
@@ -144,6 +160,9 @@ def _document(
         {"id": i, "name": name, "color": "#{:02x}{:02x}{:02x}".format(*rgb), "supercategory": "shape"}
         for i, (name, rgb) in enumerate(CLASSES)
     ]
+    if task == "pose":
+        for c in classes:
+            c.update(keypoints=list(KEYPOINTS), skeleton=[[1, 2], [1, 3]])
     return {
         "format_version": "1.0",
         "dataset_id": dataset_id,
@@ -169,12 +188,13 @@ def generate(
 ) -> Path:
     """Write a DICE dataset of `images` JPEGs of `size` (w, h) under `root`; byte-identical for a seed.
 
+    `tasks` picks the annotation files; pose (keypoints) is written only when asked for, so the
+    default dataset stays what it was.
+
     With `splits`, every image carries a `split` (about 80/15/5 train/val/test); otherwise the
     platform's split strategy assigns them. `background_fraction` of the images hold no shape
     (listed with empty annotations, as DICE background images are).
     """
-    if "pose" in tasks:
-        raise ValueError("the shapes sample has no keypoints; pose is not supported")
     rng = random.Random(seed)
     # Separate streams, so turning `splits` on does not change a single pixel.
     split_rng, id_rng = random.Random(f"{seed}/splits"), random.Random(f"{seed}/ids")
