@@ -82,5 +82,20 @@ def bomb_png() -> bytes:
     return out.getvalue()
 
 
+def oip_tensor(photo: Path, imgsz: int = 64) -> np.ndarray:
+    """The documented preprocessing: square letterbox (grey 114), RGB, /255, NCHW float32."""
+    import cv2
+
+    image = cv2.imread(str(photo))
+    h, w = image.shape[:2]
+    r = min(imgsz / h, imgsz / w)
+    nw, nh = round(w * r), round(h * r)
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    dw, dh = (imgsz - nw) / 2, (imgsz - nh) / 2
+    image = cv2.copyMakeBorder(image, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1),
+                               cv2.BORDER_CONSTANT, value=(114, 114, 114))  # fmt: skip
+    return np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"

@@ -48,6 +48,7 @@ def _status(stack: LocalStack) -> int:
     print(f"  gateway           {cfg.gateway_url}  (REST under /api/v1, WebSocket /api/v1/ws)")
     print(f"  health            {cfg.gateway_url}/api/v1/health")
     print(f"  API docs          {cfg.gateway_url}/api/docs  (OpenAPI: /api/v1/openapi.json, token needed)")
+    print(f"  inference gRPC    {cfg.host}:{cfg.inference_grpc_port}  (Open Inference Protocol, tritonclient.grpc)")
     print(f"  kafka bootstrap   {cfg.kafka_bootstrap}")
     print(f"  postgres          {cfg.postgres_admin_url}")
     print(f"  redis             {cfg.redis_url}")

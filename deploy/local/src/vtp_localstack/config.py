@@ -32,6 +32,7 @@ class StackConfig(BaseSettings):
     postgres_port: int = 25432  # below the ephemeral range (32768+), so a client socket never holds it
     redis_port: int = 26379
     service_port_base: int = 8100
+    inference_grpc_port: int = 8001  # the Open Inference Protocol over gRPC (Triton's customary port)
     kafka_topic_partitions: int = 6
 
     external_kafka_bootstrap: str | None = Field(None, description="Use this Kafka instead of the local Tansu broker.")

@@ -42,6 +42,7 @@ def isolated_config(run_dir: Path, **overrides: Any) -> StackConfig:
         "kafka_port": free_port(),
         "postgres_port": free_port(),
         "redis_port": free_port(),
+        "inference_grpc_port": free_port(),
         "service_port_base": free_port_block(),
     }
     return StackConfig(run_dir=run_dir, **(ports | overrides))

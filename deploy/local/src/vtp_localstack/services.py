@@ -66,6 +66,7 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
         env["VTP_EXPORTER_WORK_DIR"] = str(cfg.run_path / "data" / "exporter")
     if name == "inference":  # resolves and downloads exports through the export service's REST
         env["VTP_EXPORT_URL"] = cfg.service_url("export")
+        env["VTP_GRPC_PORT"] = str(cfg.inference_grpc_port)
     if name == "identity":
         env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
     if name in cfg.standalone_relays:

@@ -8,7 +8,9 @@ from vtp_inference import __version__
 from vtp_inference.adapters.exports_client import ExportsClient
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.entrypoints.changes import change_watcher
+from vtp_inference.entrypoints.grpc_server import grpc_server
 from vtp_inference.entrypoints.http import build_router
+from vtp_inference.entrypoints.oip_grpc import OipServicer
 from vtp_inference.entrypoints.oip_http import PUBLIC, build_oip_router
 from vtp_inference.entrypoints.predict_http import build_predict_router
 from vtp_inference.predict.images import Limits
@@ -54,6 +56,10 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
             lambda: fail_stale_creating(new_uow, settings.creating_timeout_seconds),
         ),
     ]
+    if settings.grpc_port:
+        servicer = OipServicer(predictor, new_uow, runtime.parts.verifier)
+        server = grpc_server(servicer, settings.http_host, settings.grpc_port, settings.grpc_max_message_bytes)
+        runtime.parts.background.append(server)
     runtime.parts.routers = [
         build_router(deps),
         build_predict_router(predictor, settings.max_images, settings.max_image_bytes),

@@ -7,31 +7,23 @@ Errors are problem+json that also carry the protocol's `error` field, which clie
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from vtp_inference import __version__
-from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity, ModelInvalid
-from vtp_inference.domain.model import DeploymentNotFound, NotServing
+from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.service_layer.oip import OipError, check_finite, check_outputs, invalid, resolve_model
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.tensors import TensorError, encode_response, parse_request
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
 from vtp_runtime.http.problems import PROBLEM_MEDIA_TYPE, problem_body
-from vtp_runtime.storage import StorageError
 
 Caller = Annotated[Principal, Depends(current_principal)]
 HEADER_LENGTH = "Inference-Header-Content-Length"
 PUBLIC = ("/v2/health/live", "/v2/health/ready")
-
-
-class OipError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 def oip_error_response(exc: OipError) -> JSONResponse:
@@ -47,17 +39,7 @@ def build_oip_router(predictor: Predictor) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
     async def model(caller: Principal, name: str, version: str | None, ready: bool = True) -> Loaded:
-        try:
-            entry = await predictor.loaded_by_name(caller, name)
-        except DeploymentNotFound as exc:
-            raise OipError(404, "model_not_found", f"unknown model {name!r}") from exc
-        except NotServing as exc:
-            raise OipError(400 if ready else 404, "model_not_ready", f"model {name!r}: {exc}") from exc
-        except (ModelIntegrity, ModelInvalid, StorageError) as exc:
-            raise OipError(503, "model_unavailable", f"model {name!r} cannot be loaded: {exc}") from exc
-        if version is not None and version != str(entry.deployment.export_version):
-            raise OipError(404, "model_version_not_found", f"model {name!r} has no version {version!r}")
-        return entry
+        return await resolve_model(predictor, caller, name, version, ready=ready)
 
     @router.get("/health/live", summary="The process answers")
     async def live() -> dict[str, bool]:
@@ -116,16 +98,14 @@ def build_oip_router(predictor: Predictor) -> APIRouter:
             length = request.headers.get(HEADER_LENGTH)
             body = await request.body()
             if length is not None and (not length.isdigit() or int(length) > len(body)):
-                raise OipError(400, "invalid_inference_request", f"bad {HEADER_LENGTH}")
+                raise invalid(f"bad {HEADER_LENGTH}")
             m = entry.model
             try:
                 parsed = parse_request(body, int(length) if length else None, m.input_name, m.input_shape)
             except TensorError as exc:
-                raise OipError(400, "invalid_inference_request", str(exc)) from exc
-            if parsed.outputs and parsed.outputs != [m.output_name]:
-                raise OipError(400, "invalid_inference_request", f"the model's only output is {m.output_name!r}")
-            if not math.isfinite(float(parsed.tensor.sum())):
-                raise OipError(400, "invalid_inference_request", "the input holds NaN or infinity")
+                raise invalid(str(exc)) from exc
+            check_outputs(parsed.outputs, m.output_name)
+            check_finite(parsed.tensor)
         except OipError as exc:
             return oip_error_response(exc)
         output = await predictor.infer(entry, parsed.tensor)

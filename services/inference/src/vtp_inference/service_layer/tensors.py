@@ -32,6 +32,21 @@ def _shape_ok(declared: list[Any], shape: list[int]) -> bool:
     return all(isinstance(d, str) or d in (-1, s) for d, s in zip(declared, shape, strict=True))
 
 
+def check_input(name: Any, datatype: Any, shape: Any, input_name: str, declared: list[Any]) -> int:
+    """The element count of a valid input for this model (its one FP32 input, of a shape it takes)."""
+    if name != input_name:
+        raise TensorError(f"unexpected input {name!r}; the model's input is {input_name!r}")
+    if datatype != "FP32":
+        raise TensorError(f"input {input_name!r} is FP32, not {datatype!r}")
+    if (
+        not isinstance(shape, list)
+        or not all(isinstance(s, int) and s > 0 for s in shape)
+        or not _shape_ok(declared, shape)
+    ):
+        raise TensorError(f"input shape {shape} does not fit the model's {declared}")
+    return int(np.prod(shape))
+
+
 def parse_request(body: bytes, header_length: int | None, input_name: str, declared: list[Any]) -> InferRequest:
     head, rest = (body[:header_length], body[header_length:]) if header_length is not None else (body, b"")
     try:
@@ -42,16 +57,8 @@ def parse_request(body: bytes, header_length: int | None, input_name: str, decla
     if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
         raise TensorError(f"expected exactly one input, {input_name!r}")
     spec = inputs[0]
-    if spec.get("name") != input_name:
-        raise TensorError(f"unexpected input {spec.get('name')!r}; the model's input is {input_name!r}")
-    if spec.get("datatype") != "FP32":
-        raise TensorError(f"input {input_name!r} is FP32, not {spec.get('datatype')!r}")
     shape = spec.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape) or not _shape_ok(
-        declared, shape
-    ):
-        raise TensorError(f"input shape {shape} does not fit the model's {declared}")
-    count = int(np.prod(shape))
+    count = check_input(spec.get("name"), spec.get("datatype"), shape, input_name, declared)
     size = (spec.get("parameters") or {}).get("binary_data_size")
     if size is not None:
         if size != count * 4 or len(rest) != size:
