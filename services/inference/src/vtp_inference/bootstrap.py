@@ -18,6 +18,7 @@ from vtp_inference.service_layer.commands import Deps, fail_stale_creating
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork
 from vtp_inference.settings import InferenceSettings
+from vtp_inference.usage_wiring import use_usage
 from vtp_runtime.http.app import build_app
 from vtp_runtime.periodic import periodic
 from vtp_runtime.service import ServiceRuntime
@@ -43,6 +44,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     deps = Deps(new_uow, exports, store, cache, settings.max_package_bytes)
     predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
 
+    meter, usage_router = use_usage(runtime, sessions, new_uow, settings)
+
     async def close_predictor() -> None:
         predictor.close()
 
@@ -62,8 +65,9 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         runtime.parts.background.append(server)
     runtime.parts.routers = [
         build_router(deps),
-        build_predict_router(predictor, settings.max_images, settings.max_image_bytes),
-        build_oip_router(predictor),
+        build_predict_router(predictor, settings.max_images, settings.max_image_bytes, meter),
+        build_oip_router(predictor, meter),
+        usage_router,
     ]
     runtime.parts.public_paths = PUBLIC
     return build_app(runtime.parts)

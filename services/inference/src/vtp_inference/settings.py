@@ -24,6 +24,9 @@ class InferenceSettings(ServiceSettings):
     max_image_pixels: int = Field(40_000_000, ge=1, description="Decoded pixels per image (decompression bombs).")
     max_package_bytes: int = Field(2 << 30, ge=1, description="An export package larger than this is refused.")
     creating_timeout_seconds: float = Field(600.0, gt=0, description="A deployment still creating after this failed.")
+    usage_enabled: bool = Field(True, description="Meter predict and OIP requests (usage API); off: nothing recorded.")
+    usage_flush_seconds: float = Field(5.0, gt=0, description="Usage aggregated in memory is written this often.")
+    usage_minute_retention_days: int = Field(30, ge=1, description="Per-minute usage kept (hours and days: always).")
     grpc_port: int = Field(8001, ge=0, le=65535, description="Open Inference Protocol over gRPC; 0: no gRPC server.")
     grpc_max_message_bytes: int = Field(64 << 20, ge=4 << 20, description="Largest gRPC request (input tensors).")
 

@@ -34,3 +34,7 @@ deployments = sa.Table(
     sa.Index("ux_deployments_name", "project_id", "name", unique=True, postgresql_where=sa.text("deleted_at IS NULL")),
     sa.Index("ix_deployments_status", "status", "updated_at"),
 )
+
+# Feature tables register on `metadata` in their own modules; importing them here makes it whole
+# for whoever reads it (the migrations' env, the schema drift test).
+from vtp_inference.adapters import orm_usage  # noqa: E402, F401

@@ -7,6 +7,7 @@ Errors are problem+json that also carry the protocol's `error` field, which clie
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +15,8 @@ from fastapi.responses import JSONResponse, Response
 
 from vtp_inference import __version__
 from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.entrypoints.metered import declared_bytes, record_request
+from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.oip import OipError, check_finite, check_outputs, invalid, resolve_model
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.tensors import TensorError, encode_response, parse_request
@@ -35,7 +38,7 @@ def _dims(shape: list[Any]) -> list[int]:
     return [d if isinstance(d, int) else -1 for d in shape]
 
 
-def build_oip_router(predictor: Predictor) -> APIRouter:
+def build_oip_router(predictor: Predictor, meter: Meter) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
     async def model(caller: Principal, name: str, version: str | None, ready: bool = True) -> Loaded:
@@ -93,10 +96,14 @@ def build_oip_router(predictor: Predictor) -> APIRouter:
         "/models/{name}/versions/{version}/infer", summary="Inference on one version", responses=problems(400, 404, 503)
     )
     async def infer(name: str, request: Request, caller: Caller, version: str | None = None) -> Any:
+        started = time.perf_counter()
+        entry: Loaded | None = None
+        size = declared_bytes(request.headers.get("content-length"))
         try:
             entry = await model(caller, name, version)
             length = request.headers.get(HEADER_LENGTH)
             body = await request.body()
+            size = len(body)
             if length is not None and (not length.isdigit() or int(length) > len(body)):
                 raise invalid(f"bad {HEADER_LENGTH}")
             m = entry.model
@@ -107,8 +114,14 @@ def build_oip_router(predictor: Predictor) -> APIRouter:
             check_outputs(parsed.outputs, m.output_name)
             check_finite(parsed.tensor)
         except OipError as exc:
+            if entry is not None:  # the caller's model: metered (an unknown one is not)
+                record_request(meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error=exc.code)
             return oip_error_response(exc)
-        output = await predictor.infer(entry, parsed.tensor)
+        output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
+        images = int(parsed.tensor.shape[0])
+        record_request(
+            meter, caller, entry.deployment.id, started, images=images, bytes_in=size, compute_seconds=seconds
+        )
         content, header = encode_response(name, str(entry.deployment.export_version), parsed, m.output_name, output)
         if header is None:
             return Response(content, media_type="application/json")

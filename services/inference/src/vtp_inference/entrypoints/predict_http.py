@@ -15,6 +15,8 @@ from starlette.datastructures import UploadFile
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity, ModelInvalid
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, Problem, RequestRefused
 from vtp_inference.entrypoints.http import not_found, refused
+from vtp_inference.entrypoints.metered import declared_bytes, record_request
+from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Params, Predictor
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
@@ -122,8 +124,12 @@ async def read_request(request: Request, max_images: int, max_bytes: int) -> tup
     return images, raw
 
 
-def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int) -> APIRouter:
+def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int, meter: Meter) -> APIRouter:
     router = APIRouter(prefix="/api/v1/deployments", tags=["predict"])
+
+    def metered(caller: Principal, deployment_id: uuid.UUID, request: Request, started: float, **counts: Any) -> None:
+        size = declared_bytes(request.headers.get("content-length"))
+        record_request(meter, caller, deployment_id, started, bytes_in=size, **counts)
 
     @router.post(
         "/{deployment_id}/predict",
@@ -136,7 +142,14 @@ def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int) 
             answer = await _predict(deployment_id, request, caller, started)
         except ProblemError as exc:
             METRICS.inc("vtp_inference_predict_errors_total", code=exc.code)
+            if exc.code != "deployment_not_found":  # not the caller's deployment: nothing to meter
+                metered(caller, deployment_id, request, started, images=0, error=exc.code)
             raise
+        except Exception:
+            metered(caller, deployment_id, request, started, images=0, error="internal_error")
+            raise
+        compute = sum(image["timings_ms"]["inference"] for image in answer["images"]) / 1000
+        metered(caller, deployment_id, request, started, images=len(answer["images"]), compute_seconds=compute)
         deployment = str(deployment_id)
         METRICS.inc("vtp_inference_predict_requests_total", deployment=deployment)
         METRICS.inc("vtp_inference_predict_images_total", len(answer["images"]), deployment=deployment)

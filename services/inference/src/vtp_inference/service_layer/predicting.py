@@ -63,6 +63,16 @@ class Predictor:
         """The model's raw output for a preprocessed tensor (the OIP's own interface)."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, entry.model, tensor)
 
+    async def infer_timed(self, entry: Loaded, tensor: np.ndarray) -> tuple[np.ndarray, float]:
+        """The raw output and the seconds the runtime took (not the wait for a worker): what usage meters."""
+
+        def run() -> tuple[np.ndarray, float]:
+            started = time.perf_counter()
+            output = entry.model(tensor)
+            return output, time.perf_counter() - started
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+
     async def loaded(self, caller: Principal, deployment_id: uuid.UUID) -> Loaded:
         """The caller's ready deployment with its model loaded (lazily, verified by sha256)."""
 
