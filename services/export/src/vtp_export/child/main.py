@@ -82,6 +82,22 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
     report.send({"stage": "validating"})
     if fmt == "openvino" and not options.get("half"):
         pin_openvino_f32()
+    if spec["task_type"] != "detect":  # segment, pose, classify: their own parity gate and package
+        from vtp_export.child import validate_tasks
+
+        data_dir = Path(spec["data_dir"])
+        classify = spec["task_type"] == "classify"
+        found = (
+            validate_tasks.classify_validation_images(data_dir)
+            if classify
+            else validation_images(data_dir / "data.yaml")
+        )
+        if not found:
+            raise ChildFailure("DATASET_NOT_FOUND", "the snapshot's validation split has no images to compare on")
+        chosen = found[: spec["parity_images"]]
+        return validate_tasks.validate_and_package(
+            spec, report, model, weights, exported, MODEL_FILES[fmt], out, timings, chosen
+        )
     t = time.monotonic()
     data_yaml = Path(spec["data_dir"]) / "data.yaml"
     images = validation_images(data_yaml)[: spec["parity_images"]]

@@ -9,8 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SUPPORTED_TASKS = ("detect",)  # the parity gate and predict.py cover detection today
+SUPPORTED_TASKS = ("detect", "segment", "classify", "pose")
 ALL_TASKS = ("detect", "segment", "classify", "pose")
+# Formats whose export, parity gate and predict.py are verified per task (integration tests);
+# detect takes every format, the other tasks only these so far.
+TASK_FORMATS: dict[str, tuple[str, ...]] = {"segment": ("onnx",), "pose": ("onnx",), "classify": ("onnx",)}
+
+
+def task_format_reason(task: str, fmt: str) -> str | None:
+    """Why `fmt` is refused for `task` (None: it is offered)."""
+    allowed = TASK_FORMATS.get(task)
+    if allowed is None or fmt in allowed:
+        return None
+    verified = ", ".join(allowed)
+    return f"{fmt} exports of {task} models are not verified yet (parity gate and predictor); {task}: {verified}"
+
+
 OPTION_NAMES = ("imgsz", "half", "int8", "dynamic", "simplify", "opset", "batch", "nms")
 
 

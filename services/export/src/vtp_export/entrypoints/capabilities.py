@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from vtp_export.adapters.toolchains import Toolchains
-from vtp_export.domain.formats import ALL_TASKS, FORMATS, OPTION_NAMES, SUPPORTED_TASKS, _unsupported_reason
+from vtp_export.domain.formats import (
+    ALL_TASKS,
+    FORMATS,
+    OPTION_NAMES,
+    SUPPORTED_TASKS,
+    _unsupported_reason,
+    task_format_reason,
+)
 
 _OPTION_DOCS: dict[str, dict[str, Any]] = {
     "imgsz": {
@@ -37,6 +44,14 @@ def _options(fmt: str) -> dict[str, Any]:
     return out
 
 
+def _for_task(entry: dict[str, Any], task: str) -> dict[str, Any]:
+    """A format as offered for one task: a format not verified for the task is unavailable, with why."""
+    reason = task_format_reason(task, entry["format"])
+    if reason is None:
+        return entry
+    return {**entry, "available": False, "reason": reason, "task_verified": False}
+
+
 def capabilities(toolchains: Toolchains) -> dict[str, Any]:
     formats = []
     for fmt, spec in FORMATS.items():
@@ -57,7 +72,7 @@ def capabilities(toolchains: Toolchains) -> dict[str, Any]:
             "task": task,
             "supported": task in SUPPORTED_TASKS,
             "reason": None if task in SUPPORTED_TASKS else "the parity gate and predictor cover detect only so far",
-            "formats": formats if task in SUPPORTED_TASKS else [],
+            "formats": [_for_task(f, task) for f in formats] if task in SUPPORTED_TASKS else [],
         }
         for task in ALL_TASKS
     ]

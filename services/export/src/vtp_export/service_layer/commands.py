@@ -13,7 +13,7 @@ from vtp_contracts.catalog import EXPORT_REQUESTED
 from vtp_contracts.events.exports import ExportRequested
 from vtp_export.adapters.jobs_client import CheckpointNotFound, JobsClient, ResolvedCheckpoint
 from vtp_export.adapters.toolchains import Toolchains
-from vtp_export.domain.formats import FORMATS, SUPPORTED_TASKS, Problem, normalise_options
+from vtp_export.domain.formats import FORMATS, SUPPORTED_TASKS, Problem, normalise_options, task_format_reason
 from vtp_export.domain.model import Export, ExportNotFound, ExportNotReady, Status, content_key
 from vtp_export.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal
@@ -72,6 +72,10 @@ async def create_export(deps: Deps, caller: Principal, token: str, request: Expo
                 f"(supported: ultralytics {', '.join(SUPPORTED_TASKS)})",
             )
         )
+    elif resolved is not None and spec is not None:
+        reason = task_format_reason(resolved.task_type, request.format)
+        if reason is not None:
+            problems.append(Problem("/format", "task_not_supported", reason))
     options = dict(request.options)
     perturb = options.pop(DEBUG_OPTION, None)
     normal: dict[str, Any] = {}
@@ -190,6 +194,9 @@ async def make_default(deps: Deps, caller: Principal, export_id: uuid.UUID) -> E
             raise ExportNotFound(str(export_id))
         if export.status != Status.SUCCEEDED:
             raise ExportNotReady(f"export {export_id} is {export.status}; only a succeeded export can be the default")
+        if not export.parity_passed:  # deployments pick the default: it must be one they can serve
+            reason = (export.parity or {}).get("reason", "its parity check did not pass")
+            raise ExportNotReady(f"export {export_id} cannot be the default: its parity was not run ({reason})")
         await uow.repo.lock_job(export.job_id)
         await uow.repo.clear_default(export.job_id)
         export.is_default = True
