@@ -172,6 +172,16 @@ async def test_a_restarted_replica_numbers_its_batches_anew_and_counts_only_its_
     assert store.total(Granularity.MINUTE).requests == 2
 
 
+async def test_each_request_counts_in_the_minute_it_was_answered():
+    store, moments = FakeStore(), iter([T0, T0 + timedelta(seconds=59), T0 + timedelta(seconds=61), T0])
+    meter = Meter(store, clock=lambda: next(moments))
+    for _ in range(4):
+        meter.record(PROJECT, DEPLOYMENT, KEY, images=1, latency_ms=3.0)
+    await meter.flush()
+    minutes = {k.start: c.requests for (g, k), c in store.cells.items() if g is Granularity.MINUTE}
+    assert minutes == {T0: 3, T0 + timedelta(minutes=1): 1}
+
+
 async def test_final_flush_logs_instead_of_raising_and_a_disabled_meter_records_nothing():
     store = FakeStore()
     meter = Meter(store, clock=lambda: T0)

@@ -21,6 +21,7 @@ from vtp_inference.domain.usage import Aggregator, Batch, Cell, CellKey, Granula
 from vtp_runtime.metrics import METRICS
 
 _log = logging.getLogger(__name__)
+ONE_MINUTE = timedelta(minutes=1)
 
 
 class UsageStore(Protocol):
@@ -59,6 +60,7 @@ class Meter:
         self._seq = 0
         self._pending: Batch | None = None
         self._lock = asyncio.Lock()
+        self._minute = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC))  # [start, end)
 
     def record(
         self,
@@ -75,7 +77,11 @@ class Meter:
         """Count one answered request (`error`: its problem code). Memory only; never raises."""
         if not self.enabled:
             return
-        key = CellKey(truncate(self._clock(), Granularity.MINUTE), project_id, deployment_id, key_id)
+        now = self._clock()
+        if not self._minute[0] <= now < self._minute[1]:  # a new minute: truncating every time costs more
+            start = truncate(now, Granularity.MINUTE)
+            self._minute = (start, start + ONE_MINUTE)
+        key = CellKey(self._minute[0], project_id, deployment_id, key_id)
         self._cells.record(
             key, images=images, latency_ms=latency_ms, compute_seconds=compute_seconds, bytes_in=bytes_in, error=error
         )
