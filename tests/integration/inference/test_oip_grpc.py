@@ -18,6 +18,7 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
+from ..export.conftest import wait_for
 from .conftest import oip_tensor, unique
 
 pytestmark = pytest.mark.integration
@@ -154,3 +155,23 @@ def test_a_large_input_fits_the_message_limit(stack: Any, admin_token: str):
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND  # read whole, then refused for its model
     finally:
         channel.close()
+
+
+def test_grpc_inferences_are_metered(
+    client: triton_grpc.InferenceServerClient, deployment: dict, admin: httpx.Client, admin_token: str
+):
+    """Usage counts gRPC requests like REST ones (flushed every few seconds: polled)."""
+
+    def total() -> dict[str, Any]:
+        response = admin.get(f"/api/v1/deployments/{deployment['id']}/usage")
+        assert response.status_code == 200, response.text
+        return dict(response.json()["total"])
+
+    before = total()
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    for _ in range(3):
+        client.infer(deployment["name"], [_input(x)], headers=_auth(admin_token))
+    _status(lambda: client.infer(deployment["name"], [_input(x, "pixels")], headers=_auth(admin_token)))
+    after = wait_for(total, lambda t: t["requests"] >= before["requests"] + 4, 60)
+    assert after["images"] >= before["images"] + 3
+    assert after["errors_by_code"].get("invalid_inference_request", 0) >= 1

@@ -11,6 +11,14 @@ from pydantic import Field
 from vtp_contracts.base import EventData, TaskType
 
 
+class TrafficShare(EventData):
+    """One export's share of a deployment's requests."""
+
+    export_id: UUID
+    export_version: int | None = Field(None, ge=1)
+    weight: int = Field(ge=0, le=100, description="Percent of the deployment's requests this export answers.")
+
+
 class DeploymentChanged(EventData):
     """A deployment was created, updated, became ready, failed, was stopped or deleted.
 
@@ -33,3 +41,8 @@ class DeploymentChanged(EventData):
     )
     model_sha256: str | None = Field(None, description="SHA-256 of the model file the replicas load and verify.")
     error_code: str | None = Field(None, description="Why it failed, e.g. MODEL_INVALID, PACKAGE_INTEGRITY.")
+    traffic: list[TrafficShare] | None = Field(
+        None,
+        description="The exports that answer and their weights (sum 100): the current export, and a canary when "
+        "the deployment splits its traffic between two exports.",
+    )

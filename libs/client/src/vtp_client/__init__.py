@@ -9,11 +9,15 @@ from vtp_client.exports import Export
 from vtp_client.feed import FeedEvent
 from vtp_client.hooks import Delivery, Subscription, SubscriptionCreated
 from vtp_client.jobs import Job, JobLogs, JobMetrics, Trainer
+from vtp_client.keys import ApiKey, ApiKeyCreated, Limits
 from vtp_client.projects import IssuedToken, Project, Token, WhoAmI
 from vtp_client.transport import Progress, RetryPolicy
+from vtp_client.usage import Usage, UsageFigures
 
 __all__ = [
     "ApiError",
+    "ApiKey",
+    "ApiKeyCreated",
     "Client",
     "ConnectionFailed",
     "Dataset",
@@ -29,6 +33,7 @@ __all__ = [
     "Job",
     "JobLogs",
     "JobMetrics",
+    "Limits",
     "Prediction",
     "Problem",
     "Progress",
@@ -41,6 +46,8 @@ __all__ = [
     "SubscriptionCreated",
     "Token",
     "Trainer",
+    "Usage",
+    "UsageFigures",
     "VtpError",
     "WhoAmI",
     "config_path",

@@ -17,8 +17,10 @@ from vtp_client.exports import Exports
 from vtp_client.feed import Connect, Feed, FeedEvent
 from vtp_client.hooks import Subscriptions
 from vtp_client.jobs import Jobs, Trainers
+from vtp_client.keys import Keys
 from vtp_client.projects import Projects, Tokens, WhoAmI
 from vtp_client.transport import DEFAULT_URL, RetryPolicy, Transport
+from vtp_client.usage import UsageApi
 
 __all__ = ["Client", "Health"]
 
@@ -63,6 +65,8 @@ class Client:
         self.trainers = Trainers(self.transport)
         self.exports = Exports(self.transport)
         self.deployments = Deployments(self.transport)
+        self.keys = Keys(self.transport)
+        self.usage = UsageApi(self.transport)
         self.subscriptions = Subscriptions(self.transport)
         self.hooks = self.subscriptions
         self.feed = Feed(self.transport, connect=connect)

@@ -60,7 +60,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         ),
     ]
     if settings.grpc_port:
-        servicer = OipServicer(predictor, new_uow, runtime.parts.verifier)
+        servicer = OipServicer(predictor, new_uow, runtime.parts.verifier, meter)
         server = grpc_server(servicer, settings.http_host, settings.grpc_port, settings.grpc_max_message_bytes)
         runtime.parts.background.append(server)
     runtime.parts.routers = [

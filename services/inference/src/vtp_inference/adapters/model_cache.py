@@ -18,6 +18,7 @@ from typing import Any
 
 from vtp_inference.adapters.runtimes import Model, ModelInvalid, load, probe
 from vtp_inference.domain.model import Deployment
+from vtp_inference.domain.traffic import canary_view
 from vtp_runtime.metrics import METRICS
 from vtp_runtime.storage import ObjectStore
 
@@ -32,6 +33,7 @@ class Loaded:
     model: Model
     size: int
     load_seconds: float
+    canary: Loaded | None = None  # a traffic split's second export, loaded with the first (evicted with it)
 
 
 @dataclass
@@ -91,7 +93,11 @@ class ModelCache:
         METRICS.inc("vtp_inference_model_loads_total")
         METRICS.inc("vtp_inference_model_load_seconds_total", seconds)
         self.stats.load_seconds += seconds
-        return Loaded(deployment, model, sum(len(f) for f in files), seconds)
+        loaded = Loaded(deployment, model, sum(len(f) for f in files), seconds)
+        if deployment.canary:
+            loaded.canary = await self._load(canary_view(deployment))
+            loaded.size += loaded.canary.size
+        return loaded
 
     def check(self, runtime: str, files: list[bytes], imgsz: int, classes: int) -> None:
         """Load and probe a model once, without caching it (deployment creation, switch)."""

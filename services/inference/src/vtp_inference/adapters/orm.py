@@ -25,6 +25,7 @@ deployments = sa.Table(
     sa.Column("model", JSONB, nullable=True),
     sa.Column("model_meta", JSONB, nullable=False),
     sa.Column("previous", JSONB, nullable=True),  # export_id, export_version, model, model_meta before a switch
+    sa.Column("canary", JSONB, nullable=True),  # a traffic split's second export, with its weight (0004_traffic)
     sa.Column("error_code", sa.String(50), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -43,6 +43,7 @@ class Deployment:
     error_message: str | None = None
     deleted_at: datetime | None = None
     previous: dict[str, Any] | None = None  # what a rollback returns to
+    canary: dict[str, Any] | None = None  # a second export answering a share of requests (domain/traffic.py)
 
     def serving(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class Deployment:
             raise DeploymentConflict(f"a {self.status} deployment cannot switch exports")
         self.previous = self.serving()
         self.export_id, self.export_version, self.model, self.model_meta = export_id, version, model, meta
+        self.canary = None  # a switch ends a traffic split
 
     def rollback(self) -> None:
         """Serve the previous export again; the current one becomes `previous` (a second rollback undoes it)."""
@@ -65,7 +67,7 @@ class Deployment:
             raise NoPreviousExport("this deployment never switched exports")
         if self.status not in (Status.READY, Status.STOPPED):
             raise DeploymentConflict(f"a {self.status} deployment cannot roll back")
-        back, self.previous = self.previous, self.serving()
+        back, self.previous, self.canary = self.previous, self.serving(), None  # and so does a rollback
         self.export_id, self.export_version = uuid.UUID(back["export_id"]), back["export_version"]
         self.model, self.model_meta = back["model"], back["model_meta"]
 

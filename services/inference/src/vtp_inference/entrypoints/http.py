@@ -19,8 +19,9 @@ from vtp_inference.domain.model import (
     Problem,
     RequestRefused,
 )
+from vtp_inference.domain.traffic import Share
 from vtp_inference.entrypoints.schemas import DeploymentIn, DeploymentOut, DeploymentPage, DeploymentPatch
-from vtp_inference.service_layer import commands, switching
+from vtp_inference.service_layer import commands, switching, traffic
 from vtp_inference.service_layer.commands import DeploymentRequest, Deps
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.fields import Offset
@@ -133,6 +134,8 @@ def build_router(deps: Deps) -> APIRouter:
         deployment_id: uuid.UUID, request: Request, caller: Caller, body: Annotated[dict[str, Any], Body()]
     ) -> Any:
         changes = parse(DeploymentPatch, body).model_dump(exclude_none=True)
+        if "traffic" in changes:
+            return await _traffic(deployment_id, request, caller, changes)
         export_id = changes.pop("export_id", None)
         if export_id is None:
             return await _update(caller, deployment_id, changes, "patch")
@@ -141,6 +144,14 @@ def build_router(deps: Deps) -> APIRouter:
             return DeploymentOut.of(await _guarded(switch))
         except NameTaken as exc:
             raise ProblemError(409, "deployment_name_taken", "Name taken", f"{exc} is in use") from exc
+
+    async def _traffic(deployment_id: uuid.UUID, request: Request, caller: Principal, changes: dict[str, Any]) -> Any:
+        wanted = [Share(s["export_id"], s["weight"]) for s in changes.pop("traffic")]
+        if changes:  # one change at a time: a split is checked on its own
+            found = [Problem("/body/traffic", "traffic_not_alone", f"send traffic without {', '.join(changes)}")]
+            raise refused(found, "The deployment cannot split its traffic so")
+        split = traffic.set_traffic(deps, caller, _token(request), deployment_id, wanted)
+        return DeploymentOut.of(await _guarded(split))
 
     @router.post(
         "/{deployment_id}/rollback",

@@ -9,6 +9,7 @@ metadata `vtp-error-code`.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,18 +19,21 @@ import numpy as np
 from vtp_inference import __version__
 from vtp_inference.adapters.model_cache import Loaded
 from vtp_inference.domain.model import Status
+from vtp_inference.entrypoints.metered import record_request
 from vtp_inference.entrypoints.oip_proto import grpc_service_pb2 as pb
 from vtp_inference.entrypoints.oip_proto import model_config_pb2 as config
 from vtp_inference.entrypoints.oip_proto.grpc_service_pb2_grpc import GRPCInferenceServiceServicer
+from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.oip import (
     OipError,
+    answered_by,
     check_finite,
     check_outputs,
     invalid,
     repository_index,
     resolve_model,
 )
-from vtp_inference.service_layer.predicting import Predictor
+from vtp_inference.service_layer.predicting import Predictor, served_versions
 from vtp_inference.service_layer.tensors import TensorError, check_input
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal, TokenVerifier, VerifierUnavailable
@@ -97,8 +101,8 @@ def _tensor(request: pb.ModelInferRequest, entry: Loaded) -> np.ndarray:
 
 
 class OipServicer(GRPCInferenceServiceServicer):
-    def __init__(self, predictor: Predictor, new_uow: NewUow, verifier: TokenVerifier) -> None:
-        self._predictor, self._new_uow, self._verifier = predictor, new_uow, verifier
+    def __init__(self, predictor: Predictor, new_uow: NewUow, verifier: TokenVerifier, meter: Meter) -> None:
+        self._predictor, self._new_uow, self._verifier, self._meter = predictor, new_uow, verifier, meter
 
     async def _caller(self, context: grpc.aio.ServicerContext) -> Principal:
         token = None
@@ -116,9 +120,11 @@ class OipServicer(GRPCInferenceServiceServicer):
             raise OipError(401, "invalid_token", "the token is unknown or revoked")
         return principal
 
-    async def _model(self, context: grpc.aio.ServicerContext, name: str, version: str, ready: bool = True) -> Loaded:
+    async def _model(
+        self, context: grpc.aio.ServicerContext, name: str, version: str, ready: bool = True, split: bool = True
+    ) -> Loaded:
         caller = await self._caller(context)
-        return await resolve_model(self._predictor, caller, name, version or None, ready=ready)
+        return await resolve_model(self._predictor, caller, name, version or None, ready=ready, split=split)
 
     async def ServerLive(self, request: pb.ServerLiveRequest, context: Any) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=True)
@@ -143,11 +149,11 @@ class OipServicer(GRPCInferenceServiceServicer):
 
     @_refusals
     async def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
-        entry = await self._model(context, request.name, request.version)
+        entry = await self._model(context, request.name, request.version, split=False)
         m, tensor = entry.model, pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
             name=entry.deployment.name,
-            versions=[str(entry.deployment.export_version)],
+            versions=served_versions(entry),
             platform=m.platform,
             inputs=[tensor(name=m.input_name, datatype="FP32", shape=_dims(m.input_shape))],
             outputs=[tensor(name=m.output_name, datatype="FP32", shape=_dims(m.output_shape))],
@@ -181,11 +187,25 @@ class OipServicer(GRPCInferenceServiceServicer):
 
     @_refusals
     async def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
-        entry = await self._model(context, request.model_name, request.model_version)
-        output = await self._predictor.infer(entry, _tensor(request, entry))
+        started = time.perf_counter()
+        caller = await self._caller(context)
+        entry = await resolve_model(self._predictor, caller, request.model_name, request.model_version or None)
+        size = request.ByteSize()
+        try:
+            tensor = _tensor(request, entry)
+        except OipError as exc:  # the caller's model: metered (an unknown one is not)
+            record_request(self._meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error=exc.code)
+            raise
+        output, seconds = await self._predictor.infer_timed(entry, tensor)
+        images = int(tensor.shape[0])
+        record_request(
+            self._meter, caller, entry.deployment.id, started, images=images, bytes_in=size, compute_seconds=seconds
+        )
         response = pb.ModelInferResponse(
             model_name=request.model_name, model_version=str(entry.deployment.export_version), id=request.id
         )
         response.outputs.add(name=entry.model.output_name, datatype="FP32", shape=list(output.shape))
         response.raw_output_contents.append(np.ascontiguousarray(output, dtype="<f4").tobytes())
+        for key, value in answered_by(entry).items():  # which export answered (a traffic split has two)
+            response.parameters[key].string_param = value
         return response

@@ -17,8 +17,15 @@ from vtp_inference import __version__
 from vtp_inference.adapters.model_cache import Loaded
 from vtp_inference.entrypoints.metered import declared_bytes, record_request
 from vtp_inference.service_layer.metering import Meter
-from vtp_inference.service_layer.oip import OipError, check_finite, check_outputs, invalid, resolve_model
-from vtp_inference.service_layer.predicting import Predictor
+from vtp_inference.service_layer.oip import (
+    OipError,
+    answered_by,
+    check_finite,
+    check_outputs,
+    invalid,
+    resolve_model,
+)
+from vtp_inference.service_layer.predicting import Predictor, served_versions
 from vtp_inference.service_layer.tensors import TensorError, encode_response, parse_request
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
@@ -62,13 +69,13 @@ def build_oip_router(predictor: Predictor, meter: Meter) -> APIRouter:
     )
     async def metadata(name: str, caller: Caller, version: str | None = None) -> Any:
         try:
-            entry = await model(caller, name, version)
+            entry = await resolve_model(predictor, caller, name, version, split=False)
         except OipError as exc:
             return oip_error_response(exc)
         m = entry.model
         return {
             "name": entry.deployment.name,
-            "versions": [str(entry.deployment.export_version)],
+            "versions": served_versions(entry),
             "platform": m.platform,
             "inputs": [{"name": m.input_name, "datatype": "FP32", "shape": _dims(m.input_shape)}],
             "outputs": [{"name": m.output_name, "datatype": "FP32", "shape": _dims(m.output_shape)}],
@@ -122,7 +129,8 @@ def build_oip_router(predictor: Predictor, meter: Meter) -> APIRouter:
         record_request(
             meter, caller, entry.deployment.id, started, images=images, bytes_in=size, compute_seconds=seconds
         )
-        content, header = encode_response(name, str(entry.deployment.export_version), parsed, m.output_name, output)
+        version_out, answered = str(entry.deployment.export_version), answered_by(entry)
+        content, header = encode_response(name, version_out, parsed, m.output_name, output, answered)
         if header is None:
             return Response(content, media_type="application/json")
         return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header)})

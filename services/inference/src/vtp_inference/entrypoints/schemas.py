@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from vtp_inference.domain.model import DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET, RUNTIMES, Deployment
+from vtp_inference.domain.traffic import shares
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # usable as an Open Inference Protocol model name in a URL
 
@@ -23,8 +24,21 @@ class DeploymentIn(BaseModel):
     max_det: int = Field(DEFAULT_MAX_DET, ge=1, le=1000)
 
 
+class TrafficShareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    export_id: uuid.UUID
+    weight: int = Field(ge=0, le=100, description="Percent of the requests this export answers.")
+
+
 class DeploymentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    traffic: list[TrafficShareIn] | None = Field(
+        None,
+        min_length=1,
+        description="Split requests between the current export and one other (weights sum to 100; the other is "
+        "loaded and checked before it gets traffic). One entry at 100: the current one ends a split, another "
+        "switches to it. Sent alone.",
+    )
     export_id: uuid.UUID | None = Field(
         None, description="Serve another export of the project (loaded and checked before traffic moves)."
     )
@@ -48,6 +62,9 @@ class DeploymentOut(BaseModel):
     imgsz: int | None
     error: dict[str, Any] | None
     previous_export: dict[str, Any] | None = Field(description="What POST /{id}/rollback returns to.")
+    traffic: list[dict[str, Any]] = Field(
+        description="Which exports answer, with weights: the current one, and a canary during a split."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -69,6 +86,7 @@ class DeploymentOut(BaseModel):
             imgsz=d.model_meta.get("imgsz"),
             error=error,
             previous_export={k: d.previous[k] for k in ("export_id", "export_version")} if d.previous else None,
+            traffic=shares(d),
             created_at=d.created_at,
             updated_at=d.updated_at,
         )

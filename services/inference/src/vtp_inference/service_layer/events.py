@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from vtp_contracts.events.deployments import DeploymentChanged
+from vtp_contracts.events.deployments import DeploymentChanged, TrafficShare
 from vtp_inference.domain.model import Deployment
+from vtp_inference.domain.traffic import shares
 
 
 def changed(deployment: Deployment, status: str, now: datetime) -> DeploymentChanged:
@@ -24,4 +25,5 @@ def changed(deployment: Deployment, status: str, now: datetime) -> DeploymentCha
         export_version=deployment.export_version,
         model_sha256=model.get("sha256"),
         error_code=deployment.error_code,
+        traffic=[TrafficShare(**share) for share in shares(deployment)],
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from vtp_inference.adapters.model_cache import Loaded
 from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServing, Problem, RequestRefused, Status
+from vtp_inference.domain.traffic import goes_to_canary
 from vtp_inference.predict.detect import letterbox, nms, to_image
 from vtp_inference.predict.images import ImageRejected, Limits, decode
 from vtp_inference.service_layer.commands import Deps
@@ -31,18 +32,36 @@ class Params:
     classes: list[int] | None
 
 
+def answering(entry: Loaded, version: str | None = None) -> Loaded:
+    """The export that answers one request: the one of `version` when asked, else drawn by the canary's weight."""
+    canary = entry.canary
+    if canary is None:
+        return entry
+    if version is not None:
+        own = version == str(entry.deployment.export_version)
+        return canary if not own and version == str(canary.deployment.export_version) else entry
+    return canary if goes_to_canary(entry.deployment) else entry
+
+
+def served_versions(entry: Loaded) -> list[str]:
+    """The export versions a deployment answers with (two during a traffic split)."""
+    return [str(e.deployment.export_version) for e in (entry, entry.canary) if e is not None]
+
+
 class Predictor:
     def __init__(self, deps: Deps, limits: Limits, workers: int) -> None:
         self._deps, self._limits = deps, limits
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
         self._names: dict[tuple[uuid.UUID, str], uuid.UUID] = {}  # (project, model name) -> deployment id
 
-    async def loaded_by_name(self, caller: Principal, name: str) -> Loaded:
+    async def loaded_by_name(
+        self, caller: Principal, name: str, version: str | None = None, *, split: bool = True
+    ) -> Loaded:
         """The caller's ready deployment called `name` (or with that id), as the OIP names models."""
         key = (caller.project_id, name)
         cached = self._names.get(key)
         if cached is not None:
-            entry = await self.loaded(caller, cached)
+            entry = await self.loaded(caller, cached, version, split=split)
             if name in (entry.deployment.name, str(entry.deployment.id)):
                 return entry
             self._names.pop(key, None)  # renamed since: look the name up again
@@ -55,7 +74,7 @@ class Predictor:
                 deployment_id = uuid.UUID(name)
             except ValueError as exc:
                 raise DeploymentNotFound(name) from exc
-        entry = await self.loaded(caller, deployment_id)
+        entry = await self.loaded(caller, deployment_id, version, split=split)
         self._names[key] = deployment_id
         return entry
 
@@ -73,8 +92,14 @@ class Predictor:
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
-    async def loaded(self, caller: Principal, deployment_id: uuid.UUID) -> Loaded:
-        """The caller's ready deployment with its model loaded (lazily, verified by sha256)."""
+    async def loaded(
+        self, caller: Principal, deployment_id: uuid.UUID, version: str | None = None, *, split: bool = True
+    ) -> Loaded:
+        """The caller's ready deployment with its model loaded (lazily, verified by sha256).
+
+        With a traffic split, the export that answers this request (`answering`); `split=False`:
+        the current export's entry, its canary in `.canary`.
+        """
 
         async def read() -> Deployment:
             async with self._deps.new_uow() as uow:
@@ -88,7 +113,7 @@ class Predictor:
         entry = await self._deps.cache.get(deployment_id, read)
         if entry.deployment.project_id != caller.project_id:
             raise DeploymentNotFound(str(deployment_id))
-        return entry
+        return answering(entry, version) if split else entry
 
     async def predict(self, entry: Loaded, images: list[bytes], params: Params) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()

@@ -80,7 +80,12 @@ def parse_request(body: bytes, header_length: int | None, input_name: str, decla
 
 
 def encode_response(
-    model: str, version: str, request: InferRequest, output_name: str, output: np.ndarray
+    model: str,
+    version: str,
+    request: InferRequest,
+    output_name: str,
+    output: np.ndarray,
+    parameters: dict[str, Any] | None = None,
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header's length when binary data follows it."""
     out: dict[str, Any] = {"name": output_name, "datatype": "FP32", "shape": list(output.shape)}
@@ -92,5 +97,7 @@ def encode_response(
     body: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": [out]}
     if request.id is not None:
         body["id"] = request.id
+    if parameters:
+        body["parameters"] = parameters
     head = json.dumps(body).encode()
     return (head + raw, len(head)) if request.binary_output else (head, None)
