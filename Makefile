@@ -9,7 +9,7 @@ MYPY_PACKAGES := vtp_contracts vtp_runtime vtp_dice vtp_trainers vtp_client vtp_
                  vtp_datasets vtp_trainer_runner vtp_export vtp_inference vtp_notifier
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status demo test lint typecheck unit integration chaos contracts clean
+.PHONY: setup setup-exporters up down status demo test test-exporters lint typecheck unit integration chaos contracts clean
 
 setup: $(STAMP) ## Create .venv and install every package (editable) with the dev tools
 
@@ -20,6 +20,9 @@ $(STAMP): requirements-dev.txt requirements-ml.txt constraints.txt $(addsuffix /
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-ml.txt
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
 	@touch $@
+
+setup-exporters: setup ## The heavy export toolchains (MNN, LiteRT, Paddle, CoreML), each in .venv-exporters/<name>
+	PYTHON=$(PYTHON) services/export/toolchains/setup.sh
 
 up: setup ## Start the local stack (idempotent; restarts crashed processes)
 	$(BIN)/vtp-stack up
@@ -38,6 +41,10 @@ test: setup lint typecheck ## Lint, type checks, then every test against the rea
 
 chaos: setup ## Fault injection: kill each service, the broker and PostgreSQL mid-journey (a stack of its own)
 	$(BIN)/python -m pytest -m chaos tests/chaos
+
+test-exporters: setup-exporters ## Export a trained job to every heavy format on a stack of its own (not in make test)
+	VTP_TEST_EXPORT_TOOLCHAINS=$(CURDIR)/.venv-exporters/toolchains.json $(BIN)/python -m pytest -m exporters \
+		tests/integration/export/test_exporters.py
 
 lint: setup
 	$(BIN)/ruff check .

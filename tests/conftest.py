@@ -89,6 +89,9 @@ def stack_config(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: dict[str
         external_kafka_bootstrap=os.environ.get("VTP_TEST_KAFKA_BOOTSTRAP"),
         external_postgres_url=os.environ.get("VTP_TEST_POSTGRES_URL"),
         external_redis_url=os.environ.get("VTP_TEST_REDIS_URL"),
+        # The heavy export toolchains' venvs only when asked (`make test-exporters`): the default run
+        # tests the formats `make setup` installs, whatever else this machine has.
+        export_toolchains=Path(os.environ.get("VTP_TEST_EXPORT_TOOLCHAINS", run_dir / "no-export-toolchains.json")),
         **s3_endpoint,
     )
 

@@ -45,8 +45,9 @@ def test_bad_values_and_combinations():
 def test_capabilities_follow_the_probe(monkeypatch):
     toolchains = Toolchains()
 
-    async def probe(python: str, modules: list[str]) -> dict[str, bool]:
-        return {m: m in {"torch", "ultralytics", "onnx", "onnxslim", "onnxruntime"} for m in modules}
+    async def probe(python: str, mode: str, modules: list[str], timeout: float) -> tuple[dict[str, str | None], None]:
+        have = {"torch", "ultralytics", "onnx", "onnxslim", "onnxruntime"}
+        return {m: None if m in have else "not installed" for m in modules}, None
 
     monkeypatch.setattr("vtp_export.adapters.toolchains._probe", probe)
     asyncio.run(toolchains.probe())

@@ -58,6 +58,11 @@ class ParityReport(EventData):
     class_agreement: float | None = Field(None, description="Share of matched detections with the same class.")
     unmatched: int | None = Field(None, description="Detections present in only one of the two models.")
     failures: list[str] = Field(default_factory=list, description="Each tolerance that was exceeded.")
+    status: Literal["passed", "failed", "not_run"] | None = Field(
+        None,
+        description="not_run: the format's runtime cannot run on the exporter (CoreML off macOS); such an export"
+        " succeeds with passed=false, is never a job's default and is refused by deployments.",
+    )
 
 
 class ExportProgress(ExportEvent):

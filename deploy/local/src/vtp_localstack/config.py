@@ -51,6 +51,11 @@ class StackConfig(BaseSettings):
         default_factory=list,
         description="Services whose outbox relay runs as its own process `<service>-outbox-relay` (JSON list).",
     )
+    export_toolchains: Path = Field(
+        Path(".venv-exporters/toolchains.json"),
+        description="Format -> Python of the heavy export toolchains (`make setup-exporters` writes it); given to"
+        " the export service as VTP_EXPORT_TOOLCHAIN_PYTHONS when the file exists.",
+    )
     extra_service_env: dict[str, str] = Field(
         default_factory=dict, description="Extra VTP_* settings given to every service, as JSON (e.g. upload limits)."
     )

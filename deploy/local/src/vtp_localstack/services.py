@@ -64,6 +64,8 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
         env["VTP_JOBS_URL"] = cfg.service_url("jobs")
         env["VTP_DATASETS_URL"] = cfg.service_url("datasets")
         env["VTP_EXPORTER_WORK_DIR"] = str(cfg.run_path / "data" / "exporter")
+        if cfg.export_toolchains.is_file():  # the heavy formats' own venvs (make setup-exporters)
+            env["VTP_EXPORT_TOOLCHAIN_PYTHONS"] = cfg.export_toolchains.read_text()
     if name == "inference":  # resolves and downloads exports through the export service's REST
         env["VTP_EXPORT_URL"] = cfg.service_url("export")
         env["VTP_GRPC_PORT"] = str(cfg.inference_grpc_port)

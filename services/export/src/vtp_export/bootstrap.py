@@ -32,8 +32,9 @@ def create_app(settings: ExportSettings | None = None) -> FastAPI:
         return ExportUnitOfWork(sessions, settings.service_name, relay)
 
     jobs = JobsClient(settings.jobs_url, settings.datasets_url)
-    toolchains = Toolchains(settings.export_toolchain_pythons)
+    toolchains = Toolchains(settings.export_toolchain_pythons, timeout=settings.export_toolchain_probe_seconds)
     runtime.parts.on_startup.append(toolchains.probe)
+    runtime.parts.on_shutdown.append(toolchains.aclose)
     runtime.parts.on_shutdown.append(jobs.aclose)
     runtime.parts.background.append(
         periodic(

@@ -47,7 +47,11 @@ class ExportSettings(ServiceSettings):
     export_max_attempts: int = Field(3, ge=1, description="Attempts before an export whose exporter crashes fails.")
     export_toolchain_pythons: dict[str, str] = Field(
         default_factory=dict,
-        description='Per format, the Python of its own venv, e.g. {"mnn": ".venv-exporters/bin/python"}.',
+        description='Per format, the Python of its own venv, e.g. {"mnn": "/srv/.venv-exporters/mnn/bin/python"}'
+        " (make setup-exporters writes .venv-exporters/toolchains.json).",
+    )
+    export_toolchain_probe_seconds: float = Field(
+        120.0, gt=0, description="Start-up probe: how long a format's venv may take to import its toolchain."
     )
     export_parity_images: int = Field(8, ge=1, le=64, description="Validation images compared output by output.")
     export_parity_conf: float = Field(0.001, gt=0, lt=1, description="Score threshold of compared detections.")

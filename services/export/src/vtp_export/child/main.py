@@ -24,6 +24,10 @@ MODEL_FILES = {
     "torchscript": "model.torchscript",
     "openvino": "model_openvino",
     "ncnn": "model_ncnn",
+    "mnn": "model.mnn",
+    "litert": "model.tflite",
+    "paddle": "model_paddle_model",
+    "coreml": "model.mlpackage",
 }
 
 
@@ -45,7 +49,8 @@ class Reporter:
 def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
     from ultralytics import YOLO  # type: ignore[attr-defined]
 
-    from vtp_export.child import package, parity
+    from vtp_export.child import guards, not_run, package, parity
+    from vtp_export.domain.formats import parity_not_run
 
     timings: dict[str, float] = {}
     fmt, options = spec["format"], spec["options"]
@@ -70,6 +75,8 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
             kwargs[name] = options[name]
     if options.get("half"):
         kwargs["quantize"] = 16
+    if fmt == "mnn":
+        guards.block_mnn_telemetry()
     try:
         exported = Path(model.export(**kwargs))
     except Exception as exc:  # Ultralytics raises bare Exceptions, ImportErrors for missing toolchains
@@ -80,6 +87,14 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
     timings["export_seconds"] = round(time.monotonic() - t, 3)
 
     report.send({"stage": "validating"})
+    reason = parity_not_run(fmt, os.uname().sysname)
+    if reason is not None:  # CoreML off macOS: packaged with its parity `not_run`, never a made-up report
+        images = validation_images(Path(spec["data_dir"]) / "data.yaml")[: spec["parity_images"]]
+        if not images:
+            raise ChildFailure("DATASET_NOT_FOUND", "the snapshot's validation split has no images to package")
+        report.send({"stage": "packaging"})
+        names = dict(model.names)
+        return not_run.package_unchecked(spec, names, weights, exported, MODEL_FILES[fmt], out, images, timings, reason)
     if fmt == "openvino" and not options.get("half"):
         pin_openvino_f32()
     if spec["task_type"] != "detect":  # segment, pose, classify: their own parity gate and package
@@ -115,6 +130,7 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
     timings["parity_metric_seconds"] = round(time.monotonic() - t, 3)
     failures = parity.verdict(raw, pt_map, export_map, spec["tolerances"])
     parity_report = {
+        "status": "failed" if failures else "passed",
         "passed": not failures,
         "precision": spec["precision"],
         "tolerances": spec["tolerances"],

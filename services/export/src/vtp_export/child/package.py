@@ -14,17 +14,25 @@ from typing import Any
 import numpy as np
 
 ASSETS = Path(__file__).parent / "assets"
-RUNTIME_PACKAGES = {
+RUNTIME_PACKAGES = {  # what the package's predict.py needs besides numpy and OpenCV
     "onnx": ("onnx", "onnxslim", "onnxruntime"),
     "torchscript": (),
     "openvino": ("openvino",),
     "ncnn": ("ncnn", "pnnx"),
+    "mnn": ("MNN",),
+    "litert": ("ai-edge-litert",),
+    "paddle": ("paddlepaddle",),
+    "coreml": ("coremltools",),
 }
+# LiteRT models put out boxes divided by the input size (so int8 keeps their resolution): times width, height.
+_BOX_UNITS = {"litert": "divided by the input width and height (multiply them back)"}
+CONVERTERS = {"mnn": ("onnx", "onnxslim"), "litert": ("litert-torch",), "paddle": ("x2paddle",)}
 
 
 def versions(fmt: str) -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for name in ("ultralytics", "torch", "numpy", "opencv-python", *RUNTIME_PACKAGES.get(fmt, ())):
+    packages = (*RUNTIME_PACKAGES.get(fmt, ()), *CONVERTERS.get(fmt, ()))
+    for name in ("ultralytics", "torch", "numpy", "opencv-python", "protobuf", *packages):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -34,6 +42,7 @@ def versions(fmt: str) -> dict[str, str]:
 
 def metadata(spec: dict[str, Any], names: dict[int, str], output_shape: list[int], model_file: str) -> dict[str, Any]:
     imgsz = spec["options"]["imgsz"]
+    units = _BOX_UNITS.get(spec["format"], "in input pixels")
     return {
         "task": spec["task_type"],
         "names": {str(k): v for k, v in names.items()},
@@ -51,7 +60,7 @@ def metadata(spec: dict[str, Any], names: dict[int, str], output_shape: list[int
         },
         "output": {
             "shape": output_shape,
-            "layout": "[batch, 4 + classes, anchors]: cx, cy, w, h in input pixels, then one score per class",
+            "layout": f"[batch, 4 + classes, anchors]: cx, cy, w, h {units}, then one score per class",
             "postprocess": {
                 "score": "max class score; class = argmax",
                 "conf_threshold": 0.25,
@@ -92,7 +101,13 @@ def triton_config(name: str, meta: dict[str, Any]) -> str:
 
 def readme(meta: dict[str, Any], report: dict[str, Any]) -> str:
     fmt, names = meta["export"]["format"], ", ".join(meta["names"].values())
-    raw, metric = report["raw"], report["metric"]
+    checked = report.get("status") != "not_run"
+    reproduces = (
+        "reproduces the platform's predictions (`samples/expected.json`, made by the platform with this export"
+        if checked
+        else "was not run by the platform (see below); `samples/expected.json` holds the PyTorch checkpoint's"
+        " predictions, which it should reproduce"
+    )
     return f"""# {fmt} export of job {meta["source"]["job_id"]} (v{meta["source"]["version"]})
 
 Task: {meta["task"]}. Classes: {names}. Input: {meta["input"]["shape"]} float32 RGB 0-1, square letterbox
@@ -103,17 +118,25 @@ Task: {meta["task"]}. Classes: {names}. Input: {meta["input"]["shape"]} float32 
     pip install numpy opencv-python-headless {" ".join(RUNTIME_PACKAGES.get(fmt, ())) or "torch"}
     python predict.py samples/*.png --json   # samples/expected.json: same images, its `conf`
 
-`predict.py` reproduces the platform's predictions (`samples/expected.json`, made by the platform
-from the PyTorch checkpoint on the same images). `metadata.json` describes preprocessing, output
+`predict.py` {reproduces} on the same images). `metadata.json` describes preprocessing, output
 layout and postprocessing, the export options, the source checkpoint (sha256) and tool versions.
 {"`triton/` is a Triton model repository (`config.pbtxt`)." if fmt == "onnx" else ""}
 
 ## Parity with the checkpoint ({report["precision"]})
 
-- images compared: {raw["images"]}, detections: {raw["detections"]}, matched: {raw["matched"]}
-- max abs output difference: {raw["max_abs_diff"]:.3g} (boxes {raw["max_box_diff_px"]:.3g} px)
-- {metric["name"]} on the validation split: checkpoint {metric["checkpoint"]:.4f}, export {metric["export"]:.4f}
+{_parity_lines(report)}
 """
+
+
+def _parity_lines(report: dict[str, Any]) -> str:
+    if report.get("status") == "not_run":
+        return (
+            f"Not run: {report['reason']}. Compare it with the checkpoint where its runtime runs before deploying it."
+        )
+    raw, metric = report["raw"], report["metric"]
+    return f"""- images compared: {raw["images"]}, detections: {raw["detections"]}, matched: {raw["matched"]}
+- max abs output difference: {raw["max_abs_diff"]:.3g} (boxes {raw["max_box_diff_px"]:.3g} px)
+- {metric["name"]} on the validation split: checkpoint {metric["checkpoint"]:.4f}, export {metric["export"]:.4f}"""
 
 
 def build(

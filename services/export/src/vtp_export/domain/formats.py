@@ -37,6 +37,8 @@ class FormatSpec:
     gpu: bool = False
     runtime: str = ""  # what the package's predict.py imports
     note: str = ""
+    heavy: bool = False  # installed by `make setup-exporters` into a virtual environment of its own
+    parity_system: str | None = None  # the only OS its runtime runs on (platform.system()), if not any
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -57,14 +59,21 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec(
             "engine", "TensorRT", (*_BASE, "tensorrt"), frozenset({"dynamic", "half"}), gpu=True, runtime="tensorrt"
         ),
-        FormatSpec("mnn", "MNN", (*_BASE, "MNN"), frozenset(), runtime="MNN", note="heavy: make setup-exporters"),
+        FormatSpec(
+            "mnn",
+            "MNN",
+            (*_BASE, "MNN", "onnx", "onnxslim", "onnxruntime"),  # Ultralytics converts a simplified ONNX
+            frozenset(),
+            runtime="MNN",
+            heavy=True,
+        ),
         FormatSpec(
             "litert",
             "LiteRT",
             (*_BASE, "litert_torch", "ai_edge_litert"),
             frozenset(),
-            runtime="ai_edge_litert",
-            note="heavy: make setup-exporters",
+            runtime="ai-edge-litert",
+            heavy=True,
         ),
         FormatSpec(
             "tflite",
@@ -77,22 +86,27 @@ FORMATS: dict[str, FormatSpec] = {
         FormatSpec(
             "paddle",
             "PaddlePaddle",
-            (*_BASE, "paddle", "x2paddle"),
+            (*_BASE, "paddle", "x2paddle.convert"),
             frozenset(),
-            runtime="paddle",
-            note="heavy: make setup-exporters",
+            runtime="paddlepaddle",
+            heavy=True,
         ),
         FormatSpec(
             "coreml",
             "CoreML",
             (*_BASE, "coremltools"),
-            frozenset({"half"}),
-            runtime="coremltools",
-            note="its parity cannot run on Linux",
+            frozenset(),
+            runtime="coremltools (macOS)",
+            note="its runtime needs macOS: the parity report says not_run",
+            heavy=True,
+            parity_system="Darwin",
         ),
     )
 }
-NOT_OFFERED = {"tflite": "not offered: the TensorFlow SavedModel route loads with every box scaled twice; use litert"}
+NOT_OFFERED = {
+    "tflite": "not offered: use litert (Ultralytics 8.4 writes .tflite through LiteRT; the TensorFlow"
+    " SavedModel route loads with every box scaled twice)"
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,17 @@ def _unsupported_reason(name: str, spec: FormatSpec) -> str:
     if name == "half":
         return f"half precision is not offered for {spec.title} on a CPU-only exporter"
     return f"{name} does not apply to {spec.title}"
+
+
+def parity_not_run(fmt: str, system: str) -> str | None:
+    """Why the parity gate cannot run this format on an exporter on `system`, or None when it can."""
+    needed = FORMATS[fmt].parity_system
+    if needed is None or needed == system:
+        return None
+    return f"{FORMATS[fmt].title} models run only on {_SYSTEMS.get(needed, needed)}; this exporter runs on {system}"
+
+
+_SYSTEMS = {"Darwin": "macOS"}
 
 
 def precision(options: dict[str, Any]) -> str:

@@ -29,6 +29,10 @@ class ExportNotReady(Exception):
     """The export has no package (it has not succeeded)."""
 
 
+class ParityNotPassed(ExportNotReady):
+    """A succeeded export whose parity was not run (CoreML off macOS) cannot be the job's default."""
+
+
 def content_key(checkpoint_sha256: str, fmt: str, options: dict[str, Any]) -> str:
     """What makes two export requests the same export: checkpoint bytes, format, normalised options."""
     canonical = json.dumps({"checkpoint": checkpoint_sha256, "format": fmt, "options": options}, sort_keys=True)
@@ -67,3 +71,8 @@ class Export:
     @property
     def finished(self) -> bool:
         return self.status in (Status.SUCCEEDED, Status.FAILED)
+
+    @property
+    def parity_passed(self) -> bool:
+        """The parity gate ran and passed (a CoreML export off macOS succeeds with it `not_run`)."""
+        return bool(self.parity and self.parity.get("passed"))

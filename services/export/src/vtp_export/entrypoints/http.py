@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from vtp_export.adapters.jobs_client import UpstreamUnavailable
 from vtp_export.domain.formats import FORMATS, Problem
-from vtp_export.domain.model import ExportNotFound, ExportNotReady
+from vtp_export.domain.model import ExportNotFound, ExportNotReady, ParityNotPassed
 from vtp_export.entrypoints.capabilities import capabilities
 from vtp_export.entrypoints.schemas import ExportIn, ExportOut, ExportPage
 from vtp_export.service_layer import commands
@@ -51,7 +51,8 @@ def _not_found(exc: Exception) -> ProblemError:
 
 
 def _not_ready(exc: Exception) -> ProblemError:
-    return ProblemError(409, "export_not_ready", "The export has no package", str(exc))
+    title = "The export's parity did not pass" if isinstance(exc, ParityNotPassed) else "The export has no package"
+    return ProblemError(409, "export_not_ready", title, str(exc))
 
 
 def build_router(deps: Deps) -> APIRouter:

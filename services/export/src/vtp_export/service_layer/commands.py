@@ -14,7 +14,7 @@ from vtp_contracts.events.exports import ExportRequested
 from vtp_export.adapters.jobs_client import CheckpointNotFound, JobsClient, ResolvedCheckpoint
 from vtp_export.adapters.toolchains import Toolchains
 from vtp_export.domain.formats import FORMATS, SUPPORTED_TASKS, Problem, normalise_options, task_format_reason
-from vtp_export.domain.model import Export, ExportNotFound, ExportNotReady, Status, content_key
+from vtp_export.domain.model import Export, ExportNotFound, ExportNotReady, ParityNotPassed, Status, content_key
 from vtp_export.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal
 from vtp_runtime.storage import ObjectStore, StorageError
@@ -196,7 +196,7 @@ async def make_default(deps: Deps, caller: Principal, export_id: uuid.UUID) -> E
             raise ExportNotReady(f"export {export_id} is {export.status}; only a succeeded export can be the default")
         if not export.parity_passed:  # deployments pick the default: it must be one they can serve
             reason = (export.parity or {}).get("reason", "its parity check did not pass")
-            raise ExportNotReady(f"export {export_id} cannot be the default: its parity was not run ({reason})")
+            raise ParityNotPassed(f"export {export_id} cannot be the default: its parity was not run ({reason})")
         await uow.repo.lock_job(export.job_id)
         await uow.repo.clear_default(export.job_id)
         export.is_default = True

@@ -83,7 +83,7 @@ async def complete(new_uow: NewUow, export_id: uuid.UUID, attempt: int, owner: s
         export.error_code, export.error_message = outcome.error_code, outcome.error_message
         export.timings = {**export.timings, **outcome.timings}
         export.finished_at, export.stage, export.lease_owner, export.lease_expires_at = now, None, None, None
-        if outcome.succeeded:
+        if outcome.succeeded and export.parity_passed:  # parity not_run (CoreML off macOS) is never the default
             await uow.repo.lock_job(export.job_id)
             export.is_default = await uow.repo.default_of(export.job_id) is None  # the job's first success
         await uow.repo.save(export)
@@ -117,8 +117,10 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     raw = report.get("raw") or {}
     metric = report.get("metric") or {}
     delta = {metric["name"]: float(metric["delta"])} if metric.get("name") and metric.get("delta") is not None else {}
+    passed = bool(report.get("passed"))
     return {
-        "passed": bool(report.get("passed")),
+        "passed": passed,
+        "status": report.get("status") or ("passed" if passed else "failed"),
         "images_compared": int(raw.get("images", 0)),
         "max_abs_diff": raw.get("max_abs_diff"),
         "metric_delta": delta,

@@ -3,8 +3,8 @@
 The child may run in another virtual environment (a toolchain that conflicts with the default
 ones): it imports only the standard library, numpy, torch, Ultralytics, the format's runtime and
 `vtp_export.child`, found through PYTHONPATH. It never installs anything (YOLO_AUTOINSTALL=false,
-YOLO_OFFLINE=true). Reports are JSON lines on the inherited fd `VTP_REPORT_FD`; its output goes to
-`export.log` in the attempt's directory.
+YOLO_OFFLINE=true, and pip gets no index). Reports are JSON lines on the inherited fd `VTP_REPORT_FD`;
+its output goes to `export.log` in the attempt's directory.
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ import vtp_export
 
 REPORT_FD_ENV = "VTP_REPORT_FD"
 MAX_LINE = 1 << 22
-CHILD_ENV = {"YOLO_AUTOINSTALL": "false", "YOLO_OFFLINE": "true", "YOLO_VERBOSE": "true", "PYTHONUNBUFFERED": "1"}
+# Ultralytics 8.4 reads YOLO_AUTOINSTALL once (`utils.AUTOINSTALL`): check_requirements then only warns.
+# A pip that some toolchain still starts finds no index and no local wheels, so it installs nothing.
+CHILD_ENV = {
+    "YOLO_AUTOINSTALL": "false",
+    "YOLO_OFFLINE": "true",
+    "YOLO_VERBOSE": "true",
+    "PYTHONUNBUFFERED": "1",
+    "PIP_NO_INDEX": "1",
+    "PIP_FIND_LINKS": "",
+}
 
 
 def _write_spec(work_dir: Path, spec: dict[str, Any]) -> Path:

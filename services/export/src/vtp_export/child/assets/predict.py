@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,31 @@ class Model:
             param = next(path.glob("*.param"))
             self.net.load_param(str(param))
             self.net.load_model(str(param.with_suffix(".bin")))
+        elif fmt == "mnn":
+            import MNN  # as Ultralytics runs it: precision "low", CPU
+
+            threads = ((os.cpu_count() or 1) + 1) // 2
+            rt = MNN.nn.create_runtime_manager(({"precision": "low", "backend": "CPU", "numThread": threads},))
+            self.mnn = MNN
+            self.net = MNN.nn.load_module_from_file(str(path), [], [], runtime_manager=rt, rearrange=True)
+        elif fmt == "litert":
+            from ai_edge_litert.interpreter import Interpreter
+
+            self.interpreter = Interpreter(str(path), num_threads=min(8, max(1, (os.cpu_count() or 1) - 1)))
+            self.interpreter.allocate_tensors()
+            self.input_index = self.interpreter.get_input_details()[0]["index"]
+            self.output_index = self.interpreter.get_output_details()[0]["index"]
+        elif fmt == "paddle":
+            import paddle.inference as pdi
+
+            config = pdi.Config(str(next(path.rglob("*.json"))), str(next(path.rglob("*.pdiparams"))))
+            self.predictor = pdi.create_predictor(config)
+            self.handle = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        elif fmt == "coreml":  # Core ML runs on macOS only: this branch is not exercised by the platform's checks
+            import coremltools as ct
+
+            self.coreml = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+            self.coreml_input = self.coreml.get_spec().description.input[0].name
         else:
             raise SystemExit(f"predict.py does not know the format {fmt}")
 
@@ -88,6 +114,26 @@ class Model:
             return np.asarray((y[0] if isinstance(y, list | tuple) else y).numpy())
         if self.fmt == "openvino":
             return np.asarray(next(iter(self.compiled(x).values())))
+        if self.fmt == "mnn":
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            return np.array(self.net.onForward([self.mnn.expr.const(x.ctypes.data, list(x.shape))])[0].read())
+        if self.fmt == "litert":  # boxes come out divided by the input size (exact under int8): scale them back
+            self.interpreter.set_tensor(self.input_index, x)
+            self.interpreter.invoke()
+            y = np.array(self.interpreter.get_tensor(self.output_index))
+            y[:, [0, 2]] *= x.shape[3]
+            y[:, [1, 3]] *= x.shape[2]
+            return y
+        if self.fmt == "paddle":
+            self.handle.copy_from_cpu(x)
+            self.predictor.run()
+            return np.asarray(self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu())
+        if self.fmt == "coreml":
+            from PIL import Image
+
+            image = Image.fromarray(np.uint8(x[0].transpose(1, 2, 0) * 255))  # its input is an image, scaled inside
+            out = self.coreml.predict({self.coreml_input: image})
+            return np.asarray(next(v for v in out.values() if isinstance(v, np.ndarray)))
         outputs = []
         for sample in x:
             with self.net.create_extractor() as ex:
