@@ -5,6 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from vtp_inference import __version__
+from vtp_inference.access_wiring import use_access
 from vtp_inference.adapters.exports_client import ExportsClient
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.entrypoints.changes import change_watcher
@@ -45,6 +46,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
 
     meter, usage_router = use_usage(runtime, sessions, new_uow, settings)
+    access, keys_router = use_access(runtime, new_uow, settings)
 
     async def close_predictor() -> None:
         predictor.close()
@@ -65,9 +67,10 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         runtime.parts.background.append(server)
     runtime.parts.routers = [
         build_router(deps),
-        build_predict_router(predictor, settings.max_images, settings.max_image_bytes, meter),
-        build_oip_router(predictor, meter),
+        build_predict_router(predictor, settings.max_images, settings.max_image_bytes, meter, access),
+        build_oip_router(predictor, meter, access),
         usage_router,
+        keys_router,
     ]
     runtime.parts.public_paths = PUBLIC
     return build_app(runtime.parts)

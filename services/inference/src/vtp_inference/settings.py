@@ -1,6 +1,7 @@
 """Settings of the inference service (environment, prefix ``VTP_``)."""
 
 import os
+from typing import Literal
 
 from pydantic import Field
 
@@ -24,6 +25,15 @@ class InferenceSettings(ServiceSettings):
     max_image_pixels: int = Field(40_000_000, ge=1, description="Decoded pixels per image (decompression bombs).")
     max_package_bytes: int = Field(2 << 30, ge=1, description="An export package larger than this is refused.")
     creating_timeout_seconds: float = Field(600.0, gt=0, description="A deployment still creating after this failed.")
+    # API keys and rate limits (service_layer/access.py).
+    key_cache_seconds: float = Field(30.0, gt=0, description="A verified API key is trusted this long per replica.")
+    rate_limit_fail_mode: Literal["open", "closed"] = Field(
+        "open", description="Redis unreachable: open serves (logged, counted), closed answers 503."
+    )
+    rate_limit_redis_url: str | None = Field(None, description="Redis of the rate limits; default VTP_REDIS_URL.")
+    rate_limit_timeout_seconds: float = Field(1.0, gt=0, description="A rate limit check slower than this fails.")
+    concurrency_lease_seconds: float = Field(300.0, gt=0, description="A dead replica's concurrent slot ends after.")
+    key_last_used_flush_seconds: float = Field(5.0, gt=0, description="Keys' last use is written this often.")
     usage_enabled: bool = Field(True, description="Meter predict and OIP requests (usage API); off: nothing recorded.")
     usage_flush_seconds: float = Field(5.0, gt=0, description="Usage aggregated in memory is written this often.")
     usage_minute_retention_days: int = Field(30, ge=1, description="Per-minute usage kept (hours and days: always).")

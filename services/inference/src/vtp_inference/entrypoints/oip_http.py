@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse, Response
 
 from vtp_inference import __version__
 from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.entrypoints.access_http import OipRefusal, oip_admit, oip_scope
 from vtp_inference.entrypoints.metered import declared_bytes, record_request
+from vtp_inference.service_layer.access import Access
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.oip import (
     OipError,
@@ -38,18 +40,21 @@ PUBLIC = ("/v2/health/live", "/v2/health/ready")
 
 def oip_error_response(exc: OipError) -> JSONResponse:
     body = {**problem_body(exc.status, exc.code, "Inference request failed", str(exc)), "error": str(exc)}
-    return JSONResponse(body, status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE)
+    headers = exc.headers if isinstance(exc, OipRefusal) else None  # RateLimit, Retry-After
+    return JSONResponse(body, status_code=exc.status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _dims(shape: list[Any]) -> list[int]:
     return [d if isinstance(d, int) else -1 for d in shape]
 
 
-def build_oip_router(predictor: Predictor, meter: Meter) -> APIRouter:
+def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 
     async def model(caller: Principal, name: str, version: str | None, ready: bool = True) -> Loaded:
-        return await resolve_model(predictor, caller, name, version, ready=ready)
+        entry = await resolve_model(predictor, caller, name, version, ready=ready)
+        oip_scope(access, caller, entry.deployment.id)  # a key for another deployment: 403
+        return entry
 
     @router.get("/health/live", summary="The process answers")
     async def live() -> dict[str, bool]:
@@ -120,11 +125,15 @@ def build_oip_router(predictor: Predictor, meter: Meter) -> APIRouter:
                 raise invalid(str(exc)) from exc
             check_outputs(parsed.outputs, m.output_name)
             check_finite(parsed.tensor)
+            admission = await oip_admit(access, caller, entry.deployment.id, int(parsed.tensor.shape[0]))
         except OipError as exc:
             if entry is not None:  # the caller's model: metered (an unknown one is not)
                 record_request(meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error=exc.code)
             return oip_error_response(exc)
-        output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
+        try:
+            output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
+        finally:
+            await admission.release()
         images = int(parsed.tensor.shape[0])
         record_request(
             meter, caller, entry.deployment.id, started, images=images, bytes_in=size, compute_seconds=seconds
@@ -132,7 +141,8 @@ def build_oip_router(predictor: Predictor, meter: Meter) -> APIRouter:
         version_out, answered = str(entry.deployment.export_version), answered_by(entry)
         content, header = encode_response(name, version_out, parsed, m.output_name, output, answered)
         if header is None:
-            return Response(content, media_type="application/json")
-        return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header)})
+            return Response(content, media_type="application/json", headers=admission.headers)
+        binary = {**admission.headers, HEADER_LENGTH: str(header)}
+        return Response(content, media_type="application/octet-stream", headers=binary)
 
     return router

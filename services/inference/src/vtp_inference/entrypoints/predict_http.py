@@ -9,13 +9,15 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import UploadFile
 
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity, ModelInvalid
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, Problem, RequestRefused
+from vtp_inference.entrypoints.access_http import admitted, check_scope
 from vtp_inference.entrypoints.http import not_found, refused
 from vtp_inference.entrypoints.metered import declared_bytes, record_request
+from vtp_inference.service_layer.access import Access
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Params, Predictor
 from vtp_runtime.auth import Principal, current_principal
@@ -124,7 +126,9 @@ async def read_request(request: Request, max_images: int, max_bytes: int) -> tup
     return images, raw
 
 
-def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int, meter: Meter) -> APIRouter:
+def build_predict_router(
+    predictor: Predictor, max_images: int, max_bytes: int, meter: Meter, access: Access
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1/deployments", tags=["predict"])
 
     def metered(caller: Principal, deployment_id: uuid.UUID, request: Request, started: float, **counts: Any) -> None:
@@ -136,10 +140,10 @@ def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int, 
         summary="Predict on one or more images (multipart `file`, raw image/* body, or JSON base64)",
         responses=problems(400, 404, 409, 413, 415, 422, 503),
     )
-    async def predict(deployment_id: uuid.UUID, request: Request, caller: Caller) -> dict[str, Any]:
+    async def predict(deployment_id: uuid.UUID, request: Request, response: Response, caller: Caller) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            answer = await _predict(deployment_id, request, caller, started)
+            answer = await _predict(deployment_id, request, caller, started, response)
         except ProblemError as exc:
             METRICS.inc("vtp_inference_predict_errors_total", code=exc.code)
             if exc.code != "deployment_not_found":  # not the caller's deployment: nothing to meter
@@ -156,7 +160,10 @@ def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int, 
         METRICS.inc("vtp_inference_predict_seconds_sum", time.perf_counter() - started, deployment=deployment)
         return answer
 
-    async def _predict(deployment_id: uuid.UUID, request: Request, caller: Principal, started: float) -> dict[str, Any]:
+    async def _predict(
+        deployment_id: uuid.UUID, request: Request, caller: Principal, started: float, response: Response
+    ) -> dict[str, Any]:
+        check_scope(access, caller, deployment_id)  # a key for another deployment: 403, nothing loaded
         try:
             entry = await predictor.loaded(caller, deployment_id)
         except DeploymentNotFound as exc:
@@ -168,7 +175,8 @@ def build_predict_router(predictor: Predictor, max_images: int, max_bytes: int, 
         try:
             images, raw = await read_request(request, max_images, max_bytes)
             params = parse_params(raw, entry)
-            results = await predictor.predict(entry, images, params)
+            async with admitted(access, caller, deployment_id, len(images), response.headers):
+                results = await predictor.predict(entry, images, params)
         except RequestRefused as exc:
             raise refused(exc.problems, "The request cannot be predicted") from exc
         d = entry.deployment
