@@ -56,6 +56,13 @@ class StackConfig(BaseSettings):
         description="Format -> Python of the heavy export toolchains (`make setup-exporters` writes it); given to"
         " the export service as VTP_EXPORT_TOOLCHAIN_PYTHONS when the file exists.",
     )
+    replicas: dict[str, int] = Field(
+        default_factory=dict,
+        description='Processes per service, e.g. {"inference": 2} (JSON); the gateway balances them. Default 1.',
+    )
+    replica_port_base: int | None = Field(
+        None, description="Replica k (2, 3, ...) of a service listens on base + 10 x its offset + k - 1 (default +100)"
+    )
     extra_service_env: dict[str, str] = Field(
         default_factory=dict, description="Extra VTP_* settings given to every service, as JSON (e.g. upload limits)."
     )
@@ -83,6 +90,12 @@ class StackConfig(BaseSettings):
 
     def service_port(self, name: str) -> int:
         return self.service_port_base + SERVICE_PORT_OFFSETS[name]
+
+    def replica_ports(self, name: str) -> list[int]:
+        """The ports of a service's processes: its own port first, then consecutive ports of its extra replicas."""
+        base = self.replica_port_base if self.replica_port_base is not None else self.service_port_base + 100
+        first = base + 10 * SERVICE_PORT_OFFSETS[name]
+        return [self.service_port(name), *(first + k for k in range(1, max(1, self.replicas.get(name, 1))))]
 
     def service_url(self, name: str) -> str:
         return f"http://{self.host}:{self.service_port(name)}"

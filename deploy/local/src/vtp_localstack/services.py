@@ -87,6 +87,20 @@ def service_spec(cfg: StackConfig, name: str) -> ProcessSpec:
     return ProcessSpec(name, [_script(name)], env=service_env(cfg, name), port=cfg.service_port(name), cwd=cfg.run_path)
 
 
+def replica_specs(cfg: StackConfig, name: str) -> list[ProcessSpec]:
+    """Extra processes of a service (`cfg.replicas`), `<name>-2`, `<name>-3`, ... on their own ports.
+
+    Only the first process serves side ports (inference's gRPC): the gateway balances HTTP only.
+    """
+    specs = []
+    for k, port in enumerate(cfg.replica_ports(name)[1:], start=2):
+        env = {**service_env(cfg, name), "VTP_HTTP_PORT": str(port)}
+        if "VTP_GRPC_PORT" in env:
+            env["VTP_GRPC_PORT"] = "0"
+        specs.append(ProcessSpec(f"{name}-{k}", [_script(name)], env=env, port=port, cwd=cfg.run_path))
+    return specs
+
+
 def gateway_app_spec(cfg: StackConfig, services: tuple[str, ...] = SERVICES) -> ProcessSpec:
     """The gateway app, aggregating the health of the services this stack runs."""
     targets = {name: cfg.service_url(name) for name in services}

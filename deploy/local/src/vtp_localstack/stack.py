@@ -21,7 +21,14 @@ from vtp_gateway.routes import SERVICE_ROUTES
 from vtp_localstack import infra
 from vtp_localstack.config import StackConfig, database_name
 from vtp_localstack.processes import ProcessSpec, ProcessTable, port_open, wait_until
-from vtp_localstack.services import SERVICE_NEEDS, SERVICES, gateway_app_spec, relay_spec, service_spec
+from vtp_localstack.services import (
+    SERVICE_NEEDS,
+    SERVICES,
+    gateway_app_spec,
+    relay_spec,
+    replica_specs,
+    service_spec,
+)
 from vtp_runtime.messaging.kafka import ensure_topics
 
 UP_TIMEOUT_SECONDS = 90.0
@@ -45,7 +52,7 @@ class LocalStack:
         self.cfg.run_path.mkdir(parents=True, exist_ok=True)
         started = self._ensure(self.infra_specs(services))
         self._prepare_infra(services)
-        specs = [service_spec(self.cfg, name) for name in services]
+        specs = [spec for name in services for spec in (service_spec(self.cfg, name), *replica_specs(self.cfg, name))]
         relays = [relay_spec(self.cfg, name) for name in self.cfg.standalone_relays if name in services]
         if gateway:
             specs.append(gateway_app_spec(self.cfg, services))
@@ -112,7 +119,9 @@ class LocalStack:
 
     def _ensure_proxy(self, services: tuple[str, ...]) -> list[str]:
         caddyfile = self.cfg.run_path / "Caddyfile"
-        upstreams = {s: f"{self.cfg.host}:{self.cfg.service_port(s)}" for s in services if s in SERVICE_ROUTES}
+        host, routed = self.cfg.host, [s for s in services if s in SERVICE_ROUTES]
+        hosts = {s: [f"{host}:{port}" for port in self.cfg.replica_ports(s)] for s in routed}
+        upstreams = {s: found[0] if len(found) == 1 else found for s, found in hosts.items()}
         text = render(
             f"{self.cfg.host}:{self.cfg.gateway_port}", upstreams, f"{self.cfg.host}:{self.cfg.service_port('gateway')}"
         )
@@ -156,6 +165,7 @@ class LocalStack:
             "gateway": cfg.service_url("gateway"),
         }
         urls.update({s: cfg.service_url(s) for s in SERVICES})
+        urls.update({spec.name: f"http://{cfg.host}:{spec.port}" for s in SERVICES for spec in replica_specs(cfg, s)})
         out = []
         for name, url in urls.items():
             proc = self.table.find(name)

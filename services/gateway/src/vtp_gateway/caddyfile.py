@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from vtp_gateway.routes import SERVICE_ROUTES
 
@@ -23,9 +23,28 @@ PROBLEM_BODY = (
 )
 
 
-def _proxy(upstream: str) -> list[str]:
+# Several replicas of a service: round robin, a replica that fails its liveness probe (or a
+# connection) is skipped, and a request whose connection cannot be made tries another one.
+# Liveness, not /health: a dependency that is down degrades every replica's /health alike.
+LIVENESS_PATHS = {"inference": "/v2/health/live"}
+
+
+def _balanced(service: str) -> list[str]:
     return [
-        f"\t\treverse_proxy {upstream} {{",
+        "\t\t\tlb_policy round_robin",
+        "\t\t\tlb_try_duration 5s",
+        "\t\t\tfail_duration 10s",
+        f"\t\t\thealth_uri {LIVENESS_PATHS.get(service, '/health')}",
+        "\t\t\thealth_interval 2s",
+        "\t\t\thealth_timeout 3s",
+    ]
+
+
+def _proxy(upstream: str | Sequence[str], service: str = "") -> list[str]:
+    replicas = [upstream] if isinstance(upstream, str) else list(upstream)
+    return [
+        f"\t\treverse_proxy {' '.join(replicas)} {{",
+        *(_balanced(service) if len(replicas) > 1 else []),
         "\t\t\ttransport http {",
         f"\t\t\t\tkeepalive {UPSTREAM_KEEPALIVE}",
         "\t\t\t}",
@@ -33,11 +52,11 @@ def _proxy(upstream: str) -> list[str]:
     ]
 
 
-def render(listen: str, upstreams: Mapping[str, str], gateway_upstream: str) -> str:
+def render(listen: str, upstreams: Mapping[str, str | Sequence[str]], gateway_upstream: str) -> str:
     """A Caddyfile: each service's paths to its upstream, the rest to the gateway app.
 
-    `upstreams` maps a service name to ``host:port``. The gateway app answers
-    ``/api/v1/health`` and turns every unrouted path into 401/404 problem+json.
+    `upstreams` maps a service name to ``host:port``, or to a list of them (its replicas, load-balanced).
+    The gateway app answers ``/api/v1/health`` and turns every unrouted path into 401/404 problem+json.
     WebSocket upgrades pass through ``reverse_proxy`` unchanged. An upstream failure
     answers problem+json ``upstream_unavailable`` with Caddy's status (502, 503 or 504).
     """
@@ -61,7 +80,7 @@ def render(listen: str, upstreams: Mapping[str, str], gateway_upstream: str) -> 
         lines += [
             f"\t@{service} path {paths}",
             f"\thandle @{service} {{",
-            *_proxy(upstreams[service]),
+            *_proxy(upstreams[service], service),
             "\t}",
         ]
     lines += ["\thandle {", *_proxy(gateway_upstream), "\t}", "}", ""]
@@ -71,7 +90,9 @@ def render(listen: str, upstreams: Mapping[str, str], gateway_upstream: str) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print the gateway's Caddyfile.")
     parser.add_argument("--listen", default="127.0.0.1:8080", help="host:port Caddy listens on")
-    parser.add_argument("--upstreams", required=True, help='JSON map, e.g. {"jobs": "jobs:8000"}')
+    parser.add_argument(
+        "--upstreams", required=True, help='JSON map, e.g. {"jobs": "jobs:8000", "inference": ["i1:8000", "i2:8000"]}'
+    )
     parser.add_argument("--gateway", required=True, help="host:port of the gateway app")
     args = parser.parse_args()
     print(render(args.listen, json.loads(args.upstreams), args.gateway), end="")

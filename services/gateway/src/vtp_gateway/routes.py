@@ -8,7 +8,8 @@ SERVICE_ROUTES: dict[str, tuple[str, ...]] = {
     "jobs": ("/api/v1/jobs", "/api/v1/trainers"),
     "datasets": ("/api/v1/datasets",),
     "export": ("/api/v1/exports",),
-    "inference": ("/api/v1/deployments", "/api/v1/predict", "/api/v1/usage", "/v2"),  # /v2: the Open Inference Protocol
+    # /v2: the Open Inference Protocol
+    "inference": ("/api/v1/deployments", "/api/v1/predict", "/api/v1/usage", "/api/v1/keys", "/v2"),
     "notifier": ("/api/v1/ws", "/api/v1/subscriptions"),
 }
 

@@ -3,13 +3,16 @@
 It runs before routing, so an unknown path without a token is a 401 too: the
 API's shape is not revealed to anonymous callers. A WebSocket may instead carry
 a single-use `ticket` in its query string when the service has a ticket verifier
-(browsers cannot set headers on a socket).
+(browsers cannot set headers on a socket). A service may accept a second kind of credential
+on some of its paths only (a `ScopedVerifier`: inference's API keys on its serving routes); such a
+credential anywhere else is refused with 403 `credential_not_allowed`, never tried as a token.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from fastapi import Request
@@ -31,6 +34,23 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted and value.strip():
+            return str(value.decode("latin-1").strip())
+    return None
+
+
+@dataclass(frozen=True)
+class ScopedVerifier:
+    """A second kind of credential, accepted on some paths only (e.g. inference API keys on serving routes)."""
+
+    claims: Callable[[str], bool]  # is this credential of this kind (its prefix), whatever the path
+    verifier: TokenVerifier
+    paths: Callable[[str], bool]  # where it is accepted
+    header: str | None = None  # a header that may carry it instead of Authorization (lower case, e.g. "api-key")
+
+
 def _ticket(scope: Scope) -> str | None:
     tickets = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("ticket")
     return tickets[0] if tickets else None
@@ -45,11 +65,13 @@ class AuthMiddleware:
         verifier: TokenVerifier,
         public_paths: Iterable[str] = PUBLIC_PATHS,
         ticket_verifier: TokenVerifier | None = None,
+        scoped_verifier: ScopedVerifier | None = None,
     ) -> None:
         self.app = app
         self.verifier = verifier
         self.public_paths = frozenset(public_paths)
         self.ticket_verifier = ticket_verifier
+        self.scoped = scoped_verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.public_paths:
@@ -58,6 +80,17 @@ class AuthMiddleware:
         token, verifier = _bearer(scope), self.verifier
         if token is None and scope["type"] == "websocket" and self.ticket_verifier is not None:
             token, verifier = _ticket(scope), self.ticket_verifier
+        scoped = self.scoped
+        if scoped is not None:
+            if token is None and scoped.header is not None:
+                found = _header(scope, scoped.header.encode("latin-1"))
+                token = found if found is not None and scoped.claims(found) else None
+            if token is not None and scoped.claims(token):
+                if not scoped.paths(scope["path"]):
+                    detail = "This kind of credential is accepted on serving routes only; use a project token."
+                    await self._deny(scope, send, 403, "credential_not_allowed", "Credential not allowed here", detail)
+                    return
+                verifier = scoped.verifier
         if token is None:
             await self._deny(
                 scope, send, 401, "unauthorized", "Authentication required", "Send Authorization: Bearer <token>."

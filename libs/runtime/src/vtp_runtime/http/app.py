@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from vtp_runtime.auth import AuthMiddleware, TokenVerifier, optional_principal
-from vtp_runtime.auth.middleware import PUBLIC_PATHS
+from vtp_runtime.auth.middleware import PUBLIC_PATHS, ScopedVerifier
 from vtp_runtime.health import HealthCheck, health_report
 from vtp_runtime.http.metrics_route import metrics_router
 from vtp_runtime.http.openapi import HEALTH_RESPONSES, install_openapi
@@ -46,6 +46,7 @@ class AppParts:
     supervisor: Supervisor = field(default_factory=Supervisor)
     ticket_verifier: TokenVerifier | None = None  # WebSocket `?ticket=` (see AuthMiddleware)
     public_paths: Sequence[str] = ()  # beyond health: routes that answer without a token
+    scoped_verifier: ScopedVerifier | None = None  # a second credential kind on some paths (inference keys)
 
 
 def build_app(parts: AppParts) -> FastAPI:
@@ -79,16 +80,18 @@ def build_app(parts: AppParts) -> FastAPI:
 
     # No per-service /docs or /redoc: they load assets from a CDN and cannot send a token; the
     # gateway serves one offline docs page for the merged document (`/api/docs`).
-    app = FastAPI(
-        title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan, docs_url=None, redoc_url=None
-    )
+    app = FastAPI(title=f"vtp {parts.service}", version=parts.version, lifespan=lifespan, docs_url=None, redoc_url=None)
     public = PUBLIC_PATHS | frozenset(parts.public_paths)
     install_openapi(app, public)
     install_problem_handlers(app)
     install_dependency_handlers(app)  # a database or cache that is down: 503, not 500
     install_bug_failpoint(app)  # tests only; inside auth, like a route
     app.add_middleware(
-        AuthMiddleware, verifier=parts.verifier, public_paths=public, ticket_verifier=parts.ticket_verifier
+        AuthMiddleware,
+        verifier=parts.verifier,
+        public_paths=public,
+        ticket_verifier=parts.ticket_verifier,
+        scoped_verifier=parts.scoped_verifier,
     )
     app.add_middleware(UnhandledErrorMiddleware)  # added last: outermost, so it also covers the auth middleware
 
