@@ -75,6 +75,7 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
     async def metadata(name: str, caller: Caller, version: str | None = None) -> Any:
         try:
             entry = await resolve_model(predictor, caller, name, version, split=False)
+            oip_scope(access, caller, entry.deployment.id)
         except OipError as exc:
             return oip_error_response(exc)
         m = entry.model
