@@ -1,6 +1,6 @@
-"""A replica killed with SIGKILL loses at most its last flush interval of usage, and a restarted one
-counts nothing twice: an extra inference process (the stack's process spec on its own port, flushing
-every second) serves a deployment of its own; usage is read through the gateway."""
+"""A replica killed with SIGKILL loses at most its last flush interval of usage, one stopped gracefully
+flushes what it holds, and a restarted one counts nothing twice: an extra inference process (the
+stack's process spec on its own port) serves a deployment of its own; usage is read through the gateway."""
 
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ class Replica:
             **service_env(stack.cfg, "inference"),
             "VTP_HTTP_PORT": str(self.port),
             "VTP_GRPC_PORT": "0",  # the stack's first replica serves gRPC
-            "VTP_USAGE_FLUSH_SECONDS": str(FLUSH_SECONDS),
         }
         self.log, self.cwd = log, stack.cfg.run_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -46,10 +45,11 @@ class Replica:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, flush_seconds: float = FLUSH_SECONDS) -> None:
         script = str(Path(sys.executable).parent / "vtp-inference")
+        env = {**self.env, "VTP_USAGE_FLUSH_SECONDS": str(flush_seconds)}
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen([script], env=self.env, stdout=out, stderr=out, cwd=self.cwd)
+            self.process = subprocess.Popen([script], env=env, stdout=out, stderr=out, cwd=self.cwd)
         deadline = time.monotonic() + 180
         while True:
             assert self.process.poll() is None, self.log.read_text()[-3000:]
@@ -61,10 +61,10 @@ class Replica:
             assert time.monotonic() < deadline, "the extra replica never became healthy"
             time.sleep(0.5)
 
-    def kill(self) -> None:
+    def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
+            self.process.send_signal(sig)
+            self.process.wait(60)
 
 
 @pytest.fixture()
@@ -116,11 +116,18 @@ def test_sigkill_loses_at_most_one_flush_interval_and_a_restart_counts_nothing_t
     # What the client saw succeed, less at most what the last interval held (the 3, or some of them).
     assert flushed <= after_kill <= flushed + unflushed, (after_kill, killed_after)
 
-    replica.start()  # a new process: a new replica id, batches numbered from 1 again
+    # A new process: a new replica id, batches numbered from 1 again. It flushes only when it stops
+    # (an hour-long interval), so what it counts arrives exactly once, by the final flush.
+    replica.start(flush_seconds=3600)
     more = _predicts(replica.url, admin_token, deployment["id"], 4)
     assert more == 4
+    time.sleep(3 * FLUSH_SECONDS)
+    assert requests(after_kill) == after_kill  # not flushed yet
+    replica.kill(signal.SIGTERM)  # graceful: the final flush
+    assert replica.process is not None and replica.process.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises
     total = requests(after_kill + more)
-    time.sleep(3 * FLUSH_SECONDS)  # a double count would show up by now
-    assert requests(total) == total == after_kill + more
-    images = admin.get(path, params=window).json()["total"]["images"]
-    assert images == total  # one image per request
+    assert total == after_kill + more
+    replica.start()  # and once more: the restart replays nothing
+    time.sleep(3 * FLUSH_SECONDS)
+    body = admin.get(path, params=window).json()["total"]
+    assert body["requests"] == total and body["images"] == total  # one image per request

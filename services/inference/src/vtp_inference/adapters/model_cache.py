@@ -99,9 +99,20 @@ class ModelCache:
             loaded.size += loaded.canary.size
         return loaded
 
-    def check(self, runtime: str, files: list[bytes], imgsz: int, classes: int) -> None:
-        """Load and probe a model once, without caching it (deployment creation, switch)."""
-        probe(load(runtime, files, self._threads), imgsz, classes)
+    def check(
+        self,
+        runtime: str,
+        files: list[bytes],
+        imgsz: int,
+        classes: int,
+        probe_with: Callable[[Model], None] | None = None,
+    ) -> None:
+        """Load and probe a model once, without caching it (deployment creation, switch).
+
+        `probe_with` checks another task's interface (segment, pose, classify) instead of detect's.
+        """
+        model = load(runtime, files, self._threads)
+        probe_with(model) if probe_with is not None else probe(model, imgsz, classes)
 
     def evict(self, deployment_id: uuid.UUID) -> None:
         self._generation[deployment_id] = self._generation.get(deployment_id, 0) + 1

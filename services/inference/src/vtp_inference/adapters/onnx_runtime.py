@@ -31,6 +31,12 @@ class OnnxModel:
         self.input_name, self.output_name = inp.name, out.name
         self.input_shape: list[Any] = list(inp.shape)
         self.output_shape: list[Any] = list(out.shape)
+        # Every output, (name, shape): segment models have two (detections, mask prototypes).
+        self.outputs: list[tuple[str, list[Any]]] = [(o.name, list(o.shape)) for o in self.session.get_outputs()]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run([self.output_name], {self.input_name: x})[0])
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the model's order."""
+        return [np.asarray(o) for o in self.session.run(None, {self.input_name: x})]

@@ -27,9 +27,18 @@ class OpenVinoModel:
         self.input_name, self.output_name = _name(inp, "images"), _name(out, "output0")
         self.input_shape: list[Any] = _dims(inp.get_partial_shape())
         self.output_shape: list[Any] = _dims(out.get_partial_shape())
+        # Every output, (name, shape): segment models have two (detections, mask prototypes).
+        self.outputs: list[tuple[str, list[Any]]] = [
+            (_name(o, f"output{k}"), _dims(o.get_partial_shape())) for k, o in enumerate(self.compiled.outputs)
+        ]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.compiled(x)[self.compiled.outputs[0]])
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the model's order."""
+        result = self.compiled(x)
+        return [np.asarray(result[o]) for o in self.compiled.outputs]
 
 
 def _dims(shape: Any) -> list[Any]:

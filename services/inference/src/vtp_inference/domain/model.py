@@ -18,7 +18,7 @@ class Status(StrEnum):
 
 RUNTIMES = ("onnxruntime", "openvino", "triton")
 SERVED_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime -> the export format it serves
-SERVED_TASKS = ("detect",)
+SERVED_TASKS = ("detect", "segment", "pose", "classify")
 DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET = 0.25, 0.7, 300
 
 

@@ -28,6 +28,7 @@ from vtp_inference.service_layer.oip import (
     resolve_model,
 )
 from vtp_inference.service_layer.predicting import Predictor, served_versions
+from vtp_inference.service_layer.tasks import model_outputs
 from vtp_inference.service_layer.tensors import TensorError, encode_response, parse_request
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
@@ -84,7 +85,7 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
             "versions": served_versions(entry),
             "platform": m.platform,
             "inputs": [{"name": m.input_name, "datatype": "FP32", "shape": _dims(m.input_shape)}],
-            "outputs": [{"name": m.output_name, "datatype": "FP32", "shape": _dims(m.output_shape)}],
+            "outputs": [{"name": n, "datatype": "FP32", "shape": _dims(s)} for n, s in model_outputs(m)],
         }
 
     @router.get("/models/{name}/ready", summary="Model readiness", responses=problems(404, 503))

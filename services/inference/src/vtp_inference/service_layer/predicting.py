@@ -20,6 +20,7 @@ from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServin
 from vtp_inference.domain.traffic import goes_to_canary
 from vtp_inference.predict.detect import letterbox, nms, to_image
 from vtp_inference.predict.images import ImageRejected, Limits, decode
+from vtp_inference.service_layer import tasks
 from vtp_inference.service_layer.commands import Deps
 from vtp_runtime.auth import Principal
 
@@ -141,6 +142,10 @@ class Predictor:
 
     def _run(self, entry: Loaded, image: np.ndarray, decode_s: float, params: Params) -> dict[str, Any]:
         meta = entry.deployment.model_meta
+        if entry.deployment.task_type in tasks.TASKS:  # segment, pose, classify
+            answer, seconds = tasks.predict(entry.deployment.task_type, entry.model, meta, image, params)
+            timings = {"decode": decode_s, **seconds}
+            return {**answer, "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()}}
         names: dict[str, str] = meta["names"]
         t0 = time.perf_counter()
         boxed = letterbox(image, int(meta["imgsz"]))

@@ -21,6 +21,7 @@ from vtp_inference.adapters.exports_client import ExportsClient, PackageRejected
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.domain.model import Deployment
+from vtp_inference.service_layer.tasks import TASKS, prober, task_meta
 from vtp_runtime.storage import ObjectStore, StorageError
 
 
@@ -63,12 +64,19 @@ async def prepare(
         path = Path(tmp) / "package.zip"
         await exports.download(token, export, path, max_bytes)
         meta, files = await asyncio.to_thread(_unpack, path, max_bytes)
-    if meta.get("task") != "detect":
-        raise PackageRejected("TASK_NOT_SUPPORTED", f"the package's task is {meta.get('task')!r}")
+    task = meta.get("task")
+    if task != "detect" and task not in TASKS:
+        raise PackageRejected("TASK_NOT_SUPPORTED", f"the package's task is {task!r}")
     names = {str(k): str(v) for k, v in (meta.get("names") or {}).items()}
     imgsz = int(meta["input"]["imgsz"])
     try:
-        await asyncio.to_thread(cache.check, deployment.runtime, [data for _, data in files], imgsz, len(names))
+        extra = task_meta(meta)
+    except ValueError as exc:
+        raise PackageRejected("PACKAGE_INVALID", str(exc)) from exc
+    probe = None if task == "detect" else prober(str(task), extra, imgsz, len(names))
+    try:
+        files_only = [data for _, data in files]
+        await asyncio.to_thread(cache.check, deployment.runtime, files_only, imgsz, len(names), probe_with=probe)
     except ModelInvalid as exc:
         raise PackageRejected("MODEL_INVALID", str(exc)) from exc
     refs = []
@@ -81,4 +89,5 @@ async def prepare(
             raise PackageRejected("STORAGE_FAILED", f"the model could not be stored: {exc}") from exc
         refs.append({"uri": info.uri, "sha256": sha, "size_bytes": len(data)})
     model = {**refs[0], "weights": refs[1]} if len(refs) > 1 else refs[0]
-    return Prepared(model, {"names": names, "imgsz": imgsz, "task": "detect", "dynamic": meta["input"].get("dynamic")})
+    dynamic = meta["input"].get("dynamic")
+    return Prepared(model, {"names": names, "imgsz": imgsz, "task": task, "dynamic": dynamic, **extra})
