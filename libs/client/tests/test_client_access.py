@@ -69,3 +69,21 @@ def test_usage_is_asked_with_from_and_to_and_csv_comes_back_as_text() -> None:
     vtp, seen = recording(httpx.Response(200, text="start,requests\n", headers={"content-type": "text/csv"}))
     assert vtp.usage.csv().startswith("start,requests")
     assert (seen[0].url.path, seen[0].url.params["format"]) == ("/api/v1/usage", "csv")
+
+
+def test_a_canary_split_is_sent_as_traffic_shares() -> None:
+    deployment = {
+        "id": DEPLOYMENT,
+        "name": "d",
+        "export_id": KEY["id"],
+        "task_type": "detect",
+        "runtime": "onnxruntime",
+        "status": "ready",
+        "traffic": [{"export_id": KEY["id"], "weight": 80}, {"export_id": DEPLOYMENT, "weight": 20}],
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+    vtp, seen = recording(httpx.Response(200, json=deployment))
+    updated = vtp.deployments.update(DEPLOYMENT, traffic={KEY["id"]: 80, DEPLOYMENT: 20})
+    assert json.loads(seen[0].content) == {"traffic": deployment["traffic"]}
+    assert (seen[0].method, updated.traffic[1]["weight"]) == ("PATCH", 20)

@@ -31,6 +31,8 @@ class Deployment(Resource):
     imgsz: int | None = None
     error: dict[str, Any] | None = None
     previous_export: dict[str, Any] | None = None
+    traffic: list[dict[str, Any]] = []
+    """Which exports answer, with weights: the current one, and a canary during a split."""
     created_at: datetime
     updated_at: datetime
 
@@ -109,10 +111,17 @@ class Deployments(Group):
         conf: float | None = None,
         iou: float | None = None,
         max_det: int | None = None,
+        traffic: dict[UUID | str, int] | None = None,
     ) -> Deployment:
-        """Switch to another export (loaded and checked before traffic moves), rename, or change defaults."""
+        """Switch to another export (loaded and checked before traffic moves), rename, or change defaults.
+
+        `traffic` (sent alone) splits requests: `{current_export: 80, other_export: 20}`; one export
+        at 100 ends a split (the current one) or switches (another).
+        """
         changes = {"export_id": export_id and str(export_id), "name": name, "conf": conf, "iou": iou}
-        body = {k: v for k, v in (changes | {"max_det": max_det}).items() if v is not None}
+        body: dict[str, Any] = {k: v for k, v in (changes | {"max_det": max_det}).items() if v is not None}
+        if traffic is not None:
+            body["traffic"] = [{"export_id": str(e), "weight": w} for e, w in traffic.items()]
         path = f"/api/v1/deployments/{deployment_id}"
         return Deployment.model_validate(self._t.json("PATCH", path, json=body, timeout=self.CREATE_TIMEOUT))
 
