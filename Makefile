@@ -19,6 +19,9 @@ $(STAMP): requirements-dev.txt requirements-ml.txt constraints.txt $(addsuffix /
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-ml.txt
 	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	@# tritonserver 2.51 (Python backend, CPU) from the nvidia-pytriton wheel, unpacked into a cache dir
+	@# (not installed: it pins numpy<2); the local stack runs it for the triton runtime when present.
+	$(BIN)/python -m vtp_localstack.triton fetch || echo "tritonserver not fetched: the triton runtime stays off"
 	@touch $@
 
 setup-exporters: setup ## The heavy export toolchains (MNN, LiteRT, Paddle, CoreML), each in .venv-exporters/<name>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -34,6 +35,14 @@ class StackConfig(BaseSettings):
     service_port_base: int = 8100
     inference_grpc_port: int = 8001  # the Open Inference Protocol over gRPC (Triton's customary port)
     kafka_topic_partitions: int = 6
+    triton: bool = Field(True, description="Start tritonserver (the triton runtime) when it has been fetched.")
+    triton_port: int = 8000  # Triton's HTTP endpoint (its customary port)
+    triton_dir: Path = Field(
+        default_factory=lambda: (
+            Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vtp" / "tritonserver"
+        ),
+        description="Where `python -m vtp_localstack.triton fetch` unpacks the server (make setup).",
+    )
 
     external_kafka_bootstrap: str | None = Field(None, description="Use this Kafka instead of the local Tansu broker.")
     external_postgres_url: str | None = Field(

@@ -43,6 +43,7 @@ def isolated_config(run_dir: Path, **overrides: Any) -> StackConfig:
         "postgres_port": free_port(),
         "redis_port": free_port(),
         "inference_grpc_port": free_port(),
+        "triton_port": free_port(),
         "service_port_base": free_port_block(),
         "replica_port_base": free_port_block(10 * len(SERVICE_PORT_OFFSETS) + 9),  # extra replicas (replicas=)
     }

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from vtp_localstack import triton
 from vtp_localstack.config import StackConfig
 from vtp_localstack.processes import ProcessSpec
 
@@ -69,6 +70,9 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
     if name == "inference":  # resolves and downloads exports through the export service's REST
         env["VTP_EXPORT_URL"] = cfg.service_url("export")
         env["VTP_GRPC_PORT"] = str(cfg.inference_grpc_port)
+        if triton.available(cfg):  # the triton runtime: the local tritonserver and its repository directory
+            env["VTP_TRITON_URL"] = f"{cfg.host}:{cfg.triton_port}"
+            env["VTP_TRITON_MODEL_REPOSITORY"] = str(triton.model_repository(cfg))
     if name == "identity":
         env["VTP_BOOTSTRAP_TOKEN_FILE"] = str(cfg.run_path / "admin-token")
     if name in cfg.standalone_relays:

@@ -18,7 +18,7 @@ import httpx
 from vtp_contracts import CATALOG
 from vtp_gateway.caddyfile import render
 from vtp_gateway.routes import SERVICE_ROUTES
-from vtp_localstack import infra
+from vtp_localstack import infra, triton
 from vtp_localstack.config import StackConfig, database_name
 from vtp_localstack.processes import ProcessSpec, ProcessTable, port_open, wait_until
 from vtp_localstack.services import (
@@ -72,6 +72,8 @@ class LocalStack:
             specs.append(infra.postgres_spec(self.cfg))
         if "redis" in needs and not self.cfg.external_redis_url:
             specs.append(infra.redis_spec(self.cfg))
+        if "inference" in services and triton.available(self.cfg):  # optional: only once fetched
+            specs.append(triton.triton_spec(self.cfg))
         return specs
 
     def _ensure(self, specs: list[ProcessSpec], health: bool = False) -> list[str]:

@@ -15,6 +15,7 @@ from vtp_inference.entrypoints.oip_grpc import OipServicer
 from vtp_inference.entrypoints.oip_http import PUBLIC, build_oip_router
 from vtp_inference.entrypoints.predict_http import build_predict_router
 from vtp_inference.predict.images import Limits
+from vtp_inference.runtime_wiring import use_runtimes
 from vtp_inference.service_layer.commands import Deps, fail_stale_creating
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork
@@ -41,7 +42,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         return InferenceUnitOfWork(sessions, settings.service_name, relay)
 
     exports = ExportsClient(settings.export_url)
-    cache = ModelCache(store, settings.model_cache_bytes, settings.threads_per_session())
+    external, wrap = use_runtimes(runtime, settings)
+    cache = ModelCache(store, settings.model_cache_bytes, settings.threads_per_session(), external, wrap)
     deps = Deps(new_uow, exports, store, cache, settings.max_package_bytes)
     predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
 

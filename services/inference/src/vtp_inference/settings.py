@@ -25,6 +25,17 @@ class InferenceSettings(ServiceSettings):
     max_image_pixels: int = Field(40_000_000, ge=1, description="Decoded pixels per image (decompression bombs).")
     max_package_bytes: int = Field(2 << 30, ge=1, description="An export package larger than this is refused.")
     creating_timeout_seconds: float = Field(600.0, gt=0, description="A deployment still creating after this failed.")
+    # The triton runtime (adapters/triton_runtime.py): offered only when a Triton server is configured.
+    triton_url: str = Field("", description="Triton's HTTP endpoint (host:port); empty: runtime triton is refused.")
+    triton_model_repository: str = Field("", description="The directory Triton loads from (--model-repository).")
+    triton_backend: Literal["python", "onnxruntime"] = Field(
+        "python", description="python: ONNX Runtime inside Triton's Python backend (CPU builds); onnxruntime: native."
+    )
+    triton_timeout_seconds: float = Field(120.0, gt=0, description="Triton calls (a model load included).")
+    # The micro-batcher (service_layer/batching.py): auto = on for accelerator runtimes (CUDA) only.
+    micro_batch: Literal["auto", "on", "off"] = Field("auto", description="Batch concurrent images per model.")
+    micro_batch_max_size: int = Field(8, ge=1, description="Images in one batch at most.")
+    micro_batch_max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits to fill up.")
     # API keys and rate limits (service_layer/access.py).
     key_cache_seconds: float = Field(30.0, gt=0, description="A verified API key is trusted this long per replica.")
     rate_limit_fail_mode: Literal["open", "closed"] = Field(

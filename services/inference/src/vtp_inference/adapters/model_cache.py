@@ -12,11 +12,11 @@ import hashlib
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vtp_inference.adapters.runtimes import Model, ModelInvalid, load, probe
+from vtp_inference.adapters.runtimes import ExternalRuntime, Model, ModelInvalid, load, probe
 from vtp_inference.domain.model import Deployment
 from vtp_inference.domain.traffic import canary_view
 from vtp_runtime.metrics import METRICS
@@ -60,8 +60,17 @@ async def read_verified(store: ObjectStore, deployment: Deployment) -> list[byte
 
 
 class ModelCache:
-    def __init__(self, store: ObjectStore, budget_bytes: int, threads: int) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        budget_bytes: int,
+        threads: int,
+        external: Mapping[str, ExternalRuntime] | None = None,
+        wrap: Callable[[Model], Model] | None = None,
+    ) -> None:
         self._store, self._budget, self._threads = store, budget_bytes, threads
+        self._external = dict(external or {})  # runtimes in another process (Triton), when configured
+        self._wrap = wrap or (lambda model: model)  # e.g. the micro-batcher, when on
         self._entries: OrderedDict[uuid.UUID, Loaded] = OrderedDict()
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._generation: dict[uuid.UUID, int] = {}  # bumped by evict: a load that raced a change is not kept
@@ -87,7 +96,10 @@ class ModelCache:
     async def _load(self, deployment: Deployment) -> Loaded:
         started = time.perf_counter()
         files = await read_verified(self._store, deployment)
-        model = await asyncio.to_thread(load, deployment.runtime, files, self._threads)
+        model = await asyncio.to_thread(
+            load, deployment.runtime, files, self._threads, str(deployment.id), self._external
+        )
+        model = self._wrap(model)
         seconds = time.perf_counter() - started
         self.stats.loads += 1
         METRICS.inc("vtp_inference_model_loads_total")
@@ -105,14 +117,25 @@ class ModelCache:
         files: list[bytes],
         imgsz: int,
         classes: int,
+        key: str = "",
         probe_with: Callable[[Model], None] | None = None,
     ) -> None:
         """Load and probe a model once, without caching it (deployment creation, switch).
 
+        An external runtime keeps what it loaded under `key`: the deployment's first request finds it.
         `probe_with` checks another task's interface (segment, pose, classify) instead of detect's.
         """
-        model = load(runtime, files, self._threads)
+        model = load(runtime, files, self._threads, key, self._external)
         probe_with(model) if probe_with is not None else probe(model, imgsz, classes)
+
+    def available(self, runtime: str) -> bool:
+        """Whether this replica can serve `runtime` (Triton only when a server is configured)."""
+        return runtime in ("onnxruntime", "openvino") or runtime in self._external
+
+    def release(self, runtime: str, key: str, model_sha256: str) -> None:
+        """Drop a model an external runtime holds for `key` (stopped, deleted, switched away from)."""
+        if runtime in self._external:
+            self._external[runtime].release(key, model_sha256)
 
     def evict(self, deployment_id: uuid.UUID) -> None:
         self._generation[deployment_id] = self._generation.get(deployment_id, 0) + 1

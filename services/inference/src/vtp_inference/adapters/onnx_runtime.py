@@ -27,6 +27,8 @@ class OnnxModel:
             self.session = ort.InferenceSession(data, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own untyped errors for a corrupt graph
             raise ModelInvalid(f"ONNX Runtime cannot load the model: {exc}") from exc
+        # Accelerated: the micro-batcher's `auto` mode batches this model (service_layer/batching.py).
+        self.accelerated = "CUDAExecutionProvider" in self.session.get_providers()
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
         self.input_name, self.output_name = inp.name, out.name
         self.input_shape: list[Any] = list(inp.shape)

@@ -1,12 +1,14 @@
 """The runtimes behind one interface: NCHW float32 in, the raw output tensor out.
 
 A deployment's runtime picks the adapter; each loads from the verified bytes of the model's
-files (ONNX: the model; OpenVINO: the IR's xml and weights) and translates its own errors into
-`ModelInvalid`.
+files (ONNX: the model; OpenVINO: the IR's xml and weights; Triton: the model and the export's
+config.pbtxt) and translates its own errors into `ModelInvalid`. External runtimes (Triton) are
+registered by the composition root when configured.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -14,6 +16,14 @@ import numpy as np
 
 class ModelInvalid(Exception):
     """The model cannot be loaded, or its interface is not the one its metadata declares."""
+
+    code = "MODEL_INVALID"
+
+
+class RuntimeUnavailable(ModelInvalid):
+    """An external runtime (Triton) cannot be reached: the model is not at fault."""
+
+    code = "RUNTIME_UNAVAILABLE"
 
 
 class Model(Protocol):
@@ -26,7 +36,20 @@ class Model(Protocol):
     def __call__(self, x: np.ndarray) -> np.ndarray: ...
 
 
-def load(runtime: str, files: list[bytes], threads: int) -> Model:
+class ExternalRuntime(Protocol):
+    """A runtime serving from another process (Triton): models are loaded there per key, and released."""
+
+    def load(self, files: list[bytes], key: str) -> Model: ...
+
+    def release(self, key: str, model_sha256: str) -> None: ...
+
+
+def load(
+    runtime: str, files: list[bytes], threads: int, key: str = "", external: Mapping[str, ExternalRuntime] | None = None
+) -> Model:
+    """The model on its runtime; `key` names it in an external runtime (the deployment's id)."""
+    if external and runtime in external:
+        return external[runtime].load(files, key)
     if runtime == "onnxruntime":
         from vtp_inference.adapters.onnx_runtime import OnnxModel
 

@@ -17,7 +17,8 @@ class Status(StrEnum):
 
 
 RUNTIMES = ("onnxruntime", "openvino", "triton")
-SERVED_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino"}  # runtime -> the export format it serves
+# runtime -> the export format it serves (triton: only where a Triton server is configured)
+SERVED_RUNTIMES = {"onnxruntime": "onnx", "openvino": "openvino", "triton": "onnx"}
 SERVED_TASKS = ("detect", "segment", "pose", "classify")
 DEFAULT_CONF, DEFAULT_IOU, DEFAULT_MAX_DET = 0.25, 0.7, 300
 
@@ -37,7 +38,8 @@ class Deployment:
     conf: float = DEFAULT_CONF
     iou: float = DEFAULT_IOU
     max_det: int = DEFAULT_MAX_DET
-    model: dict[str, Any] | None = None  # uri, sha256, size_bytes of the stored model (+ weights: OpenVINO)
+    # uri, sha256, size_bytes of the stored model; `weights`: its second file (OpenVINO's bin, Triton's config.pbtxt)
+    model: dict[str, Any] | None = None
     model_meta: dict[str, Any] = field(default_factory=dict)  # names, imgsz, input/output names
     error_code: str | None = None
     error_message: str | None = None

@@ -179,6 +179,8 @@ def build_predict_router(
                 results = await predictor.predict(entry, images, params)
         except RequestRefused as exc:
             raise refused(exc.problems, "The request cannot be predicted") from exc
+        except ModelInvalid as exc:  # an external runtime (Triton) failed mid-request
+            raise ProblemError(503, "model_unavailable", "The model cannot answer", str(exc)) from exc
         d = entry.deployment
         return {
             "deployment_id": str(d.id),

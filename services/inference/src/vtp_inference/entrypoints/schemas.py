@@ -18,7 +18,7 @@ class DeploymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     export_id: uuid.UUID
     name: str = Field(pattern=NAME, description="Unique among the project's deployments.")
-    runtime: str = Field("onnxruntime", description=f"One of {', '.join(RUNTIMES)}; triton is not served yet.")
+    runtime: str = Field("onnxruntime", description=f"One of {', '.join(RUNTIMES)} (triton: where configured).")
     conf: float = Field(DEFAULT_CONF, gt=0, le=1)
     iou: float = Field(DEFAULT_IOU, gt=0, le=1)
     max_det: int = Field(DEFAULT_MAX_DET, ge=1, le=1000)

@@ -22,6 +22,7 @@ from vtp_inference.domain.model import (
 )
 from vtp_inference.service_layer.events import changed
 from vtp_inference.service_layer.prepare import prepare
+from vtp_inference.service_layer.releasing import release_models
 from vtp_inference.service_layer.tasks import runtime_problem
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal
@@ -52,8 +53,11 @@ class DeploymentRequest:
 async def _resolve(deps: Deps, token: str, request: DeploymentRequest) -> dict[str, Any]:
     """The export, if it can be served here; every reason it cannot, all at once."""
     problems: list[Problem] = []
-    if request.runtime not in SERVED_RUNTIMES:
-        problems.append(Problem("/runtime", "runtime_unavailable", f"the {request.runtime} runtime is not offered yet"))
+    if request.runtime not in SERVED_RUNTIMES or not deps.cache.available(request.runtime):
+        reason = f"the {request.runtime} runtime is not offered"
+        if request.runtime == "triton":
+            reason = "the triton runtime needs a Triton server, and none is configured here (VTP_TRITON_URL)"
+        problems.append(Problem("/runtime", "runtime_unavailable", reason))
     export: dict[str, Any] = {}
     try:
         export = await deps.exports.get(token, request.export_id)
@@ -168,6 +172,8 @@ async def update_deployment(
         await uow.publish(DEPLOYMENT_CHANGED, changed(deployment, status, now))
         await uow.commit()
     deps.cache.evict(deployment_id)
+    if action == "deactivate":  # a stopped deployment serves nothing: Triton may drop its models
+        await release_models(deps.cache, deployment, deployment.model, (deployment.previous or {}).get("model"))
     return deployment
 
 
@@ -183,11 +189,26 @@ async def delete_deployment(deps: Deps, caller: Principal, deployment_id: uuid.U
         await uow.commit()
     deps.cache.evict(deployment_id)
     models = [deployment.model, (deployment.previous or {}).get("model")]
+    await release_models(deps.cache, deployment, *models)
     for ref in [r for m in models if m for r in (m, m.get("weights")) if r]:
         try:
             await deps.store.delete(deps.store.parse_uri(ref["uri"]))
         except StorageError as exc:  # the deployment is gone either way; an orphan file is only space
             _log.warning("deployment %s: model file not deleted: %s", deployment_id, exc)
+
+
+async def fail_on_load(deps: Deps, project_id: uuid.UUID, deployment_id: uuid.UUID, code: str, message: str) -> None:
+    """A ready deployment whose stored model cannot be loaded any more (sha256, runtime refusal) fails."""
+    now = datetime.now(UTC)
+    async with deps.new_uow() as uow:
+        deployment = await uow.repo.get(project_id, deployment_id, lock=True)
+        if deployment is None or deployment.status != Status.READY:
+            return
+        deployment.fail(code, message, now)
+        await uow.repo.save(deployment)
+        await uow.publish(DEPLOYMENT_CHANGED, changed(deployment, "failed", now))
+        await uow.commit()
+    deps.cache.evict(deployment_id)
 
 
 async def fail_stale_creating(new_uow: NewUow, timeout_seconds: float) -> int:

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity
+from vtp_inference.adapters.runtimes import ModelInvalid, RuntimeUnavailable
 from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServing, Problem, RequestRefused, Status
 from vtp_inference.domain.traffic import goes_to_canary
 from vtp_inference.predict.detect import letterbox, nms, to_image
 from vtp_inference.predict.images import ImageRejected, Limits, decode
 from vtp_inference.service_layer import tasks
-from vtp_inference.service_layer.commands import Deps
+from vtp_inference.service_layer.commands import Deps, fail_on_load
 from vtp_runtime.auth import Principal
 
 
@@ -111,7 +112,14 @@ class Predictor:
                 raise NotServing(f"the deployment is {found.status}")
             return found
 
-        entry = await self._deps.cache.get(deployment_id, read)
+        try:
+            entry = await self._deps.cache.get(deployment_id, read)
+        except RuntimeUnavailable:  # Triton unreachable: the model is not at fault
+            raise
+        except (ModelIntegrity, ModelInvalid) as exc:  # fails on every replica: the deployment fails, alone
+            code = "MODEL_INTEGRITY" if isinstance(exc, ModelIntegrity) else exc.code
+            await fail_on_load(self._deps, caller.project_id, deployment_id, code, str(exc))
+            raise
         if entry.deployment.project_id != caller.project_id:
             raise DeploymentNotFound(str(deployment_id))
         return answering(entry, version) if split else entry

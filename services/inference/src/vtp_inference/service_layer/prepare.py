@@ -31,8 +31,12 @@ class Prepared:
     meta: dict[str, Any]  # names, imgsz, task
 
 
-def _unpack(path: Path, max_bytes: int) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-    """metadata.json and the model's files: `model.onnx`, or the OpenVINO IR's xml and bin."""
+TRITON_CONFIG = "triton/model/config.pbtxt"  # the export's Triton repository (ONNX exports)
+
+
+def _unpack(path: Path, max_bytes: int, triton: bool = False) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """metadata.json and the model's files: `model.onnx` (and for Triton the export's config.pbtxt),
+    or the OpenVINO IR's xml and bin."""
     try:
         with zipfile.ZipFile(path) as package:
             meta = json.loads(package.read("metadata.json"))
@@ -43,6 +47,8 @@ def _unpack(path: Path, max_bytes: int) -> tuple[dict[str, Any], list[tuple[str,
                 folder = model_file.rstrip("/") + "/"
                 xml = next(n for n in listed if n.startswith(folder) and n.endswith(".xml"))
                 names = [xml, xml.removesuffix(".xml") + ".bin"]
+            if triton:
+                names.append(TRITON_CONFIG)
             infos = [package.getinfo(n) for n in names]
             if sum(i.file_size for i in infos) > max_bytes:  # declared sizes: a zip bomb stops here
                 raise PackageRejected("PACKAGE_TOO_LARGE", f"the model files exceed {max_bytes} bytes")
@@ -63,7 +69,7 @@ async def prepare(
     with tempfile.TemporaryDirectory(prefix="vtp-deploy-") as tmp:
         path = Path(tmp) / "package.zip"
         await exports.download(token, export, path, max_bytes)
-        meta, files = await asyncio.to_thread(_unpack, path, max_bytes)
+        meta, files = await asyncio.to_thread(_unpack, path, max_bytes, deployment.runtime == "triton")
     task = meta.get("task")
     if task != "detect" and task not in TASKS:
         raise PackageRejected("TASK_NOT_SUPPORTED", f"the package's task is {task!r}")
@@ -76,9 +82,10 @@ async def prepare(
     probe = None if task == "detect" else prober(str(task), extra, imgsz, len(names))
     try:
         files_only = [data for _, data in files]
-        await asyncio.to_thread(cache.check, deployment.runtime, files_only, imgsz, len(names), probe_with=probe)
+        key = str(deployment.id)
+        await asyncio.to_thread(cache.check, deployment.runtime, files_only, imgsz, len(names), key, probe_with=probe)
     except ModelInvalid as exc:
-        raise PackageRejected("MODEL_INVALID", str(exc)) from exc
+        raise PackageRejected(exc.code, str(exc)) from exc
     refs = []
     for name, data in files:
         sha = hashlib.sha256(data).hexdigest()

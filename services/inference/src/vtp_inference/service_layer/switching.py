@@ -19,6 +19,7 @@ from vtp_inference.domain.model import Deployment, DeploymentNotFound, Problem, 
 from vtp_inference.service_layer.commands import DeploymentRequest, Deps, _resolve, update_deployment
 from vtp_inference.service_layer.events import changed
 from vtp_inference.service_layer.prepare import prepare
+from vtp_inference.service_layer.releasing import release_models
 from vtp_runtime.auth import Principal
 from vtp_runtime.storage import StorageError
 
@@ -87,6 +88,9 @@ async def _forget(deps: Deps, dropped: dict[str, Any] | None, deployment: Deploy
     in_use = {(deployment.model or {}).get("uri"), ((deployment.previous or {}).get("model") or {}).get("uri")}
     if not model or model.get("uri") in in_use:
         return
+    served = [deployment.model or {}, (deployment.previous or {}).get("model") or {}]
+    if model.get("sha256") not in {m.get("sha256") for m in served}:  # Triton names models by sha256
+        await release_models(deps.cache, deployment, model)
     for ref in (model, model.get("weights")):
         try:
             if ref:
