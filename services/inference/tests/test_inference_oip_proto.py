@@ -8,7 +8,7 @@ import pytest
 from tritonclient.grpc import model_config_pb2 as triton_config
 from tritonclient.grpc import service_pb2 as triton_service
 
-from vtp_inference.entrypoints.oip_grpc import grpc_status
+from vtp_inference.entrypoints.oip_grpc_codec import grpc_status
 from vtp_inference.entrypoints.oip_proto import grpc_service_pb2, model_config_pb2
 from vtp_inference.service_layer.oip import OipError
 

@@ -175,3 +175,33 @@ def test_grpc_inferences_are_metered(
     after = wait_for(total, lambda t: t["requests"] >= before["requests"] + 4, 60)
     assert after["images"] >= before["images"] + 3
     assert after["errors_by_code"].get("invalid_inference_request", 0) >= 1
+
+
+def test_api_keys_scopes_and_rate_limits(
+    client: triton_grpc.InferenceServerClient, deployment: dict, admin: httpx.Client, onnx_export: dict
+):
+    """An API key works as `authorization: Bearer` or `api-key` metadata; a key of another deployment is
+    PERMISSION_DENIED; over its limit RESOURCE_EXHAUSTED."""
+    limited = admin.post(
+        f"/api/v1/deployments/{deployment['id']}/keys", json={"name": "grpc", "limits": {"per_minute": 2}}
+    )
+    assert limited.status_code == 201, limited.text
+    secret = limited.json()["secret"]
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    client.infer(deployment["name"], [_input(x)], headers={"authorization": f"Bearer {secret}"})
+    client.infer(deployment["name"], [_input(x)], headers={"api-key": secret})
+    assert _status(lambda: client.infer(deployment["name"], [_input(x)], headers={"api-key": secret})) == (
+        "StatusCode.RESOURCE_EXHAUSTED"
+    )
+    other = admin.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("grpc-other")})
+    assert other.status_code == 201, other.text
+    elsewhere = admin.post(f"/api/v1/deployments/{other.json()['id']}/keys", json={"name": "elsewhere"}).json()
+    headers = {"api-key": elsewhere["secret"]}
+    assert _status(lambda: client.infer(deployment["name"], [_input(x)], headers=headers)) == (
+        "StatusCode.PERMISSION_DENIED"
+    )
+    index = client.get_model_repository_index(headers=headers).models
+    assert [m.name for m in index] == [other.json()["name"]]  # a key lists what it reaches
+    assert _status(lambda: client.infer(deployment["name"], [_input(x)], headers={"api-key": "vtpk_" + "x" * 40})) == (
+        "StatusCode.UNAUTHENTICATED"
+    )

@@ -64,7 +64,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         ),
     ]
     if settings.grpc_port:
-        servicer = OipServicer(predictor, new_uow, runtime.parts.verifier, meter)
+        servicer = OipServicer(predictor, new_uow, access, meter)
         server = grpc_server(servicer, settings.http_host, settings.grpc_port, settings.grpc_max_message_bytes)
         runtime.parts.background.append(server)
     runtime.parts.routers = [
