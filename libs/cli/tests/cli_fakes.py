@@ -94,6 +94,10 @@ class Tokens(Group):
     pass
 
 
+class Keys(Group):
+    pass
+
+
 class Projects(Group):
     pass
 
@@ -127,6 +131,7 @@ class FakeClient:
         self.jobs, self.datasets, self.trainers = Jobs(self), Datasets(self), Trainers(self)
         self.exports, self.deployments, self.subscriptions = Exports(self), Deployments(self), Subscriptions(self)
         self.tokens, self.projects, self.feed = Tokens(self), Projects(self), Feed(self)
+        self.keys = Keys(self)
 
     def __enter__(self) -> FakeClient:
         return self

@@ -186,3 +186,25 @@ def test_chart_draws_each_series_between_its_labels() -> None:
     assert lines[1][5] != "⠀" and lines[5][5] != "⠀"  # both series start at the left edge
     assert "● a" in lines[-1] and "● b" in lines[-1]
     assert chart("empty", {}).plain == "empty\n(no data)\n"
+
+
+def test_classification_and_pose_answers(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from vtp_cli.draw import draw
+    from vtp_cli.render import detections_table
+
+    image = a_png(tmp_path / "c.png", (120, 80))
+    answer = {"width": 120, "height": 80, "top5": [{"class_id": 2, "class_name": "cat", "confidence": 0.8}]}
+    console = Console(width=200, record=True)
+    console.print(detections_table("c.png", answer))
+    text = console.export_text()
+    assert "top 1 classes" in text and "cat (2)" in text and "0.800" in text
+    drawn = Image.open(draw(image, answer, tmp_path / "out" / "c.png")).convert("RGB")
+    assert drawn.getpixel((0, 0)) == (40, 80, 120) and drawn.tobytes() != Image.open(image).convert("RGB").tobytes()
+    pose = {"class_id": 0, "class_name": "person", "confidence": 0.9, "xyxy": [10, 10, 60, 70],
+            "keypoints": [[30, 30, 0.9], [40, 40, 0.1], [50, 50]]}  # fmt: skip
+    drawn = Image.open(draw(image, {"detections": [pose]}, tmp_path / "out" / "p.png")).convert("RGB")
+    assert drawn.getpixel((30, 30)) != (40, 80, 120)  # a visible keypoint
+    assert drawn.getpixel((40, 40)) == (40, 80, 120)  # below the visibility threshold: not drawn
+    assert drawn.getpixel((50, 50)) != (40, 80, 120)  # x, y only: drawn

@@ -99,7 +99,7 @@ def draw(image_path: Path, result: dict[str, Any], target: Path) -> Path:
             if score > 0.5:
                 r = line + 1
                 pen.ellipse((x - r, y - r, x + r, y + r), fill=hue, outline="white")
-    top5 = result.get("top5") or result.get("classes") or []
+    top5 = result.get("top5") or []
     if top5:
         best = top5[0]
         pen.text(

@@ -73,7 +73,9 @@ def detections_table(name: str, image: dict[str, Any]) -> Table:
     found = image.get("detections") or []
     timings = image.get("timings_ms") or {}
     total = sum(v for v in timings.values() if isinstance(v, int | float))
-    title = f"{name}: {image.get('width')}x{image.get('height')}, {len(found)} detection(s), {total:.1f} ms"
+    top5 = image.get("top5") or []
+    what = f"top {len(top5)} classes" if top5 and not found else f"{len(found)} detection(s)"
+    title = f"{name}: {image.get('width')}x{image.get('height')}, {what}, {total:.1f} ms"
     table = Table("class", "conf", "x1", "y1", "x2", "y2", "extra", title=title, title_justify="left")
     for d in found:
         x1, y1, x2, y2 = (f"{v:.1f}" for v in d.get("xyxy", [0, 0, 0, 0]))
@@ -84,7 +86,7 @@ def detections_table(name: str, image: dict[str, Any]) -> Table:
             extra.append(f"{len(d['keypoints'])} keypoints")
         label = f"{d.get('class_name')} ({d.get('class_id')})"
         table.add_row(label, f"{d.get('confidence', 0):.3f}", x1, y1, x2, y2, ", ".join(extra))
-    for c in image.get("classes") or image.get("top5") or []:  # classification answers
+    for c in top5:  # a classification answer
         table.add_row(
             f"{c.get('class_name')} ({c.get('class_id')})", f"{c.get('confidence', 0):.3f}", "", "", "", "", ""
         )

@@ -22,6 +22,14 @@ data_app = typer.Typer(
 )
 
 
+# Datasets name tasks by annotation file (detection, ...); jobs by model (detect, ...). Both are accepted.
+TASK_NAMES = {"detect": "detection", "segment": "segmentation", "classify": "classification"}
+
+
+def dataset_task(task: str | None) -> str | None:
+    return TASK_NAMES.get(task, task) if task else None
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app)
 
@@ -81,14 +89,16 @@ def upload(
 @data_app.command("ls")
 def ls(
     search: Annotated[str | None, typer.Option("--search", help="Part of the name.")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="detect, segment, classify or pose.")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="detection (detect), segmentation, classification, pose.")
+    ] = None,
     limit: LimitOpt = 50,
     offset: OffsetOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """The project's datasets."""
     with session.connect() as client:
-        page = client.datasets.list(task_type=task, search=search, limit=limit, offset=offset)
+        page = client.datasets.list(task_type=dataset_task(task), search=search, limit=limit, offset=offset)
     if json_out:
         print_json(page)
         return
@@ -195,7 +205,9 @@ def download(
         str | None, typer.Option("--snapshot", help="Snapshot id or tag (default: the newest).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="dice, yolo or coco.")] = "dice",
-    task: Annotated[str | None, typer.Option("--task", help="Needed for yolo and coco: detect, segment, ...")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="For yolo and coco: detection (or detect), segmentation, ...")
+    ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="A file, or a folder for the server's name.")] = Path(),
     json_out: JsonOpt = False,
 ) -> None:
@@ -203,7 +215,9 @@ def download(
     with session.connect() as client:
         snap = _pick_snapshot(client, dataset_id, snapshot_ref)
         with byte_bar(f"downloading {snap['version_tag']}", None, quiet=json_out) as bar:
-            path = client.datasets.download(dataset_id, snap["id"], output, format=fmt, task=task, progress=bar)
+            path = client.datasets.download(
+                dataset_id, snap["id"], output, format=fmt, task=dataset_task(task), progress=bar
+            )
     if json_out:
         print_json({"path": str(path), "snapshot": snap})
         return
