@@ -98,6 +98,10 @@ class Keys(Group):
     pass
 
 
+class Usage(Group):
+    pass
+
+
 class Projects(Group):
     pass
 
@@ -131,7 +135,7 @@ class FakeClient:
         self.jobs, self.datasets, self.trainers = Jobs(self), Datasets(self), Trainers(self)
         self.exports, self.deployments, self.subscriptions = Exports(self), Deployments(self), Subscriptions(self)
         self.tokens, self.projects, self.feed = Tokens(self), Projects(self), Feed(self)
-        self.keys = Keys(self)
+        self.keys, self.usage = Keys(self), Usage(self)
 
     def __enter__(self) -> FakeClient:
         return self

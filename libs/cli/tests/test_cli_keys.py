@@ -33,3 +33,24 @@ def test_ls_and_revoke(fake: FakeClient, vtp: Any) -> None:
     fake.answers["keys.revoke"] = None
     assert vtp("keys", "revoke", KEY["id"]).exit_code == 0
     assert [str(args[0]) for args, _ in fake.called("keys.revoke")] == [KEY["id"]]
+
+
+def test_usage_of_a_deployment(fake: FakeClient, vtp: Any) -> None:
+    from vtp_client.usage import Usage
+
+    figures = {
+        "requests": 3, "images": 5, "errors": 1, "errors_by_code": {"image_undecodable": 1},
+        "latency_ms": {"p50": 4.2, "p95": 9.0, "p99": 9.9}, "compute_seconds": 0.05, "bytes_in": 20_000,
+    }  # fmt: skip
+    fake.answers["usage.deployment"] = Usage.model_validate({
+        "granularity": "minute", "from": "2026-12-02T10:00:00+00:00", "to": "2026-12-02T11:00:00+00:00",
+        "deployment_id": DEPLOYMENT_ID, "series": [{"start": "2026-12-02T10:05:00+00:00", **figures}],
+        "total": figures, "by_key": [{"key_id": None, **figures}],
+    })  # fmt: skip
+    result = vtp("usage", DEPLOYMENT_ID, "--granularity", "minute")
+    assert result.exit_code == 0, result.output
+    total = [c.strip() for c in next(x for x in result.stdout.splitlines() if " total " in x).strip("│ ").split("│")]
+    assert total == ["total", "3", "5", "1 (image_undecodable 1)", "4.2", "9.0", "9.9", "0.05", "20.0 kB"]
+    assert "2026-12-02 10:00:00 to 2026-12-02 11:00:00, per minute" in result.stdout
+    assert "project token: 3 requests, 5 images" in result.stdout
+    assert '"from": "2026-12-02T10:00:00Z"' in vtp("usage", DEPLOYMENT_ID, "--json").stdout

@@ -8,7 +8,7 @@ import typer
 from typer import _click  # typer 0.29 carries its own click; its Context is the one commands get
 from typer.core import TyperGroup
 
-from vtp_cli.commands import auth, data, deploy, export, hooks, jobs, keys, predict, train
+from vtp_cli.commands import auth, data, deploy, export, hooks, jobs, keys, predict, train, usage
 from vtp_cli.errors import EXPECTED, report
 from vtp_cli.options import State
 
@@ -58,6 +58,7 @@ jobs.register(app)
 export.register(app)
 deploy.register(app)
 keys.register(app)
+usage.register(app)
 predict.register(app)
 hooks.register(app)
 

@@ -18,7 +18,7 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 def as_data(obj: Any) -> Any:
     """A resource as plain JSON data, whether the client gave a pydantic model, a dataclass or a dict."""
     if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
+        return obj.model_dump(mode="json", by_alias=True)  # the names the API uses ("from", not "start")
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return as_data(dataclasses.asdict(obj))
     if isinstance(obj, Mapping):
