@@ -17,6 +17,7 @@ import numpy as np
 
 from vtp_inference import __version__
 from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.domain.model import Status
 from vtp_inference.entrypoints.access_http import OipRefusal, oip_admit, oip_scope
 from vtp_inference.entrypoints.metered import record_request
@@ -144,6 +145,8 @@ class OipServicer(GRPCInferenceServiceServicer):
             raise
         try:
             output, seconds = await self._predictor.infer_timed(entry, tensor)
+        except ModelInvalid as exc:  # an external runtime (Triton) failed mid-request
+            raise OipError(503, "model_unavailable", f"model {request.model_name!r} cannot answer: {exc}") from exc
         finally:
             await admission.release()
         context.set_trailing_metadata(metadata(admission.headers))  # RateLimit-Policy, RateLimit

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vtp_inference import __version__
 from vtp_inference.adapters.model_cache import Loaded
+from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.entrypoints.access_http import OipRefusal, oip_admit, oip_scope
 from vtp_inference.entrypoints.metered import declared_bytes, record_request
 from vtp_inference.service_layer.access import Access
@@ -134,6 +135,11 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
             return oip_error_response(exc)
         try:
             output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
+        except ModelInvalid as exc:  # an external runtime (Triton) failed mid-request
+            record_request(
+                meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error="model_unavailable"
+            )
+            return oip_error_response(OipError(503, "model_unavailable", f"model {name!r} cannot answer: {exc}"))
         finally:
             await admission.release()
         images = int(parsed.tensor.shape[0])
