@@ -1,0 +1,201 @@
+"""Open Inference Protocol infer through the platform against a bare ONNX Runtime loop on the same tensors.
+
+A local stack (identity, datasets, jobs, trainer-runner, export, inference) is started here on free
+ports; a short yolo11n detect job is trained (CPU), exported to ONNX and deployed. Then, on the
+preprocessed tensors of two photos (1280x720 and 640x480, letterboxed to imgsz):
+
+- baseline: `InferenceSession.run` in this process on the export's own model.onnx, best of
+  1 .. cores intra-op threads (one inter-op thread, sequential execution, as the service runs it);
+  the service runs with `--threads` intra-op threads (VTP_INFERENCE_THREADS, default 1 here);
+- `tritonclient.grpc` to the inference service's gRPC port, and `tritonclient.http` with binary
+  tensors through the gateway (Caddy), each at concurrency 1 and 2 (the service infers one at a time:
+  VTP_INFERENCE_WORKERS=1; a second request in flight hides the transfer).
+
+It prints inferences per second and the ratio platform / baseline (issue 11's goal: >= 0.90) and checks
+that the platform's outputs equal the baseline's. The bench runs sequentially, so the client, the
+service and the baseline never compete for the cores at the same moment.
+
+    python bench/oip_infer.py [--imgsz 640] [--seconds 10] [--epochs 3] [--images 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import cv2
+import httpx
+import numpy as np
+
+
+def _wait(api: httpx.Client, path: str, done: Callable[[dict[str, Any]], bool], timeout: float = 3600) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = api.get(path).json()
+        if done(body):
+            return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: {body}")
+        time.sleep(0.5)
+
+
+def _deploy(api: httpx.Client, root: Path, images: int, epochs: int, imgsz: int) -> tuple[dict, bytes]:
+    """Train, export to ONNX at the same size (the export's parity gate must pass), deploy; the deployment and
+    its model.onnx."""
+    from vtp_dice.sample import generate, zip_dataset
+
+    data = zip_dataset(generate(root / "d", images=images, size=(160, 128), seed=3), root / "d.zip").read_bytes()
+    dataset = api.post(
+        "/api/v1/datasets",
+        data={"name": f"bench-{uuid.uuid4().hex[:6]}"},
+        files={"file": ("d.zip", data, "application/zip")},
+        timeout=300,
+    )
+    dataset.raise_for_status()
+    config = {"epochs": epochs, "imgsz": imgsz, "batch": 16, "workers": 0, "seed": 0}
+    body = {"name": "bench", "task_type": "detect", "model": "yolo11n", "dataset_id": dataset.json()["id"]}
+    job = api.post("/api/v1/jobs", json={**body, "config": config})
+    job.raise_for_status()
+    done = _wait(api, f"/api/v1/jobs/{job.json()['id']}", lambda j: j["status"] in ("completed", "failed"))
+    if done["status"] != "completed":
+        raise RuntimeError(f"training failed: {done['error']}")
+    export = api.post("/api/v1/exports", json={"job_id": done["id"], "format": "onnx"})
+    export.raise_for_status()
+    final = _wait(api, f"/api/v1/exports/{export.json()['id']}", lambda e: e["status"] in ("succeeded", "failed"))
+    if final["status"] != "succeeded":
+        raise RuntimeError(f"export failed: {final['error']}")
+    deployment = api.post("/api/v1/deployments", json={"export_id": final["id"], "name": "bench-oip"})
+    deployment.raise_for_status()
+    package = api.get(f"/api/v1/exports/{final['id']}/download").content
+    return deployment.json(), zipfile.ZipFile(io.BytesIO(package)).read("model.onnx")
+
+
+def _tensor(width: int, height: int, imgsz: int, seed: int) -> np.ndarray:
+    """A JPEG photo-like image of that size, decoded and letterboxed as docs/inference.md documents."""
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), (0, 0), 3)
+    image = cv2.imdecode(cv2.imencode(".jpg", image)[1], cv2.IMREAD_COLOR)
+    r = min(imgsz / height, imgsz / width)
+    nw, nh = round(width * r), round(height * r)
+    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    dw, dh = (imgsz - nw) / 2, (imgsz - nh) / 2
+    image = cv2.copyMakeBorder(image, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1),
+                               cv2.BORDER_CONSTANT, value=(114, 114, 114))  # fmt: skip
+    return np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def _rate(call: Callable[[np.ndarray], Any], tensors: list[np.ndarray], seconds: float, concurrency: int) -> float:
+    """Inferences per second over `seconds`, `concurrency` callers cycling through the tensors."""
+    for x in tensors:
+        call(x)  # warm: first calls load, allocate, connect
+    deadline = time.perf_counter() + seconds
+
+    def worker(offset: int) -> int:
+        n = 0
+        while time.perf_counter() < deadline:
+            call(tensors[(n + offset) % len(tensors)])
+            n += 1
+        return n
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        total = sum(pool.map(worker, range(concurrency)))
+    return total / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--images", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=1, help="The service's VTP_INFERENCE_THREADS.")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+    import tritonclient.grpc as triton_grpc
+    import tritonclient.http as triton_http
+
+    from vtp_localstack.ports import isolated_config
+    from vtp_localstack.stack import LocalStack
+
+    tensors = [_tensor(1280, 720, args.imgsz, 1), _tensor(640, 480, args.imgsz, 2)]
+    cores = len(os.sched_getaffinity(0))
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cfg = isolated_config(root / "run", extra_service_env={"VTP_INFERENCE_THREADS": str(args.threads)})
+        stack = LocalStack(cfg)
+        try:
+            stack.up(services=("identity", "datasets", "jobs", "trainer-runner", "export", "inference"))
+            token = (cfg.run_path / "admin-token").read_text().strip()
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=cfg.gateway_url, headers=headers, timeout=60) as api:
+                deployment, model = _deploy(api, root, args.images, args.epochs, args.imgsz)
+            name = deployment["name"]
+
+            def baseline(threads: int) -> Callable[[np.ndarray], Any]:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+                options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+                return lambda x: session.run(None, {"images": x})[0]
+
+            for threads in range(1, cores + 1):
+                rates[f"bare onnxruntime, {threads} thread(s)"] = _rate(baseline(threads), tensors, args.seconds, 1)
+            expected = baseline(cores)(tensors[0])
+
+            grpc_client = triton_grpc.InferenceServerClient(f"{cfg.host}:{cfg.inference_grpc_port}")
+            grpc_auth = {"authorization": f"Bearer {token}"}
+
+            def over_grpc(x: np.ndarray) -> np.ndarray:
+                tensor = triton_grpc.InferInput("images", list(x.shape), "FP32")
+                tensor.set_data_from_numpy(x)
+                return grpc_client.infer(name, [tensor], headers=grpc_auth).as_numpy("output0")
+
+            per_thread = threading.local()  # tritonclient.http runs on gevent: one client per thread
+
+            def over_http(x: np.ndarray) -> np.ndarray:
+                if not hasattr(per_thread, "client"):
+                    per_thread.client = triton_http.InferenceServerClient(urlparse(cfg.gateway_url).netloc)
+                tensor = triton_http.InferInput("images", list(x.shape), "FP32")
+                tensor.set_data_from_numpy(x, binary_data=True)
+                wanted = [triton_http.InferRequestedOutput("output0", binary_data=True)]
+                result = per_thread.client.infer(name, [tensor], outputs=wanted, headers=dict(headers))
+                return result.as_numpy("output0")
+
+            for label, call in (("tritonclient.grpc", over_grpc), ("tritonclient.http (binary)", over_http)):
+                assert np.allclose(call(tensors[0]), expected, atol=1e-4), f"{label}: outputs differ"
+                for concurrency in (1, 2):
+                    rates[f"{label}, concurrency {concurrency}"] = _rate(call, tensors, args.seconds, concurrency)
+        finally:
+            stack.down()
+
+    best = max(v for k, v in rates.items() if k.startswith("bare"))
+    same = rates[f"bare onnxruntime, {args.threads} thread(s)"]
+    print(f"\nOIP infer, yolo11n detect ONNX, input [1, 3, {args.imgsz}, {args.imgsz}], {cores} cores")
+    print(f"service: VTP_INFERENCE_THREADS={args.threads}, VTP_INFERENCE_WORKERS=1")
+    print(f"{'':<42}{'infer/s':>10}{'ratio':>8}")
+    for label, rate in rates.items():
+        print(f"{label:<42}{rate:>10.1f}{rate / best:>8.2f}")
+    for transport in ("tritonclient.grpc", "tritonclient.http (binary)"):
+        top = max(v for k, v in rates.items() if k.startswith(transport))
+        print(
+            f"{transport}: best {top / best:.2f} x the best bare loop (goal >= 0.90), {top / same:.2f} x the bare "
+            f"loop with the service's {args.threads} thread(s)"
+        )
+
+
+if __name__ == "__main__":
+    main()
