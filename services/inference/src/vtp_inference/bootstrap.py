@@ -47,8 +47,8 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     deps = Deps(new_uow, exports, store, cache, settings.max_package_bytes)
     predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
 
-    meter, usage_router = use_usage(runtime, sessions, new_uow, settings)
     access, keys_router = use_access(runtime, new_uow, settings)
+    meter, usage_router = use_usage(runtime, sessions, new_uow, settings, access)
 
     async def close_predictor() -> None:
         predictor.close()

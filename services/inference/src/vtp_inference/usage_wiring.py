@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtp_inference.adapters.usage_store import PostgresUsageStore
 from vtp_inference.entrypoints.usage_http import build_usage_router
+from vtp_inference.service_layer.access import Access
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_inference.settings import InferenceSettings
@@ -23,6 +24,7 @@ def use_usage(
     sessions: async_sessionmaker[AsyncSession],
     new_uow: NewUow,
     settings: InferenceSettings,
+    access: Access,
 ) -> tuple[Meter, APIRouter]:
     """The replica's meter (flushed every `usage_flush_seconds` and once more at shutdown) and the usage routes."""
     store = PostgresUsageStore(sessions)
@@ -35,4 +37,4 @@ def use_usage(
     # Shutdown hooks run in reverse order after the background tasks stopped: this one runs
     # before the database engine (registered earlier) is disposed.
     runtime.parts.on_shutdown.append(meter.final_flush)
-    return meter, build_usage_router(new_uow, store)
+    return meter, build_usage_router(new_uow, store, access)

@@ -37,6 +37,13 @@ T = TypeVar("T")
 PageSize = Annotated[int, Query(ge=1, le=200)]
 
 
+def _optional_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`json_body(model)` for a body that may be left out (rotation: every field has a default)."""
+    extra = json_body(model)
+    next(v for v in extra.values() if isinstance(v, dict) and "content" in v)["required"] = False
+    return extra
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -142,7 +149,7 @@ def build_keys_router(deps: KeyDeps) -> APIRouter:
         response_model=KeyCreated,
         summary="A successor key (secret shown once); the old key keeps working for `overlap_seconds`",
         responses=problems(404, 409, 422),
-        openapi_extra=json_body(RotateIn),
+        openapi_extra=_optional_body(RotateIn),
     )
     @router.post(
         one + "/{key_id}/rotate",
@@ -150,12 +157,12 @@ def build_keys_router(deps: KeyDeps) -> APIRouter:
         response_model=KeyCreated,
         summary="Rotate",
         responses=problems(404, 409, 422),
-        openapi_extra=json_body(RotateIn),
+        openapi_extra=_optional_body(RotateIn),
     )
     async def rotate(
         key_id: uuid.UUID, caller: Caller, body: Annotated[Any, Body()] = None, deployment_id: uuid.UUID | None = None
     ) -> KeyCreated:
-        overlap = timedelta(seconds=parse(RotateIn, body or {}).overlap_seconds)
+        overlap = timedelta(seconds=parse(RotateIn, {} if body is None else body).overlap_seconds)
         _, successor, secret = await _guarded(keys.rotate_key(deps, caller, key_id, deployment_id, overlap))
         return KeyCreated(**KeyOut.of(successor, _now()).model_dump(), secret=secret)
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from vtp_inference.domain.keys import USAGE_READ, KeyPrincipal
 from vtp_inference.domain.model import DeploymentNotFound, Problem, RequestRefused
 from vtp_inference.domain.usage import Cell
 from vtp_inference.domain.usage_query import UsageQuery, parse_query
+from vtp_inference.entrypoints.access_http import access_problem
 from vtp_inference.entrypoints.http import not_found, refused
 from vtp_inference.service_layer import usage_reports
+from vtp_inference.service_layer.access import Access, AccessError, KeyForbidden
 from vtp_inference.service_layer.metering import UsageStore
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal, current_principal
@@ -88,13 +92,22 @@ def _answer(request: Request, fmt: str | None, report: usage_reports.UsageReport
     return Response(_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def build_usage_router(new_uow: NewUow, store: UsageStore) -> APIRouter:
+def _visible(caller: Principal) -> Callable[[uuid.UUID], bool] | None:
+    """What an API key may read of the project's usage (403 without `usage:read`); a token: all of it."""
+    if not isinstance(caller, KeyPrincipal):
+        return None
+    if USAGE_READ not in caller.scopes:
+        raise access_problem(KeyForbidden(f"the key lacks the {USAGE_READ!r} scope"))
+    return caller.key.reaches
+
+
+def build_usage_router(new_uow: NewUow, store: UsageStore, access: Access) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["usage"])
 
     @router.get(
         "/deployments/{deployment_id}/usage",
         summary="A deployment's usage per minute, hour or day (per key with key_id), as JSON or CSV",
-        responses=problems(404, 422),
+        responses=problems(403, 404, 422),
     )
     async def deployment(
         deployment_id: uuid.UUID,
@@ -106,6 +119,10 @@ def build_usage_router(new_uow: NewUow, store: UsageStore) -> APIRouter:
         key_id: KeyId = None,
         format: Format = None,  # the query parameter's public name
     ) -> Any:
+        try:  # an API key needs `usage:read` and to reach the deployment
+            access.require_scope(caller, USAGE_READ, deployment_id)
+        except AccessError as exc:
+            raise access_problem(exc) from exc
         query = _query(start, to, granularity, key_id, format)
         try:
             report = await usage_reports.deployment_usage(new_uow, store, caller.project_id, deployment_id, query)
@@ -116,7 +133,7 @@ def build_usage_router(new_uow: NewUow, store: UsageStore) -> APIRouter:
     @router.get(
         "/usage",
         summary="The project's usage over every deployment, with a breakdown per deployment, as JSON or CSV",
-        responses=problems(422),
+        responses=problems(403, 422),
     )
     async def project(
         request: Request,
@@ -127,8 +144,9 @@ def build_usage_router(new_uow: NewUow, store: UsageStore) -> APIRouter:
         key_id: KeyId = None,
         format: Format = None,
     ) -> Any:
+        visible = _visible(caller)
         query = _query(start, to, granularity, key_id, format)
-        report = await usage_reports.project_usage(store, caller.project_id, query)
+        report = await usage_reports.project_usage(store, caller.project_id, query, visible)
         return _answer(request, format, report, _json(report, {"project_id": str(caller.project_id)}, "deployment_id"))
 
     return router

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,7 +43,12 @@ async def deployment_usage(
     return _report(query, rows, by_deployment=False)
 
 
-async def project_usage(store: UsageStore, project_id: uuid.UUID, query: UsageQuery) -> UsageReport:
-    """Every deployment of the caller's project (including deleted ones: their usage happened)."""
+async def project_usage(
+    store: UsageStore, project_id: uuid.UUID, query: UsageQuery, visible: Callable[[uuid.UUID], bool] | None = None
+) -> UsageReport:
+    """Every deployment of the caller's project (deleted ones too: their usage happened), or only
+    those `visible` admits (an API key's deployments)."""
     rows = await store.read(project_id, query.granularity, query.start, query.end, None, query.key_id)
+    if visible is not None:
+        rows = [(key, cell) for key, cell in rows if visible(key.deployment_id)]
     return _report(query, rows, by_deployment=True)
