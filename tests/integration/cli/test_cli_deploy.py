@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .conftest import Vtp
+from .conftest import Vtp, eventually
 
 pytestmark = pytest.mark.integration
 Deployed = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
@@ -67,3 +67,9 @@ def test_predict_prints_detections_and_saves_drawn_images(
     assert drawn.getpixel(edge) != original.getpixel(edge)  # the box's left edge is drawn
     refused = vtp("predict", "cli-shapes", str(photos), "conf=7")
     assert refused.returncode == 1 and "#/conf" in refused.stderr
+
+    # Usage is flushed every few seconds: the 6 images predicted above, and the refused request's error.
+    report = eventually(lambda: (u := vtp.json("usage", "cli-shapes"))["total"]["images"] >= 6 and u, 60)
+    assert report["deployment_id"] == deployed[1]["id"] and report["total"]["requests"] >= 2
+    table = vtp("usage", "cli-shapes")
+    assert table.returncode == 0 and "total" in table.stdout
