@@ -38,6 +38,7 @@ def test_the_exports_config_becomes_a_python_backend_model_with_the_same_interfa
     assert 'key: "intra_op_threads" value { string_value: "2" }' in config
     native = model_config(EXPORT_CONFIG, "vtp-d1-abc", "onnxruntime", 2)
     assert native.splitlines()[:2] == ['name: "vtp-d1-abc"', 'platform: "onnxruntime_onnx"']
+    assert "instance_group [{ kind: KIND_AUTO count: 1 }]" in native  # a GPU where Triton has one
     assert "model.py" not in model_files(ONNX, native, "onnxruntime") and "1/model.py" in model_files(
         ONNX, config, "python"
     )

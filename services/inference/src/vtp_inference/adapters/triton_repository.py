@@ -86,8 +86,9 @@ def model_config(export_config: str, name: str, backend: str, threads: int) -> s
     if backend == "python":
         head = [f'name: "{name}"', 'backend: "python"']
         body.append(f'parameters {{ key: "intra_op_threads" value {{ string_value: "{threads}" }} }}')
-    else:
+    else:  # Triton's native backend: on the GPU where Triton has one (the export names the CPU)
         head = [f'name: "{name}"', 'platform: "onnxruntime_onnx"']
+        body = [line.replace("KIND_CPU", "KIND_AUTO") for line in body]
     return "\n".join(head + body) + "\n"
 
 
