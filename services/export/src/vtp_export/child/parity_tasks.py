@@ -134,18 +134,21 @@ def _match_pairs(ref: np.ndarray, got: np.ndarray, conf: float) -> tuple[dict[st
     return m, pairs
 
 
-def tied(rows: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Instances whose score equals another same-class instance's within `eps`.
+def tie_groups(rows: np.ndarray, eps: float = 1e-6) -> list[list[int]]:
+    """For each instance, the same-class instances whose score equals its own within `eps` (itself included).
 
-    NMS keeps either of two such anchors depending on sort order alone (an undertrained model
-    has many), so their masks and keypoints may come from different anchors in two correct
-    implementations; they are compared on box, score and class only.
+    NMS keeps either of two such anchors depending on sort order alone (an undertrained model has
+    many), so two correct implementations may give their masks or keypoints in another order: a
+    mask or keypoints is compared with the best of its group.
     """
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-    same = rows[:, None, 5] == rows[None, :, 5]
-    close = np.abs(rows[:, None, 4] - rows[None, :, 4]) < eps
-    np.fill_diagonal(close, False)
-    return np.asarray((same & close).any(1))
+    same = (rows[:, None, 5] == rows[None, :, 5]) & (np.abs(rows[:, None, 4] - rows[None, :, 4]) < eps)
+    return [np.flatnonzero(row).tolist() for row in same]
+
+
+def tied(rows: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Instances that tie another (see `tie_groups`)."""
+    return np.asarray([len(g) > 1 for g in tie_groups(rows, eps)], dtype=bool)
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -206,10 +209,13 @@ def compare(
         acc["score_diffs"] += m["score_diffs"]
         acc["same"] += [float(s) for s in m["same_class"]]
         unmatched += m["unmatched"]
-        ambiguous = tied(r)
-        acc["tied"] += [float(ambiguous[i]) for i, _ in pairs]
+        # Instances tied in score with another of their class survive NMS by sort order alone: the
+        # two models may keep different anchors, so their masks or keypoints are not compared.
+        tied_ref, tied_got = tied(r), tied(g)
         for i, j in pairs:
-            if ambiguous[i]:
+            skip = bool(tied_ref[i] or tied_got[j])
+            acc["tied"].append(float(skip))
+            if skip:
                 continue
             if task == "segment":
                 acc["mask_ious"].append(_mask_iou(ref["_masks"][i], got["_masks"][j]))
