@@ -22,13 +22,15 @@ from vtp_runtime.supervision import Background
 def use_access(runtime: ServiceRuntime, new_uow: NewUow, settings: InferenceSettings) -> tuple[Access, APIRouter]:
     """The replica's `Access` (API keys accepted on serving routes by the auth middleware) and the keys routes."""
     url = settings.rate_limit_redis_url or settings.redis_url
+    if runtime.sessions is None:
+        raise RuntimeError("use_database() comes before use_access()")
     if not url:
         raise RuntimeError("inference needs VTP_REDIS_URL")
     # Its own client with short timeouts: an unreachable Redis must fail a check fast (fail open or closed).
     timeout = settings.rate_limit_timeout_seconds
     redis = aioredis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     access = Access(
-        SqlAccessStore(new_uow),
+        SqlAccessStore(runtime.sessions),
         RedisRateLimiter(redis),
         runtime.parts.verifier,
         AccessSettings(

@@ -8,11 +8,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from vtp_inference.adapters.orm_keys import api_keys, deployment_limits
 from vtp_inference.domain.keys import ApiKey, Limits
-from vtp_inference.service_layer.unit_of_work import NewUow
 
 
 def _row(key: ApiKey) -> dict[str, Any]:
@@ -101,18 +100,17 @@ class KeyRepository:
 class SqlAccessStore:
     """What the per-request access checks read and write, each in its own short transaction."""
 
-    def __init__(self, new_uow: NewUow) -> None:
-        self._new_uow = new_uow
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        async with self._new_uow() as uow:
-            return await KeyRepository(uow.session).by_hash(key_hash)
+        async with self._sessions() as session:
+            return await KeyRepository(session).by_hash(key_hash)
 
     async def limits_of(self, deployment_id: uuid.UUID) -> Limits | None:
-        async with self._new_uow() as uow:
-            return await KeyRepository(uow.session).limits_of(deployment_id)
+        async with self._sessions() as session:
+            return await KeyRepository(session).limits_of(deployment_id)
 
     async def touch(self, last_used: dict[uuid.UUID, datetime]) -> None:
-        async with self._new_uow() as uow:
-            await KeyRepository(uow.session).touch(last_used)
-            await uow.commit()
+        async with self._sessions() as session, session.begin():
+            await KeyRepository(session).touch(last_used)

@@ -156,9 +156,8 @@ class Access:
             return Admission()
         member = uuid.uuid4().hex if any(p.kind == CONCURRENT for p in found) else ""
         try:
-            verdict = await asyncio.wait_for(
-                self._limiter.acquire(found, key.id if key else None, images, member), self._s.redis_timeout_seconds
-            )
+            async with asyncio.timeout(self._s.redis_timeout_seconds):  # no extra task, unlike wait_for
+                verdict = await self._limiter.acquire(found, key.id if key else None, images, member)
         except (RedisError, OSError, TimeoutError) as exc:
             return self._unavailable(exc)
         if verdict.ended and key is not None:
