@@ -207,8 +207,11 @@ def test_a_query_reports_every_problem_at_once():
         parse_query("2026-01-01", "2026-03-01", "minute", None, now)
     assert [(p.pointer, p.code) for p in refused.value.problems] == [("/to", "range_too_long")]
     with pytest.raises(RequestRefused) as refused:
-        parse_query("yesterday", None, None, None, now)
-    assert [(p.pointer, p.code) for p in refused.value.problems] == [("/from", "invalid_parameter")]
+        parse_query("yesterday", "9999-12-31T23:59:59-01:00", None, None, now)
+    assert [(p.pointer, p.code) for p in refused.value.problems] == [
+        ("/to", "invalid_parameter"),
+        ("/from", "invalid_parameter"),
+    ]
 
 
 def test_a_query_starts_on_a_period_boundary_and_has_defaults():

@@ -28,6 +28,9 @@ def _moment(raw: str, name: str, found: list[Problem]) -> datetime | None:
     except ValueError:
         found.append(Problem(f"/{name}", "invalid_parameter", f"{name} must be an ISO 8601 date or date-time"))
         return None
+    if not 1970 <= moment.year <= 9000:  # also keeps offsets and default spans clear of datetime's limits
+        found.append(Problem(f"/{name}", "invalid_parameter", f"{name} must be in the years 1970 to 9000"))
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # no offset: UTC
 
 

@@ -37,6 +37,9 @@ CSV_COLUMNS = (
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "compute_seconds", "bytes_in",
 )  # fmt: skip
 FORMATS = (None, "", "json", "csv")
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV when asked for"}
+}
 
 
 def _query(start: str | None, end: str | None, grain: str | None, key_id: str | None, fmt: str | None) -> UsageQuery:
@@ -107,7 +110,7 @@ def build_usage_router(new_uow: NewUow, store: UsageStore, access: Access) -> AP
     @router.get(
         "/deployments/{deployment_id}/usage",
         summary="A deployment's usage per minute, hour or day (per key with key_id), as JSON or CSV",
-        responses=problems(403, 404, 422),
+        responses={**CSV_RESPONSE, **problems(403, 404, 422)},
     )
     async def deployment(
         deployment_id: uuid.UUID,
@@ -133,7 +136,7 @@ def build_usage_router(new_uow: NewUow, store: UsageStore, access: Access) -> AP
     @router.get(
         "/usage",
         summary="The project's usage over every deployment, with a breakdown per deployment, as JSON or CSV",
-        responses=problems(403, 422),
+        responses={**CSV_RESPONSE, **problems(403, 422)},
     )
     async def project(
         request: Request,
