@@ -105,3 +105,11 @@ def test_an_unexpected_exception_is_not_swallowed(fake: FakeClient, vtp: Any) ->
     result = vtp("jobs", "show", JOB_ID)
     assert result.exit_code == 1
     assert isinstance(result.exception, RuntimeError)
+
+
+def test_human_figures() -> None:
+    from vtp_cli.output import counts, duration, pairs
+
+    assert [duration(s) for s in (3, 59.6, 200, 46392)] == ["3 s", "1 min", "3 min 20 s", "12 h 53 min"]
+    assert pairs({"dynamic": False, "opset": None, "imgsz": 64}) == "dynamic=false, imgsz=64"
+    assert counts({"val": 5, "test": 0, "train": 19}) == "train 19, val 5, test 0"

@@ -36,6 +36,8 @@ def test_epoch_rows_are_aligned_under_their_header() -> None:
     header = table.header(EPOCH)
     row = table.row(EPOCH)
     assert header.split() == ["epoch", "box_loss", "cls_loss", "precision", "recall", "mAP50", "mAP50-95", "time"]
+    with_val_losses = {**EPOCH, "val_metrics": {**EPOCH["val_metrics"], "box_loss": 1.2}}  # type: ignore[dict-item]
+    assert EpochTable().header(with_val_losses).split()[-2] == "val_box_loss"
     assert row.split() == ["1/2", "1.5000", "3.0000", "0.3000", "0.4000", "0.2000", "0.1000", "3.2s"]
     assert len(header) == len(row)
     assert eta_text(65) == "ETA 1:05" and eta_text(None) == "ETA -" and eta_text(7300) == "ETA 2h01m"
@@ -139,7 +141,7 @@ def test_predict_prints_detections_and_draws_them(fake: FakeClient, vtp: Any, tm
     fake.answers["deployments.list"] = {"items": [_deployment()], "total": 1, "limit": 200, "offset": 0}
     box = {
         "class_id": 0, "class_name": "circle", "confidence": 0.91, "xyxy": [10.0, 20.0, 90.0, 80.0],
-        "xywhn": [0.25, 0.5, 0.4, 0.6], "polygon": [[10, 20], [90, 20], [50, 80]], "keypoints": [[50, 50, 0.9]],
+        "xywhn": [0.25, 0.5, 0.4, 0.6], "polygons": [[[10, 20], [90, 20], [50, 80]]], "keypoints": [[50, 50, 0.9]],
     }  # fmt: skip
     fake.answers["deployments.predict"] = {
         "deployment_id": DEPLOYMENT_ID, "name": "shapes", "export_id": EXPORT_ID, "export_version": 1,
@@ -154,7 +156,7 @@ def test_predict_prints_detections_and_draws_them(fake: FakeClient, vtp: Any, tm
     assert deployment_id == DEPLOYMENT_ID and [p.name for p in images] == ["a.png", "b.png"]
     assert kwargs == {"conf": 0.5, "classes": [0]}
     row = next(line for line in result.stdout.splitlines() if "circle (0)" in line)
-    assert "0.910" in row and "10.0" in row and "mask, 1 keypoints" in row
+    assert "0.910" in row and "10.0" in row and "mask (1 polygon), 1 keypoints" in row
     drawn = Image.open(out / "a.png").convert("RGB")
     assert drawn.getpixel((10, 50)) != (40, 80, 120)  # the box's left edge is drawn
     assert drawn.getpixel((150, 95)) == (40, 80, 120)  # outside every shape: untouched
@@ -208,3 +210,12 @@ def test_classification_and_pose_answers(tmp_path: Path) -> None:
     assert drawn.getpixel((30, 30)) != (40, 80, 120)  # a visible keypoint
     assert drawn.getpixel((40, 40)) == (40, 80, 120)  # below the visibility threshold: not drawn
     assert drawn.getpixel((50, 50)) != (40, 80, 120)  # x, y only: drawn
+
+
+def test_train_json_prints_only_the_final_job(fake: FakeClient, vtp: Any) -> None:
+    fake.messages = _feed(EPOCH)
+    states = iter([job("queued"), job("completed")])
+    fake.jobs.get = lambda *a, **k: next(states, job("completed"))  # type: ignore[method-assign]
+    result = vtp("train", "data=22222222-2222-2222-2222-222222222222", "epochs=2", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "completed"

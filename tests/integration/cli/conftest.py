@@ -60,9 +60,16 @@ class Vtp:
         return env
 
     def __call__(self, *args: str, timeout: float = 900, **env: str | None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        started = time.monotonic()
+        result = subprocess.run(
             [str(VTP), *args], env=self.env(**env), capture_output=True, text=True, timeout=timeout, check=False
         )
+        if transcript := os.environ.get("VTP_CLI_TRANSCRIPT"):  # every command as a user saw it, for review
+            with open(transcript, "a") as log:
+                took = time.monotonic() - started
+                log.write(f"$ vtp {' '.join(args)}   # exit {result.returncode}, {took:.1f} s\n")
+                log.write(result.stdout + result.stderr + "\n")
+        return result
 
     def json(self, *args: str, **env: str | None) -> Any:
         result = self(*args, "--json", **env)

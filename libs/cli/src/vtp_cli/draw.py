@@ -44,21 +44,9 @@ def _rgba(hex_colour: str, alpha: int) -> tuple[int, int, int, int]:
 
 
 def _polygons(detection: dict[str, Any]) -> list[list[tuple[float, float]]]:
-    """Polygons of a segmentation answer, whether given as [[x, y], ...], [x, y, x, y, ...] or a list of those."""
-    raw = detection.get("polygons") or detection.get("segments") or detection.get("polygon") or []
-    if raw and isinstance(raw[0], int | float):
-        raw = [raw]
-    elif raw and isinstance(raw[0], list | tuple) and raw[0] and isinstance(raw[0][0], int | float):
-        raw = [raw] if len(raw[0]) == 2 else raw
-    polygons = []
-    for polygon in raw:
-        if polygon and isinstance(polygon[0], int | float):
-            points = [(float(polygon[i]), float(polygon[i + 1])) for i in range(0, len(polygon) - 1, 2)]
-        else:
-            points = [(float(p[0]), float(p[1])) for p in polygon]
-        if len(points) >= 3:
-            polygons.append(points)
-    return polygons
+    """A segmentation answer's outlines: `polygons`, each [[x, y], ...] in the image's pixels."""
+    outlines = [[(float(x), float(y)) for x, y, *_ in polygon] for polygon in detection.get("polygons") or []]
+    return [points for points in outlines if len(points) >= 3]
 
 
 def _keypoints(detection: dict[str, Any]) -> list[tuple[float, float, float]]:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from vtp_cli.output import as_data, err
+from vtp_cli.output import as_data, duration, err
 from vtp_client.errors import ApiError, ConnectionFailed, VtpError
 
 
@@ -80,7 +80,7 @@ def _hint(error: BaseException) -> str | None:
             return "check the token: `vtp whoami`, or log in again with `vtp login URL --token ...`"
         if error.status == 429:
             wait = error.retry_after
-            return f"rate limited; retry after {wait:g} s" if wait is not None else "rate limited; retry later"
+            return f"rate limited; retry after {duration(wait)}" if wait is not None else "rate limited; retry later"
     return None
 
 

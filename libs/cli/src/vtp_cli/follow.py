@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from vtp_cli.output import as_data, out
+from vtp_cli.output import as_data, err, out
 from vtp_client.errors import ApiError
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -36,9 +36,9 @@ class EpochTable:
 
     def header(self, data: dict[str, Any]) -> str:
         self.losses = list(data.get("train_losses", {}))
-        got = data.get("val_metrics", {})
-        self.metrics = [m for m in _METRIC_ORDER if m in got] + sorted(m for m in got if m not in _METRIC_ORDER)
-        cells = [f"{'epoch':>9}", *(f"{k:>10}" for k in self.losses + self.metrics), f"{'time':>7}"]
+        self.metrics = metric_order(data.get("val_metrics", {}))
+        names = self.losses + [val_name(m, self.losses) for m in self.metrics]
+        cells = [f"{'epoch':>9}", *(f"{k:>10}" for k in names), f"{'time':>7}"]
         return " ".join(cells)
 
     def row(self, data: dict[str, Any]) -> str:
@@ -50,6 +50,16 @@ class EpochTable:
         seconds = data.get("epoch_seconds")
         cells.append(f"{seconds:>6.1f}s" if isinstance(seconds, int | float) else f"{'-':>7}")
         return " ".join(cells)
+
+
+def metric_order(metrics: dict[str, Any]) -> list[str]:
+    """Precision, recall, mAP50, mAP50-95 (or top1, top5) first, then the rest (validation losses)."""
+    return [m for m in _METRIC_ORDER if m in metrics] + sorted(m for m in metrics if m not in _METRIC_ORDER)
+
+
+def val_name(metric: str, losses: list[str]) -> str:
+    """A validation metric's column name: `val_box_loss` where a training loss has the same name."""
+    return f"val_{metric}" if metric in losses else metric
 
 
 def _cell(value: Any) -> str:
@@ -164,9 +174,9 @@ class Follower:
             )
         elif kind == "metrics":
             if not self.header_shown:
-                self.progress.console.print(self.table.header(data), markup=False, highlight=False)
+                self._say(self.table.header(data))
                 self.header_shown = True
-            self.progress.console.print(self.table.row(data), markup=False, highlight=False)
+            self._say(self.table.row(data))
             self.progress.update(self.task, total=data.get("total_epochs"), completed=data.get("epoch", 0))
         elif kind == "job_status":
             status = str(data.get("status", ""))
@@ -175,9 +185,14 @@ class Follower:
             return status in ("completed", "cancelled")
         elif kind == "error":
             error = data.get("error") or {}
-            self.progress.console.print(f"job failed: {error.get('code', '')} {error.get('message', '')}".rstrip())
+            self._say(f"job failed: {error.get('code', '')} {error.get('message', '')}".rstrip())
             return True
         return False
+
+    def _say(self, line: str) -> None:
+        """A line above the bar; nothing with `--json` (stdout is for the final JSON only)."""
+        if not self.quiet:
+            self.progress.console.print(line, markup=False, highlight=False)
 
     def _poll_done(self) -> bool:
         job = as_data(self.client.jobs.get(self.job_id))
@@ -196,12 +211,13 @@ class Follower:
             time.sleep(0.3)
 
     def _interrupted(self) -> Outcome:
-        self.console.print()
+        notice = err if self.quiet else self.console  # with --json, stdout holds only the job
+        notice.print()
         answer = ask_cancel()
         if answer == "cancel":
             job = as_data(self.client.jobs.cancel(self.job_id, reason="cancelled from the vtp command line"))
-            self.console.print(f"cancel requested for job {self.job_id} (status {job['status']})")
+            notice.print(f"cancel requested for job {self.job_id} (status {job['status']})")
             return Outcome(job)
         job = as_data(self.client.jobs.get(self.job_id))
-        self.console.print(f"stopped watching; job {self.job_id} is {job['status']}: vtp jobs watch {self.job_id}")
+        notice.print(f"stopped watching; job {self.job_id} is {job['status']}: vtp jobs watch {self.job_id}")
         return Outcome(job, detached=True)

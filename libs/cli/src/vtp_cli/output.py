@@ -77,3 +77,30 @@ def when(value: Any) -> str:
     """A timestamp without its fraction and offset, for tables."""
     text = str(value or "-")
     return text[:19].replace("T", " ")
+
+
+def pairs(values: Any) -> str:
+    """`{"a": 1, "b": None}` as `a=1` for people: JSON spelling of booleans, unset values left out."""
+    if not isinstance(values, dict) or not values:
+        return "-"
+    shown = {k: v for k, v in sorted(values.items()) if v is not None}
+    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}" for k, v in shown.items()) or "-"
+
+
+def counts(values: Any) -> str:
+    """`{"train": 19, "val": 5}` as `train 19, val 5` (train, val, test first)."""
+    if not isinstance(values, dict) or not values:
+        return "-"
+    order = ["train", "val", "test", *sorted(k for k in values if k not in ("train", "val", "test"))]
+    return ", ".join(f"{k} {values[k]}" for k in order if k in values)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as `42 s`, `3 min 20 s` or `12 h 53 min`."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"

@@ -76,18 +76,18 @@ def detections_table(name: str, image: dict[str, Any]) -> Table:
     top5 = image.get("top5") or []
     what = f"top {len(top5)} classes" if top5 and not found else f"{len(found)} detection(s)"
     title = f"{name}: {image.get('width')}x{image.get('height')}, {what}, {total:.1f} ms"
-    table = Table("class", "conf", "x1", "y1", "x2", "y2", "extra", title=title, title_justify="left")
+    extras = any(d.get("polygons") or d.get("keypoints") for d in found)
+    columns = ["class", "conf", "x1", "y1", "x2", "y2"] + (["mask / keypoints"] if extras else [])
+    table = Table(*columns, title=title, title_justify="left")
     for d in found:
         x1, y1, x2, y2 = (f"{v:.1f}" for v in d.get("xyxy", [0, 0, 0, 0]))
         extra = []
-        if d.get("polygon") or d.get("polygons") or d.get("segments"):
-            extra.append("mask")
+        if d.get("polygons"):
+            extra.append(f"mask ({len(d['polygons'])} polygon{'s' if len(d['polygons']) > 1 else ''})")
         if d.get("keypoints"):
             extra.append(f"{len(d['keypoints'])} keypoints")
-        label = f"{d.get('class_name')} ({d.get('class_id')})"
-        table.add_row(label, f"{d.get('confidence', 0):.3f}", x1, y1, x2, y2, ", ".join(extra))
+        row = [f"{d.get('class_name')} ({d.get('class_id')})", f"{d.get('confidence', 0):.3f}", x1, y1, x2, y2]
+        table.add_row(*row, *([", ".join(extra)] if extras else []))
     for c in top5:  # a classification answer
-        table.add_row(
-            f"{c.get('class_name')} ({c.get('class_id')})", f"{c.get('confidence', 0):.3f}", "", "", "", "", ""
-        )
+        table.add_row(f"{c.get('class_name')} ({c.get('class_id')})", f"{c.get('confidence', 0):.3f}")
     return table

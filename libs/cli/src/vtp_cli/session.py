@@ -19,8 +19,13 @@ def credentials() -> tuple[str, str | None]:
     return settings.url, settings.token
 
 
+# A command waits out a short rate limit (a per-second bucket) but reports a long one (a quota) within
+# seconds instead of sleeping on it; the client retries connection errors and 503s as usual.
+MAX_RETRY_AFTER = 5.0
+
+
 def _connect() -> Any:
-    from vtp_client import Client  # imported late: `vtp --help` stays fast
+    from vtp_client import Client, RetryPolicy  # imported late: `vtp --help` stays fast
 
     url, token = credentials()
     if not token:
@@ -29,7 +34,7 @@ def _connect() -> Any:
             ExitCode.AUTH,
             hint="`vtp login URL --token TOKEN`, or set VTP_URL and VTP_TOKEN",
         )
-    return Client(url, token)
+    return Client(url, token, retry=RetryPolicy(max_retry_after=MAX_RETRY_AFTER))
 
 
 connect: Callable[[], Any] = _connect

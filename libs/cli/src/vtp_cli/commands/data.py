@@ -14,7 +14,7 @@ from rich.table import Table
 from vtp_cli import session
 from vtp_cli.errors import CliError, ExitCode
 from vtp_cli.options import JsonOpt, LimitOpt, OffsetOpt
-from vtp_cli.output import as_data, items, out, print_json, short, size, when
+from vtp_cli.output import as_data, counts, items, out, print_json, short, size, when
 from vtp_cli.progress import byte_bar
 
 data_app = typer.Typer(
@@ -55,7 +55,9 @@ def task_rows(dataset: dict[str, Any]) -> Table:
 
 def print_dataset(dataset: dict[str, Any]) -> None:
     out.print(f"dataset  {dataset['id']}  {dataset['name']!r}  (version {dataset['head_version']})")
-    out.print(f"images   {dataset['image_count']}, {size(dataset['size_bytes'])}, splits {dataset.get('split_counts')}")
+    out.print(
+        f"images   {dataset['image_count']}, {size(dataset['size_bytes'])}; split {counts(dataset.get('split_counts'))}"
+    )
     out.print(f"content  sha256 {dataset['content_hash']}")
     if dataset.get("tasks"):
         out.print(task_rows(dataset))
@@ -180,7 +182,7 @@ def split(
         return
     out.print(
         f"split {current['method']}: train {current['train']:g} / val {current['val']:g} / test {current['test']:g}"
-        f", seed {current['seed']}; images {current.get('counts')}"
+        f", seed {current['seed']}; images {counts(current.get('counts'))}"
     )
 
 

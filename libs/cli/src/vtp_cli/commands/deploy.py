@@ -12,7 +12,7 @@ from vtp_cli import session
 from vtp_cli.errors import CliError, ExitCode
 from vtp_cli.kv import parse_pairs
 from vtp_cli.options import JsonOpt, LimitOpt, OffsetOpt
-from vtp_cli.output import as_data, items, out, print_json, short, when
+from vtp_cli.output import as_data, items, out, pairs, print_json, short, when
 
 deployments_app = typer.Typer(
     name="deployments", help="Deployments: list, show, rollback, stop, start, remove.", no_args_is_help=True
@@ -54,8 +54,9 @@ def curl_line(url: str, deployment: dict[str, Any]) -> str:
 def print_deployment(url: str, d: dict[str, Any]) -> None:
     out.print(f"deployment {d['id']} {d['name']!r}: {d['status']}")
     out.print(f"serves     export {d['export_id']} (v{d.get('export_version')}), {d['task_type']}, {d['runtime']}")
-    defaults = ", ".join(f"{k}={v}" for k, v in sorted((d.get("defaults") or {}).items()))
-    out.print(f"defaults   {defaults}; input {d.get('imgsz')} px; classes {len(d.get('classes') or {})}")
+    out.print(
+        f"defaults   {pairs(d.get('defaults'))}; input {d.get('imgsz')} px; classes {len(d.get('classes') or {})}"
+    )
     if d.get("previous_export"):
         out.print(f"rollback   to export {d['previous_export'].get('export_id')}")
     if d.get("error"):

@@ -14,7 +14,7 @@ from vtp_cli import session
 from vtp_cli.errors import ExitCode
 from vtp_cli.kv import parse_pairs
 from vtp_cli.options import JsonOpt, LimitOpt, OffsetOpt
-from vtp_cli.output import as_data, err, items, out, print_json, short, size, when
+from vtp_cli.output import as_data, err, items, out, pairs, print_json, short, size, when
 from vtp_cli.progress import byte_bar
 from vtp_cli.render import parity_table
 
@@ -43,8 +43,9 @@ def print_export(export: dict[str, Any]) -> None:
     """Status, artifact, the parity report and the error of an export."""
     head = f"export {export['id']} {export['name']} of job {export['job_id']}: {export['format']} {export['status']}"
     out.print(head)
-    options = ", ".join(f"{k}={v}" for k, v in sorted((export.get("options") or {}).items()))
-    out.print(f"options   {options or '-'}; checkpoint {(export.get('checkpoint') or {}).get('kind')}")
+    checkpoint = export.get("checkpoint") or {}
+    which = f"{checkpoint.get('kind')} (epoch {checkpoint.get('epoch')})"
+    out.print(f"options   {pairs(export.get('options'))}; checkpoint {which}")
     if export.get("artifact"):
         artifact = export["artifact"]
         out.print(f"package   {size(artifact.get('size_bytes'))}, sha256 {artifact.get('sha256')}")

@@ -10,10 +10,11 @@ from rich.table import Table
 
 from vtp_cli import session
 from vtp_cli.commands.train import finish
+from vtp_cli.follow import metric_order, val_name
 from vtp_cli.options import JsonOpt, LimitOpt, OffsetOpt
 from vtp_cli.output import as_data, items, num, out, print_json, when
 from vtp_cli.plot import chart
-from vtp_cli.render import JOB_METRICS, job_table
+from vtp_cli.render import job_table
 
 jobs_app = typer.Typer(
     name="jobs", help="Training jobs: list, show, watch, logs, cancel, restart, metrics.", no_args_is_help=True
@@ -182,10 +183,10 @@ def metrics(
         out.print(f"job {job_id} has no finished epoch yet")
         return
     losses = list(epochs[-1].get("train_losses") or {})
-    got = epochs[-1].get("val_metrics") or {}
-    shown = [m for m in JOB_METRICS if m in got] + sorted(m for m in got if m not in JOB_METRICS)
+    shown = metric_order(epochs[-1].get("val_metrics") or {})
     title = f"job {job_id}, attempt {attempts[-1]['attempt']}"
-    table = Table("epoch", *losses, *shown, "lr", "seconds", title=title, title_justify="left")
+    names = [val_name(m, losses) for m in shown]
+    table = Table("epoch", *losses, *names, "lr", "seconds", title=title, title_justify="left")
     for e in epochs:
         row = [str(e["epoch"])]
         row += [num((e.get("train_losses") or {}).get(k), 4) for k in losses]
@@ -196,4 +197,5 @@ def metrics(
     if plot:
         out.print(chart("training losses", metric_series(epochs, "train_losses")))
         val = metric_series(epochs, "val_metrics")
-        out.print(chart("validation metrics", {k: val[k] for k in shown if k in val}))
+        scores = [m for m in shown if m in val and m not in losses]  # the 0..1 scores; val losses go with losses
+        out.print(chart("validation metrics", {k: val[k] for k in scores}))
