@@ -36,7 +36,7 @@ down: ## Stop every process of the local stack
 status: setup ## Health of every service and dependency, and the endpoints clients need
 	$(BIN)/vtp-stack status
 
-demo: up ## The platform's journey (grows with each feature; today: the stack, a project and a token)
+demo: up ## The whole journey through the vtp command: data, live training, export, deployment, prediction, webhooks, usage
 	$(BIN)/python deploy/local/demo.py
 
 test: setup lint typecheck ## Lint, type checks, then every test against the real local stack

@@ -1,151 +1,242 @@
-"""`make demo`: walk through the running platform from a user's side.
+"""`make demo`: the whole journey on the local stack, one `vtp` command per step.
 
-The stack's health; a new project with its own token (which sees only its project); a generated
-sample dataset uploaded, validated and frozen in a snapshot; a short CPU training job on it, its
-epochs printed live from the notifier's WebSocket feed as the runner reports them, and the result table.
+A project and its token, a local webhook receiver subscribed to every event, a generated dataset
+uploaded and snapshotted, a short CPU training followed live, an ONNX export with its parity report,
+a deployment, predictions on Ultralytics' own photos and on the dataset's validation images (drawn
+and saved), every webhook of the chain verified, the deployment's usage, and what to try next. Each
+step prints the command it runs, its output, and how long it took. What the CLI does not do
+(creating a project, the receiver, reading usage where `vtp` has no command for it) goes through
+the Python client, `vtp_client`.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
 import sys
-import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-from websockets.sync.client import connect
+from demo_webhooks import Receiver
 
+from vtp_client import ApiError, Client
 from vtp_dice.sample import generate, zip_dataset
 from vtp_localstack.config import StackConfig
 
+EPOCHS, IMGSZ = 15, 128  # about a minute on two CPU cores
+VAL_IMAGES = 8
+DEPLOYMENT = "demo-shapes"
+VTP = str(Path(sys.executable).with_name("vtp"))
 
-def _health(api: httpx.Client, admin: dict[str, str]) -> bool:
-    print(f"platform health without a token: {api.get('/api/v1/health').json()}")
-    health = api.get("/api/v1/health", headers=admin).json()  # the detail is for admins only
-    print(f"platform health: {health['status']}")
-    for name, service in sorted(health["services"].items()):
+
+class Journey:
+    """Runs the steps, prints each command and its output, and keeps each step's duration."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir, self.env = workdir, env
+        self.timings: list[tuple[str, float]] = []
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        print(f"\n\033[1m== {len(self.timings) + 1}. {title}\033[0m", flush=True)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            seconds = time.monotonic() - started
+            self.timings.append((title, seconds))
+            print(f"   ({seconds:.1f} s)", flush=True)
+
+    def vtp(self, *args: str, capture: bool = False) -> str:
+        """Run `vtp ARGS`, its output going to the terminal as it comes (and returned when `capture`)."""
+        print(f"$ vtp {shlex.join(_masked(args))}", flush=True)
+        if not capture:  # the terminal itself, so progress bars draw as they would for a user
+            code = subprocess.call([VTP, *args], env=self.env)
+            output = ""
+        else:
+            wide = self.env | {"COLUMNS": "200"}  # a long line (a secret) must not be wrapped
+            done = subprocess.run([VTP, *args], env=wide, capture_output=True, text=True)
+            code, output = done.returncode, done.stdout + done.stderr
+            print(output, end="", flush=True)
+        if code != 0:
+            raise SystemExit(f"`vtp {shlex.join(args)}` exited with {code}")
+        return output
+
+
+def _masked(args: tuple[str, ...]) -> list[str]:
+    """The command as printed: a token after `--token` shortened to its prefix."""
+    return [f"{a[:12]}..." if i and args[i - 1] == "--token" else a for i, a in enumerate(args)]
+
+
+def health(admin: Client) -> None:
+    report = admin.health()
+    print(f"platform health: {report.status}")
+    for name, service in sorted(report.services.items()):
         checks = ", ".join(f"{dep} {r['status']}" for dep, r in service.get("checks", {}).items())
         print(f"  {name:<15} {service['status']:<5} {checks}")
-    return bool(health["status"] == "ok")
 
 
-def _project(api: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
-    anonymous = api.get("/api/v1/jobs")
-    print(f"\nGET /api/v1/jobs without a token -> {anonymous.status_code} {anonymous.json()['code']}")
-    project = api.post("/api/v1/projects", json={"name": f"Demo {uuid.uuid4().hex[:6]}"}, headers=admin).json()
-    print(f"created project {project['slug']} ({project['id']})")
-    issued = api.post(f"/api/v1/projects/{project['id']}/tokens", json={"name": "demo"}, headers=admin).json()
-    print(f"issued token {issued['prefix']}... (shown once; only its SHA-256 is stored)")
-    mine = {"Authorization": f"Bearer {issued['token']}"}
-    visible = [p["slug"] for p in api.get("/api/v1/projects", headers=mine).json()]
-    print(f"projects visible to the new token: {visible}")
-    return mine
+def validation_images(vtp: Client, dataset_id: str, root: Path, out: Path, count: int) -> list[Path]:
+    """The first `count` images the snapshot put in `val`, copied from the generated dataset."""
+    snapshot = vtp.datasets.snapshots(dataset_id)[-1]
+    splits: dict[str, str] = vtp.datasets.manifest(dataset_id, snapshot.id)["splits"]
+    names = sorted(name for name, split in splits.items() if split == "val")[:count]
+    out.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for name in names:
+        copy = out / Path(name).name
+        shutil.copyfile(root / "images" / name, copy)
+        copies.append(copy)
+    return copies
 
 
-def _dataset(api: httpx.Client, auth: dict[str, str]) -> str | None:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = generate(Path(tmp) / "shapes", images=200, seed=0)
-        data = zip_dataset(root, Path(tmp) / "shapes.zip").read_bytes()
-    print(f"\nuploading a generated DICE dataset: 200 images, {len(data) / 1e6:.1f} MB")
-    response = api.post(
-        "/api/v1/datasets",
-        data={"name": "demo shapes"},
-        headers=auth,
-        files={"file": ("shapes.zip", data, "application/zip")},
-        timeout=120,
+def ultralytics_photos() -> list[Path]:
+    import ultralytics
+
+    assets = Path(ultralytics.__file__).parent / "assets"
+    return [assets / "bus.jpg", assets / "zidane.jpg"]
+
+
+def wait_for(check: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def usage(vtp: Client, deployment_id: str) -> None:
+    """Read through the client: `vtp` has no usage command (yet)."""
+    print("usage through the Python client: vtp.usage.deployment(id, granularity='minute')")
+
+    def counted() -> bool:
+        return vtp.usage.deployment(deployment_id, granularity="minute").total.images > 0
+
+    wait_for(counted, 20)  # the inference service writes usage every few seconds
+    report = vtp.usage.deployment(deployment_id, granularity="minute")
+    total = report.total
+    latency = ", ".join(f"{k} {v:.1f} ms" for k, v in total.latency_ms.items() if v is not None)
+    print(f"  {total.requests} requests, {total.images} images, {total.errors} errors; latency {latency}")
+    print(f"  compute {total.compute_seconds:.2f} s, {total.bytes_in / 1e3:.0f} kB in")
+    for point in report.series:
+        if point.requests:
+            print(f"  {point.start:%H:%M} UTC  {point.requests:>3} requests {point.images:>3} images")
+
+
+def next_steps(workdir: Path, dataset_id: str, job_id: str, export_id: str) -> None:
+    config = workdir / "config.json"
+    print(
+        f"""
+What to try next (the demo's login is in {config}; `vtp login URL --token ...` makes your own):
+  export VTP_CONFIG={config}
+  vtp jobs show {job_id}                 # the result table
+  vtp jobs metrics {job_id} --plot       # the curves in the terminal
+  vtp train data={dataset_id} model={job_id} epochs=10 imgsz={IMGSZ}   # fine-tune from this job's best
+  vtp export {job_id} --format openvino  # another format, with its own parity report
+  vtp deployments ls
+  vtp predict {DEPLOYMENT} your-photos/ --save out/
+  vtp exports download {export_id}       # the package: model, metadata.json, predict.py
+  vtp hooks ls
+  make status   # every endpoint; the API is browsable at /api/docs"""
     )
-    if response.status_code != 201:
-        print(response.text)
-        return None
-    dataset = response.json()
-    for task, summary in dataset["tasks"].items():
-        classes = ", ".join(f"{c['name']} {c['annotation_count']}" for c in summary["classes"])
-        print(f"  {task:<15} {summary['annotation_count']:>4} annotations ({classes})")
-    print(f"  splits {dataset['split_counts']}, content hash {dataset['content_hash'][:16]}...")
-    snapshot = api.post(f"/api/v1/datasets/{dataset['id']}/snapshots", headers=auth).json()
-    print(f"snapshot {snapshot['version_tag']} ({snapshot['id']}) pinned; published dataset.snapshot-created.v1")
-    return str(dataset["id"])
-
-
-def _train(api: httpx.Client, auth: dict[str, str], dataset_id: str, epochs: int = 15) -> bool:
-    config = {"epochs": epochs, "imgsz": 128, "batch": 16, "workers": 0, "seed": 0}
-    response = api.post(
-        "/api/v1/jobs",
-        headers=auth,
-        json={
-            "name": "demo detector",
-            "task_type": "detect",
-            "model": "yolo11n",
-            "dataset_id": dataset_id,
-            "config": config,
-        },
-    )
-    if response.status_code != 201:
-        print(response.text)
-        return False
-    job = response.json()
-    print(f"\ntraining job {job['id']}: yolo11n from its yaml, {epochs} epochs on the CPU")
-    print(f"  watching the live feed: {_feed_url(api, job['id'])}")
-    _watch(api, auth, job["id"])
-    deadline = time.monotonic() + 30  # the feed can be a moment ahead of the jobs service's projection
-    while True:
-        job = api.get(f"/api/v1/jobs/{job['id']}", headers=auth).json()
-        if job["status"] in ("completed", "failed", "cancelled") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    print(f"\njob {job['status']} (attempt {job['attempt']}, runner {job['runner_id']})")
-    if job["error"]:
-        print(f"  error {job['error']}")
-    best = job["best_metrics"]
-    print(f"  best epoch {job['best_epoch']}: mAP50 {best.get('mAP50', 0):.3f}, mAP50-95 {best.get('mAP50-95', 0):.3f}")
-    for kind, checkpoint in sorted(job["checkpoints"].items()):
-        size = checkpoint["size_bytes"] / 1e6
-        print(f"  {kind:<4} checkpoint {checkpoint['uri']} ({size:.1f} MB, epoch {checkpoint['epoch']})")
-    return bool(job["status"] == "completed")
-
-
-def _feed_url(api: httpx.Client, job_id: str) -> str:
-    base = str(api.base_url).rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-    return f"{base}/api/v1/ws?jobs={job_id}&types=progress,metrics,job_status,error"
-
-
-def _watch(api: httpx.Client, auth: dict[str, str], job_id: str) -> None:
-    """Print each epoch as the notifier pushes it (history first, so nothing before connecting is lost)."""
-    ticket = api.post("/api/v1/ws/tickets", headers=auth).json()["ticket"]  # what a browser would do
-    print(f"  {'epoch':>5} {'box_loss':>9} {'mAP50':>7} {'mAP50-95':>9} {'ETA s':>6}")
-    eta = "-"
-    with connect(f"{_feed_url(api, job_id)}&ticket={ticket}", open_timeout=15) as feed:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                message = json.loads(feed.recv(timeout=max(1.0, deadline - time.monotonic())))
-            except TimeoutError:
-                break
-            kind, data = message["type"], message.get("data", {})
-            if kind == "progress":  # sent just before the same epoch's metrics
-                eta = f"{data['eta_seconds']:.0f}" if data.get("eta_seconds") is not None else "-"
-            elif kind == "metrics":
-                val, loss = data["val_metrics"], data["train_losses"]
-                print(
-                    f"  {data['epoch']:>5} {loss.get('box_loss', 0):>9.3f} {val.get('mAP50', 0):>7.3f} "
-                    f"{val.get('mAP50-95', 0):>9.3f} {eta:>6}"
-                )
-            elif kind == "error" or (kind == "job_status" and data["status"] in ("completed", "cancelled")):
-                break
 
 
 def main() -> int:
     cfg = StackConfig()
-    admin = {"Authorization": f"Bearer {(cfg.run_path / 'admin-token').read_text().strip()}"}
-    with httpx.Client(base_url=cfg.gateway_url, timeout=30) as api:
-        ok = _health(api, admin)
-        mine = _project(api, admin)
-        dataset_id = _dataset(api, mine)
-        ok = dataset_id is not None and _train(api, mine, dataset_id) and ok
-    print(f"\nGateway: {cfg.gateway_url}   Kafka: {cfg.kafka_bootstrap}   admin token: {cfg.run_path / 'admin-token'}")
-    return 0 if ok else 1
+    workdir = cfg.run_path / "demo"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    # The demo logs in with its own config file, never touching the user's saved login.
+    env = {k: v for k, v in os.environ.items() if k not in ("VTP_URL", "VTP_TOKEN")}
+    env["VTP_CONFIG"] = str(workdir / "config.json")
+    if not sys.stdout.isatty():
+        env.setdefault("COLUMNS", "120")  # a log or a pipe: tables as wide as a usual terminal
+    journey = Journey(workdir, env)
+    admin_token = (cfg.run_path / "admin-token").read_text().strip()
+    receiver = Receiver().start()
+    started = time.monotonic()
+    try:
+        with Client(cfg.gateway_url, admin_token) as admin:
+            with journey.step("The platform"):
+                health(admin)
+            with journey.step("A project and its token (admin, through the Python client), then `vtp login`"):
+                project = admin.projects.create(f"Demo {uuid.uuid4().hex[:6]}")
+                issued = admin.tokens.create(project.id, "demo")
+                print(f"created project {project.slug} and token {issued.prefix}... (shown once; stored hashed)")
+                journey.vtp("login", cfg.gateway_url, "--token", issued.token)
+                journey.vtp("whoami")
+        with Client(cfg.gateway_url, issued.token) as vtp:
+            journey_steps(journey, vtp, receiver, cfg)
+    except (ApiError, SystemExit) as exc:
+        print(f"\ndemo stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        receiver.stop()
+    print("\nstep timings:")
+    for title, seconds in journey.timings:
+        print(f"  {seconds:>6.1f} s  {title}")
+    print(f"  {time.monotonic() - started:>6.1f} s  in all")
+    print(f"\nGateway: {cfg.gateway_url}   admin token: {cfg.run_path / 'admin-token'}")
+    return 0
+
+
+def journey_steps(journey: Journey, vtp: Client, receiver: Receiver, cfg: StackConfig) -> None:
+    workdir = journey.workdir
+    with journey.step("A local webhook receiver, subscribed to every event of the project"):
+        output = journey.vtp("hooks", "add", receiver.url, "--description", "make demo", capture=True)
+        match = re.search(r"whsec_\S+", output)
+        assert match, "no signing secret in the output of vtp hooks add"
+        receiver.secret = match.group(0)
+        print(f"receiver on {receiver.url} verifies each delivery's Standard Webhooks signature")
+    with journey.step("A generated dataset (200 images, 3 shapes), uploaded and frozen in a snapshot"):
+        root = generate(workdir / "shapes", images=200, seed=0)
+        archive = zip_dataset(root, workdir / "shapes.zip")
+        journey.vtp("data", "upload", str(archive), "--name", "demo shapes")
+        dataset_id = str(vtp.datasets.list(search="demo shapes").items[0].id)
+        journey.vtp("data", "snapshot", dataset_id)
+    with journey.step(f"Training yolo11n for {EPOCHS} epochs at {IMGSZ} px on the CPU, followed live"):
+        journey.vtp(
+            "train",
+            f"data={dataset_id}",
+            "model=yolo11n",
+            f"epochs={EPOCHS}",
+            f"imgsz={IMGSZ}",
+            "batch=16",
+            "workers=0",
+            "seed=0",
+            "--name",
+            "demo detector",
+        )
+        job_id = str(vtp.jobs.list(dataset_id=dataset_id, limit=1).items[0].id)
+    with journey.step("ONNX export, with its parity report"):
+        journey.vtp("export", job_id, "--format", "onnx")
+        export_id = str(vtp.exports.list(job_id=job_id, format="onnx").items[0].id)
+    with journey.step("A deployment of the export"):
+        journey.vtp("deploy", export_id, "--name", DEPLOYMENT)
+        deployment_id = str(vtp.deployments.list().items[0].id)
+    with journey.step("Predictions: Ultralytics' bus.jpg and zidane.jpg, then the dataset's validation images"):
+        print("the model knows only circles, squares and triangles: on street photos it should find next to nothing")
+        journey.vtp("predict", DEPLOYMENT, *map(str, ultralytics_photos()), "--save", str(workdir / "predictions"))
+        val = validation_images(vtp, dataset_id, root, workdir / "val", VAL_IMAGES)
+        saved = workdir / "predictions" / "val"
+        journey.vtp("predict", DEPLOYMENT, str(workdir / "val"), "--save", str(saved))
+        print(f"drawn predictions: {workdir / 'predictions'} ({len(val)} validation images in {saved})")
+    with journey.step("Every signed webhook of the chain, verified by the receiver"):
+        chain = ("job.requested.v1", "job.lifecycle.v1", "export.completed.v1", "deployment.changed.v1")
+        wait_for(lambda: receiver.types() >= set(chain), 60)
+        receiver.report()
+        subscription = vtp.subscriptions.list().items[0]
+        journey.vtp("hooks", "deliveries", str(subscription.id), "--limit", "6")
+    with journey.step("Usage of the deployment"):
+        usage(vtp, deployment_id)
+    next_steps(workdir, dataset_id, job_id, export_id)
 
 
 if __name__ == "__main__":
