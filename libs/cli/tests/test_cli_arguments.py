@@ -110,3 +110,21 @@ def test_train_submits_and_returns_at_once_with_no_follow(fake: FakeClient, vtp:
     assert args == (DATASET_ID,)
     assert kwargs["config"] == {"epochs": 2, "imgsz": 64, "amp": False}
     assert '"status": "queued"' in result.stdout
+
+
+def test_jobs_cancel_and_restart_send_what_was_asked(fake: FakeClient, vtp: Any) -> None:
+    result = vtp("jobs", "cancel", JOB_ID, "--reason", "wrong data")
+    assert result.exit_code == 0 and "cancel requested" in result.stdout
+    assert [(str(a[0]), k) for a, k in fake.called("jobs.cancel")] == [(JOB_ID, {"reason": "wrong data"})]
+    fake.answers["jobs.restart"] = {**fake.answers["jobs.get"], "attempt": 2, "status": "queued"}
+    result = vtp("jobs", "restart", JOB_ID, "--no-resume")
+    assert result.exit_code == 0 and "attempt 2, status queued" in result.stdout
+    assert [k for _, k in fake.called("jobs.restart")] == [{"resume": False}]
+
+
+def test_export_and_deploy_arguments(fake: FakeClient, vtp: Any) -> None:
+    assert vtp("export", JOB_ID, "opset").exit_code == 2  # not key=value
+    fake.answers["exports.create"] = {"id": JOB_ID, "status": "queued"}
+    result = vtp("export", JOB_ID, "--checkpoint", "3", "--format", "openvino", "--no-wait", "--json")
+    assert result.exit_code == 0 and '"status": "queued"' in result.stdout
+    assert [(a[1], k) for a, k in fake.called("exports.create")] == [("openvino", {"checkpoint": 3, "options": {}})]
