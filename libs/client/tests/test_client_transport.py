@@ -77,12 +77,13 @@ def test_429_is_retried_for_any_method_after_retry_after() -> None:
     assert [r.method for r in script.requests] == ["POST", "POST"]
 
 
-def test_retry_after_is_capped() -> None:
-    limited = httpx.Response(429, json={"status": 429, "code": "rate_limited"}, headers={"Retry-After": "3600"})
+def test_a_retry_after_longer_than_the_limit_is_not_waited_for() -> None:
+    limited = httpx.Response(429, json={"status": 429, "code": "quota_exceeded"}, headers={"Retry-After": "3600"})
     script, sleeps = Script(limited, ok([])), []
-    with make(script, sleeps, max_retry_after=10.0) as vtp:
+    vtp = make(script, sleeps, max_retry_after=10.0)
+    with vtp, pytest.raises(ApiError) as caught:
         vtp.projects.list()
-    assert sleeps == [10.0]
+    assert (caught.value.code, caught.value.retry_after, sleeps) == ("quota_exceeded", 3600.0, [])
 
 
 def test_a_post_that_may_have_been_applied_is_not_retried() -> None:

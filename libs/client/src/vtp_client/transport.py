@@ -52,7 +52,8 @@ class RetryPolicy:
 
     The wait before try n+1 is `base_delay * 2**(n-1)`, capped at `max_delay`, multiplied by a
     random factor in [1 - jitter, 1] so that clients failing together do not come back together.
-    A `Retry-After` header replaces the computed wait (capped at `max_retry_after`).
+    A `Retry-After` header replaces the computed wait; one longer than `max_retry_after` (a quota
+    that resets tomorrow) is not waited for: the error is raised at once.
     """
 
     max_tries: int = 4
@@ -253,11 +254,10 @@ class Transport:
                 wait = self.retry.delay(tries)
             except ApiError as exc:
                 retryable = exc.status in RETRY_STATUSES_ANY or (idempotent and exc.status in RETRY_STATUSES_IDEMPOTENT)
-                if not retryable or tries >= self.retry.max_tries:
+                too_long = exc.retry_after is not None and exc.retry_after > self.retry.max_retry_after
+                if not retryable or too_long or tries >= self.retry.max_tries:
                     raise
-                wait = self.retry.delay(tries)
-                if exc.retry_after is not None:
-                    wait = min(exc.retry_after, self.retry.max_retry_after)
+                wait = self.retry.delay(tries) if exc.retry_after is None else exc.retry_after
             self._sleep(wait)
 
     def error(self, response: httpx.Response) -> ApiError:
