@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vtp_contracts.base import EventData
+from vtp_contracts.events.batches import BatchCompleted, BatchProgress, BatchRequested
 from vtp_contracts.events.datasets import DatasetSnapshotCreated
 from vtp_contracts.events.deployments import DeploymentChanged
 from vtp_contracts.events.exports import ExportCompleted, ExportProgress, ExportRequested
@@ -163,6 +164,33 @@ DEPLOYMENT_CHANGED = TopicSpec(
     # Every inference replica reads every change (no consumer group) to drop what it loaded.
     ("inference", "notifier"),
 )
+BATCH_REQUESTED = TopicSpec(
+    "batch.requested",
+    1,
+    BatchRequested,
+    "batch_id",
+    "Command: predict a batch of images. Taken by one inference replica of the `batchers` consumer group.",
+    ("inference",),
+    ("inference", "notifier"),
+)
+BATCH_PROGRESS = TopicSpec(
+    "batch.progress",
+    1,
+    BatchProgress,
+    "batch_id",
+    "A batch inference job recorded another chunk of results.",
+    ("inference",),
+    ("notifier",),
+)
+BATCH_COMPLETED = TopicSpec(
+    "batch.completed",
+    1,
+    BatchCompleted,
+    "batch_id",
+    "A batch inference job succeeded (results stored), failed or was cancelled.",
+    ("inference",),
+    ("notifier",),
+)
 
 CATALOG: tuple[TopicSpec, ...] = (
     JOB_REQUESTED,
@@ -177,6 +205,9 @@ CATALOG: tuple[TopicSpec, ...] = (
     EXPORT_COMPLETED,
     DATASET_SNAPSHOT_CREATED,
     DEPLOYMENT_CHANGED,
+    BATCH_REQUESTED,
+    BATCH_PROGRESS,
+    BATCH_COMPLETED,
 )
 
 

@@ -11,6 +11,9 @@ from typing import Any
 from uuid import UUID
 
 from vtp_contracts.catalog import (
+    BATCH_COMPLETED,
+    BATCH_PROGRESS,
+    BATCH_REQUESTED,
     CATALOG,
     CHECKPOINT_SAVED,
     DATASET_SNAPSHOT_CREATED,
@@ -31,7 +34,9 @@ from vtp_contracts.catalog import (
 # liveness, not news.
 FEED_TOPICS: tuple[TopicSpec, ...] = tuple(spec for spec in CATALOG if spec is not JOB_HEARTBEAT)
 
-MESSAGE_TYPES = ("job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset")
+MESSAGE_TYPES = (
+    "job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset", "batch"
+)  # fmt: skip
 
 _PROGRESS_FIELDS = (
     "job_id",
@@ -100,6 +105,9 @@ def _render(topic: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
         EXPORT_COMPLETED.topic: "export",
         DEPLOYMENT_CHANGED.topic: "deployment",
         DATASET_SNAPSHOT_CREATED.topic: "dataset",
+        BATCH_REQUESTED.topic: "batch",
+        BATCH_PROGRESS.topic: "batch",
+        BATCH_COMPLETED.topic: "batch",
     }[topic]
     return [(kind, data)]
 

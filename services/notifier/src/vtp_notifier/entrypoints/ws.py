@@ -29,7 +29,7 @@ from vtp_runtime.auth import Principal, TokenVerifier, current_principal
 from vtp_runtime.http.fields import NulFreeStr
 
 MessageType = Literal[
-    "job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset"
+    "job_status", "progress", "metrics", "checkpoint", "log", "error", "export", "deployment", "dataset", "batch"
 ]
 CLOSE_NOT_READY = 1013  # "try again later": this replica is not connected to the fan-out yet
 
