@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import subprocess
 import uuid
 import zipfile
@@ -82,6 +83,7 @@ def test_heavy_format_succeeds_with_a_parity_run(admin: httpx.Client, heavy: dic
     assert export["status"] == "succeeded", (export["error"], export["parity"])
     parity = export["parity"]
     print(f"\n{fmt} parity: raw {json.dumps(parity['raw'])} metric {json.dumps(parity['metric'])}")
+    print(f"{fmt} predictor: {json.dumps(parity['predictor'])}")
     print(f"{fmt} timings: {json.dumps(export['timings'])} size {export['artifact']['size_bytes']} B")
     assert parity["status"] == "passed" and parity["passed"] and parity["failures"] == []
     assert parity["raw"]["images"] > 0 and parity["raw"]["matched"] == parity["raw"]["detections"] > 0
@@ -114,6 +116,50 @@ def test_heavy_package_predictor_reproduces_the_platform(
         for g, w in zip(got[name], want, strict=True):
             assert g["class"] == w["class"] and abs(g["score"] - w["score"]) < 1e-4
             assert max(abs(a - b) for a, b in zip(g["box"], w["box"], strict=True)) < 1e-2
+
+
+SCALED_TWICE = """
+import json, sys
+from pathlib import Path
+from vtp_export.child import parity
+
+good, twice = parity.load(sys.argv[1]), parity.load(sys.argv[1])
+forward = twice.backend.forward
+
+
+def scaled_again(im):  # what a loader that denormalises boxes the model already gave in pixels puts out
+    y = forward(im)
+    for x in y:
+        x[:, [0, 2]] *= im.shape[3]
+        x[:, [1, 3]] *= im.shape[2]
+    return y
+
+
+twice.backend.forward = scaled_again
+images, imgsz = [Path(p) for p in sys.argv[3:]], int(sys.argv[2])
+raw, _ = parity.compare_outputs(good, twice, images, imgsz, 0.001, 1e-3)
+tolerances = json.loads(sys.stdin.read())
+print(json.dumps({"raw": raw, "failures": parity.verdict(raw, 0.0, 0.0, tolerances)}))
+"""
+
+
+def test_litert_boxes_scaled_twice_fail_the_parity_gate(
+    admin: httpx.Client, heavy: dict[str, Any], toolchains: dict[str, str], tmp_path: Path
+):
+    """The real LiteRT model, loaded once right and once with every box scaled again (the TensorFlow
+    route's defect): the parity gate, run in the LiteRT venv, refuses the second against the first."""
+    export = heavy["litert"]
+    _download(admin, export, tmp_path)
+    images = sorted(str(p) for p in (tmp_path / "samples").glob("*") if p.suffix != ".json")
+    src = Path(__file__).resolve().parents[3] / "services" / "export" / "src"
+    args = [toolchains["litert"], "-c", SCALED_TWICE, str(tmp_path / MODEL_FILES["litert"]), "64", *images]
+    env = {**os.environ, "PYTHONPATH": str(src), "YOLO_OFFLINE": "true", "YOLO_AUTOINSTALL": "false"}
+    tolerances = json.dumps(export["parity"]["tolerances"])
+    out = subprocess.run(args, input=tolerances, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["raw"]["max_box_diff_px"] > 100  # boxes of a 64 px input, 64 times too large
+    assert any(f.startswith("box outputs differ") for f in result["failures"]), result["failures"]
 
 
 def test_coreml_succeeds_with_its_parity_not_run(admin: httpx.Client, heavy: dict[str, Any], tmp_path: Path):

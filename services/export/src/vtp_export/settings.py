@@ -51,7 +51,7 @@ class ExportSettings(ServiceSettings):
         " (make setup-exporters writes .venv-exporters/toolchains.json).",
     )
     export_toolchain_probe_seconds: float = Field(
-        120.0, gt=0, description="Start-up probe: how long a format's venv may take to import its toolchain."
+        600.0, gt=0, description="Start-up probe, in the background: how long a venv may take to import its toolchain."
     )
     export_parity_images: int = Field(8, ge=1, le=64, description="Validation images compared output by output.")
     export_parity_conf: float = Field(0.001, gt=0, lt=1, description="Score threshold of compared detections.")

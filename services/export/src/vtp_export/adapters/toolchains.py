@@ -61,7 +61,7 @@ def gpu_present() -> bool:
 
 class Toolchains:
     def __init__(
-        self, pythons: dict[str, str] | None = None, default_python: str = sys.executable, timeout: float = 120.0
+        self, pythons: dict[str, str] | None = None, default_python: str = sys.executable, timeout: float = 600.0
     ) -> None:
         self._default = default_python
         self._pythons = {fmt: (pythons or {}).get(fmt, default_python) for fmt in FORMATS}
