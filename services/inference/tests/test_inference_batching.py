@@ -33,6 +33,9 @@ class FakeRuntime:
             raise RuntimeError("the device fell over")
         return x * 2
 
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        return [x * 3]
+
 
 def _image(value: float) -> np.ndarray:
     return np.full((1, 3, 4, 4), value, np.float32)
@@ -122,6 +125,7 @@ async def test_worker_threads_batch_through_the_wrapper_and_the_modes_choose_mod
     with ThreadPoolExecutor(4) as workers:  # the predict path calls models from its worker threads
         outs = await asyncio.gather(*(loop.run_in_executor(workers, wrapped, _image(i)) for i in range(4)))
     assert model.seen == [4] and [float(o.max()) for o in outs] == [0, 2, 4, 6]
+    assert float(wrapped.run_all(_image(1))[0].max()) == 3  # other entry points: the model's own, unbatched
     assert batching("auto", 4, 0.05, executor)(model) is model  # auto: only accelerated models
     model.accelerated = True  # type: ignore[attr-defined]
     assert isinstance(batching("auto", 4, 0.05, executor)(model), BatchedModel)

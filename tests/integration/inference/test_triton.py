@@ -1,11 +1,13 @@
 """The triton runtime on a real Triton server (tritonserver 2.51 from the nvidia-pytriton wheel, Python
 backend wrapping ONNX Runtime, started by the local stack): a deployment is loaded into Triton through its
 repository API, predicts like the ONNX Runtime deployment of the same export, answers the Open Inference
-Protocol through the gateway, and a corrupt model fails alone while Triton keeps serving the others."""
+Protocol through the gateway, and a corrupt model fails alone while Triton keeps serving the others; a
+replica configured without Triton refuses the runtime (runtime_unavailable)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -16,6 +18,9 @@ import pytest
 import tritonclient.http as triton_http
 
 from vtp_localstack import triton
+from vtp_localstack.ports import free_port
+from vtp_localstack.processes import ProcessSpec, ProcessTable, wait_until
+from vtp_localstack.services import service_env, service_spec
 from vtp_localstack.stack import LocalStack
 from vtp_runtime.settings import StorageSettings
 from vtp_runtime.storage import ObjectStore, store_from_settings
@@ -127,3 +132,40 @@ def test_triton_deployment_serves_like_onnxruntime_and_a_corrupt_model_fails_alo
     # Deleting the deployment unloads its model from Triton and removes it from the repository.
     assert admin.delete(f"/api/v1/deployments/{served['id']}").status_code == 204
     assert not triton_server.is_model_ready(name_in_triton) and not repository.exists()
+
+
+@pytest.fixture(scope="module")
+def replica_without_triton(stack: LocalStack) -> Iterator[str]:
+    """One more inference replica on the same stack, configured without a Triton server."""
+    cfg, port = stack.cfg, free_port()
+    env = {k: v for k, v in service_env(cfg, "inference").items() if not k.startswith("VTP_TRITON_")}
+    env.update({"VTP_HTTP_PORT": str(port), "VTP_GRPC_PORT": "0"})
+    spec = ProcessSpec("inference-no-triton", service_spec(cfg, "inference").argv, env=env, port=port, cwd=cfg.run_path)
+    table = ProcessTable(cfg.run_path)
+    table.start(spec)
+    url = f"http://{cfg.host}:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(healthy, 180, "inference replica without Triton", interval=0.5)
+        yield url
+    finally:
+        table.stop(spec.name)
+
+
+def test_runtime_triton_is_refused_where_no_triton_server_is_configured(
+    replica_without_triton: str, admin_token: str, onnx_export: dict[str, Any]
+):
+    body = {"export_id": onnx_export["id"], "name": unique("no-triton"), "runtime": "triton"}
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    refused = httpx.post(f"{replica_without_triton}/api/v1/deployments", json=body, headers=headers, timeout=60)
+    assert refused.status_code == 422 and refused.json()["code"] == "runtime_unavailable", refused.text
+    [problem] = refused.json()["errors"]
+    assert problem["pointer"] == "#/body/runtime" and "VTP_TRITON_URL" in problem["message"]
+    health = httpx.get(f"{replica_without_triton}/health", headers=headers, timeout=10).json()
+    assert "postgres" in health["checks"] and "triton" not in health["checks"]  # this replica has no Triton

@@ -168,6 +168,8 @@ class LocalStack:
         }
         urls.update({s: cfg.service_url(s) for s in SERVICES})
         urls.update({spec.name: f"http://{cfg.host}:{spec.port}" for s in SERVICES for spec in replica_specs(cfg, s)})
+        if triton.available(cfg):
+            urls["triton"] = f"http://{cfg.host}:{cfg.triton_port}"
         out = []
         for name, url in urls.items():
             proc = self.table.find(name)
