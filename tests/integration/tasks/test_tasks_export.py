@@ -18,7 +18,7 @@ import pytest
 
 from vtp_export.child.parity_tasks import tied
 
-from .conftest import TASKS
+from .conftest import TASKS, wait_export
 
 pytestmark = pytest.mark.integration
 
@@ -117,21 +117,37 @@ def test_package_predict_py_reproduces_the_platform(
         print(task, "instances", seen, "compared untied", compared)
 
 
+def test_torchscript_and_openvino_exports_pass_each_task_gate(admin: httpx.Client, task_jobs: dict[str, Any]):
+    queued = {}
+    for task in TASKS:
+        for fmt in ("torchscript", "openvino"):
+            response = admin.post("/api/v1/exports", json={"job_id": task_jobs[task]["id"], "format": fmt})
+            assert response.status_code == 202, response.text
+            queued[task, fmt] = response.json()["id"]
+    for (task, fmt), export_id in queued.items():
+        export = wait_export(admin, export_id, timeout=900)
+        assert export["status"] == "succeeded", (task, fmt, export["error"], export.get("parity"))
+        parity = export["parity"]
+        assert parity["passed"] and parity["task"] == task and parity["raw"]["max_abs_diff"] < 1e-3, (task, fmt)
+        assert parity["predictor"]["mismatched"] == 0 and export["metadata"]["task"] == task
+
+
 def test_capabilities_list_per_task_the_formats_that_work(admin: httpx.Client):
     body = admin.get("/api/v1/exports/capabilities").json()
     tasks = {t["task"]: t for t in body["frameworks"][0]["tasks"]}
     for task in TASKS:
         assert tasks[task]["supported"]
         formats = {f["format"]: f for f in tasks[task]["formats"]}
-        assert formats["onnx"]["available"], formats["onnx"]
-        for other in ("torchscript", "openvino", "ncnn"):
+        for fmt in ("onnx", "torchscript", "openvino"):
+            assert formats[fmt]["available"], formats[fmt]
+        for other in ("ncnn", "mnn", "litert", "paddle", "coreml"):
             assert not formats[other]["available"] and "not verified" in formats[other]["reason"]
     detect = {f["format"]: f for f in tasks["detect"]["formats"]}
     assert detect["torchscript"]["available"]
 
 
 def test_unverified_format_for_a_task_is_refused(admin: httpx.Client, task_jobs: dict[str, Any]):
-    response = admin.post("/api/v1/exports", json={"job_id": task_jobs["segment"]["id"], "format": "torchscript"})
+    response = admin.post("/api/v1/exports", json={"job_id": task_jobs["segment"]["id"], "format": "ncnn"})
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["code"] == "task_not_supported"
