@@ -37,7 +37,9 @@ def test_epoch_rows_are_aligned_under_their_header() -> None:
     row = table.row(EPOCH)
     assert header.split() == ["epoch", "box_loss", "cls_loss", "precision", "recall", "mAP50", "mAP50-95", "time"]
     with_val_losses = {**EPOCH, "val_metrics": {**EPOCH["val_metrics"], "box_loss": 1.2}}  # type: ignore[dict-item]
-    assert EpochTable().header(with_val_losses).split()[-2] == "val_box_loss"
+    wide = EpochTable()
+    assert wide.header(with_val_losses).split()[-2] == "val_box_loss"
+    assert len(wide.header(with_val_losses)) == len(wide.row(with_val_losses))
     assert row.split() == ["1/2", "1.5000", "3.0000", "0.3000", "0.4000", "0.2000", "0.1000", "3.2s"]
     assert len(header) == len(row)
     assert eta_text(65) == "ETA 1:05" and eta_text(None) == "ETA -" and eta_text(7300) == "ETA 2h01m"

@@ -33,20 +33,21 @@ class EpochTable:
 
     losses: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
 
     def header(self, data: dict[str, Any]) -> str:
         self.losses = list(data.get("train_losses", {}))
         self.metrics = metric_order(data.get("val_metrics", {}))
         names = self.losses + [val_name(m, self.losses) for m in self.metrics]
-        cells = [f"{'epoch':>9}", *(f"{k:>10}" for k in names), f"{'time':>7}"]
+        self.widths = [max(10, len(n)) for n in names]
+        cells = [f"{'epoch':>9}", *(f"{n:>{w}}" for n, w in zip(names, self.widths, strict=True)), f"{'time':>7}"]
         return " ".join(cells)
 
     def row(self, data: dict[str, Any]) -> str:
         losses, metrics = data.get("train_losses", {}), data.get("val_metrics", {})
         epoch = f"{data.get('epoch', '?')}/{data.get('total_epochs', '?')}"
-        cells = [f"{epoch:>9}"]
-        cells += [_cell(losses.get(k)) for k in self.losses]
-        cells += [_cell(metrics.get(k)) for k in self.metrics]
+        values = [losses.get(k) for k in self.losses] + [metrics.get(k) for k in self.metrics]
+        cells = [f"{epoch:>9}", *(_cell(v, w) for v, w in zip(values, self.widths, strict=True))]
         seconds = data.get("epoch_seconds")
         cells.append(f"{seconds:>6.1f}s" if isinstance(seconds, int | float) else f"{'-':>7}")
         return " ".join(cells)
@@ -62,8 +63,8 @@ def val_name(metric: str, losses: list[str]) -> str:
     return f"val_{metric}" if metric in losses else metric
 
 
-def _cell(value: Any) -> str:
-    return f"{value:>10.4f}" if isinstance(value, int | float) else f"{'-':>10}"
+def _cell(value: Any, width: int) -> str:
+    return f"{value:>{width}.4f}" if isinstance(value, int | float) else f"{'-':>{width}}"
 
 
 def eta_text(seconds: Any) -> str:
