@@ -41,8 +41,8 @@ def chart(title: str, series: Series, width: int = 60, height: int = 10) -> Text
         return text + Text("(no data)\n")
     xmin, xmax = min(x for x, _ in values), max(x for x, _ in values)
     ymin, ymax = min(y for _, y in values), max(y for _, y in values)
-    if ymax == ymin:  # a flat line still needs a range
-        ymin, ymax = ymin - 0.5, ymax + 0.5
+    if ymax == ymin:  # a flat line still needs a range (never below 0 for values that are not)
+        ymin, ymax = (ymin - 0.5 if ymin < 0 else max(0.0, ymin - 0.5)), ymax + 0.5
     cols, rows = width * 2, height * 4
     cells: dict[tuple[int, int], tuple[int, str]] = {}
 
