@@ -21,3 +21,17 @@ def test_every_command_is_in_the_reference() -> None:
                     "vtp exports download", "vtp deploy", "vtp deployments rollback", "vtp predict", "vtp hooks add",
                     "vtp hooks redeliver"):  # fmt: skip
         assert f"## `{command}`" in text
+
+
+def test_every_command_takes_json() -> None:
+    import typer
+    from typer import _click
+    from typer.core import TyperGroup
+
+    from vtp_cli.main import app
+    from vtp_cli.reference import walk
+
+    root = typer.main.get_command(app)
+    leaves = [ctx.command_path for cmd, ctx in walk(root, _click.Context(root, info_name="vtp"))
+              if not isinstance(cmd, TyperGroup) and not any("--json" in p.opts for p in cmd.params)]  # fmt: skip
+    assert leaves == []

@@ -10,7 +10,8 @@ from typer.core import TyperGroup
 
 from vtp_cli.commands import auth, data, deploy, export, hooks, jobs, keys, predict, train, usage
 from vtp_cli.errors import EXPECTED, report
-from vtp_cli.options import State
+from vtp_cli.options import JsonOpt, State
+from vtp_cli.output import print_json
 
 
 class VtpGroup(TyperGroup):
@@ -44,10 +45,13 @@ def main() -> None:
 
 
 @app.command()
-def version() -> None:
+def version(json_out: JsonOpt = False) -> None:
     """Print the CLI's version."""
     from importlib.metadata import version as dist_version
 
+    if json_out:
+        print_json({"vtp-cli": dist_version("vtp-cli"), "vtp-client": dist_version("vtp-client")})
+        return
     typer.echo(dist_version("vtp-cli"))
 
 
