@@ -83,6 +83,13 @@ for i in "${!NAMES[@]}"; do
     cat "$DEST/${NAMES[$i]}.log"
 done
 
+# Every venv carries the same torch (its CUDA libraries are most of each one's 6-7 GB): identical files of
+# 1 MB and more become hard links when util-linux `hardlink` is there (26 GB -> 9.5 GB here, in 30 s).
+# Safe: pip replaces files instead of writing into them, and MNN's one in-place fix is done above.
+if command -v hardlink >/dev/null; then
+    hardlink --content --respect-name --minimum-size 1M --quiet "$DEST" || echo "setup-exporters: hardlink failed (no harm)"
+fi
+
 # The mapping format -> Python, for every environment that is built (absolute paths: services run elsewhere).
 "$PYTHON" - "$DEST" <<'EOF'
 import json, pathlib, sys
