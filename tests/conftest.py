@@ -44,6 +44,13 @@ TEST_SERVICE_LIMITS = {
     "VTP_EXPORT_HEARTBEAT_SECONDS": "1",
     "VTP_EXPORT_LEASE_SECONDS": "10",
     "VTP_EXPORT_WATCHDOG_SECONDS": "1",
+    # Batch inference: small chunks, and leases that expire within seconds so a lost worker's batch
+    # is resumed quickly.
+    "VTP_BATCH_CHUNK_SIZE": "4",
+    "VTP_BATCH_HEARTBEAT_SECONDS": "1",
+    "VTP_BATCH_LEASE_SECONDS": "6",
+    "VTP_BATCH_WATCHDOG_SECONDS": "1",
+    "VTP_BATCH_MAX_IMAGES": "40",
     # A request carrying `X-VTP-Failpoint: http.bug` raises inside the service (a stand-in for a
     # bug); nothing else changes. See vtp_runtime.http.unhandled.
     "VTP_FAILPOINTS": "http.bug",

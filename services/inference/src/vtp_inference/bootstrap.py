@@ -8,6 +8,7 @@ from vtp_inference import __version__
 from vtp_inference.access_wiring import use_access
 from vtp_inference.adapters.exports_client import ExportsClient
 from vtp_inference.adapters.model_cache import ModelCache
+from vtp_inference.batch_wiring import use_batches
 from vtp_inference.entrypoints.changes import change_watcher
 from vtp_inference.entrypoints.grpc_server import grpc_server
 from vtp_inference.entrypoints.http import build_router
@@ -49,6 +50,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
 
     access, keys_router = use_access(runtime, new_uow, settings)
     meter, usage_router = use_usage(runtime, sessions, new_uow, settings, access)
+    batches_router = use_batches(runtime, new_uow, store, predictor, meter, settings)
 
     async def close_predictor() -> None:
         predictor.close()
@@ -73,6 +75,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
         build_oip_router(predictor, meter, access),
         usage_router,
         keys_router,
+        batches_router,
     ]
     runtime.parts.public_paths = PUBLIC
     return build_app(runtime.parts)

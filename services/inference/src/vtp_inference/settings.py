@@ -50,6 +50,15 @@ class InferenceSettings(ServiceSettings):
     usage_minute_retention_days: int = Field(30, ge=1, description="Per-minute usage kept (hours and days: always).")
     grpc_port: int = Field(8001, ge=0, le=65535, description="Open Inference Protocol over gRPC; 0: no gRPC server.")
     grpc_max_message_bytes: int = Field(64 << 20, ge=4 << 20, description="Largest gRPC request (input tensors).")
+    # Batch inference (service_layer/batch_run.py): every replica is a member of the `batchers` group.
+    batch_slots: int = Field(1, ge=0, description="Batches this replica runs at once; 0: it takes none.")
+    batch_chunk_size: int = Field(64, ge=1, le=10_000, description="Images per stored chunk of results.")
+    batch_max_images: int = Field(100_000, ge=1, description="Images in one batch at most.")
+    batch_max_upload_bytes: int = Field(4 << 30, ge=1, description="Largest zip a batch accepts.")
+    batch_lease_seconds: float = Field(60.0, gt=0, description="A batch whose worker is silent this long is resumed.")
+    batch_heartbeat_seconds: float = Field(10.0, gt=0, description="How often a worker renews its batch's lease.")
+    batch_watchdog_seconds: float = Field(15.0, gt=0, description="How often expired batch leases are looked for.")
+    batch_max_attempts: int = Field(5, ge=1, description="Workers lost on one batch before it fails.")
 
     def threads_per_session(self) -> int:
         return self.inference_threads or max(1, _cores() // self.inference_workers)

@@ -38,4 +38,4 @@ deployments = sa.Table(
 
 # Feature tables register on `metadata` in their own modules; importing them here makes it whole
 # for whoever reads it (the migrations' env, the schema drift test).
-from vtp_inference.adapters import orm_keys, orm_usage  # noqa: E402, F401
+from vtp_inference.adapters import orm_batches, orm_keys, orm_usage  # noqa: E402, F401

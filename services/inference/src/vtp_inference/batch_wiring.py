@@ -1,0 +1,60 @@
+"""Composition of batch inference: the routes, this replica's worker and the lease watchdog."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from fastapi import APIRouter
+
+from vtp_dice.archive import ArchiveLimits
+from vtp_inference.entrypoints.batch_worker import BatchWorker
+from vtp_inference.entrypoints.batches_http import BatchApiDeps, build_batches_router
+from vtp_inference.predict.images import Limits
+from vtp_inference.service_layer import batch_lifecycle
+from vtp_inference.service_layer.batch_run import BatchDeps
+from vtp_inference.service_layer.metering import Meter
+from vtp_inference.service_layer.predicting import Predictor
+from vtp_inference.service_layer.unit_of_work import NewUow
+from vtp_inference.settings import InferenceSettings
+from vtp_runtime.periodic import periodic
+from vtp_runtime.service import ServiceRuntime
+from vtp_runtime.storage import ObjectStore
+
+
+def use_batches(
+    runtime: ServiceRuntime,
+    new_uow: NewUow,
+    store: ObjectStore,
+    predictor: Predictor,
+    meter: Meter,
+    settings: InferenceSettings,
+) -> APIRouter:
+    s = settings
+    image_limits = Limits(s.max_image_bytes, s.max_image_pixels)
+    archive_limits = ArchiveLimits(
+        max_entries=s.batch_max_images + 1000,
+        max_total_uncompressed=s.batch_max_upload_bytes * 4,
+        max_image_bytes=s.max_image_bytes,
+        max_image_pixels=s.max_image_pixels,
+    )
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    deps = BatchDeps(
+        new_uow, store, predictor, meter, archive_limits, owner, s.batch_lease_seconds, s.batch_heartbeat_seconds
+    )
+    if s.batch_slots:
+        worker = BatchWorker(deps, s.kafka_bootstrap_servers, s.batch_slots, runtime.dead_letters)
+        runtime.parts.background.append(worker.background())
+    runtime.parts.background.append(
+        periodic(
+            "batch lease watchdog",
+            s.batch_watchdog_seconds,
+            lambda: batch_lifecycle.requeue_expired(new_uow, s.batch_max_attempts),
+        )
+    )
+    api = BatchApiDeps(
+        new_uow, store, predictor, archive_limits, image_limits, s.batch_max_images, s.batch_max_upload_bytes,
+        s.batch_chunk_size,
+    )  # fmt: skip
+    return build_batches_router(api)

@@ -1,0 +1,68 @@
+"""Batch inference jobs: a set of images predicted asynchronously, chunk by chunk."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class BatchStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+
+
+class BatchNotFound(Exception):
+    """No such batch in the caller's project (another project's batch is not found either)."""
+
+
+class BatchFinished(Exception):
+    """The batch already ended: it cannot be cancelled."""
+
+
+@dataclass
+class Batch:
+    id: uuid.UUID
+    project_id: uuid.UUID
+    deployment_id: uuid.UUID
+    key_id: uuid.UUID | None
+    status: BatchStatus
+    task_type: str
+    source: dict[str, Any]
+    params: dict[str, Any]
+    total_images: int
+    chunk_size: int
+    created_at: datetime
+    chunks_done: int = 0
+    processed_images: int = 0
+    failed_images: int = 0
+    attempt: int = 1
+    owner: str | None = None
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
+    results: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def total_chunks(self) -> int:
+        return chunk_count(self.total_images, self.chunk_size)
+
+    def chunk_files(self, index: int) -> list[str]:
+        """The archive entries of chunk `index`, in the batch's order."""
+        files: list[str] = self.source["files"]
+        return files[index * self.chunk_size : (index + 1) * self.chunk_size]
+
+
+def chunk_count(total: int, size: int) -> int:
+    return -(-total // size)

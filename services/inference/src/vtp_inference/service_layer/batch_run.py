@@ -1,0 +1,242 @@
+"""One batch attempt on this replica: predict chunk after chunk, store each, then the results.
+
+Each chunk's rows are stored (object `chunks/NNNNNN.jsonl`) before the database moves the
+resume point past it, in the same transaction as the progress counts and their event: a worker
+that dies between the two leaves the chunk to be predicted and stored again under the same key,
+so the results hold each image exactly once. The worker renews its lease while it runs; a lease
+that cannot be renewed (another worker took the batch over) stops it without a word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vtp_dice.archive import ArchiveLimits, DiceArchive, open_archive
+from vtp_dice.format import DatasetRejected
+from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity
+from vtp_inference.adapters.runtimes import ModelInvalid, RuntimeUnavailable
+from vtp_inference.domain.batch_coco import coco_document
+from vtp_inference.domain.batches import Batch, BatchStatus
+from vtp_inference.domain.model import DeploymentNotFound, NotServing, RequestRefused
+from vtp_inference.service_layer import batch_lifecycle as lifecycle
+from vtp_inference.service_layer.metering import Meter
+from vtp_inference.service_layer.predicting import Params, Predictor
+from vtp_inference.service_layer.unit_of_work import NewUow
+from vtp_runtime import failpoints
+from vtp_runtime.auth import Principal
+from vtp_runtime.storage import ObjectStore, StorageError
+
+_log = logging.getLogger(__name__)
+WORKER_TOKEN = uuid.UUID(int=0)  # the worker acts for the batch's project, not for a token
+
+
+@dataclass(frozen=True)
+class BatchDeps:
+    new_uow: NewUow
+    store: ObjectStore
+    predictor: Predictor
+    meter: Meter
+    limits: ArchiveLimits
+    owner: str
+    lease_seconds: float
+    heartbeat_seconds: float
+
+
+class BatchFailure(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def chunk_key(batch: Batch, index: int) -> str:
+    return f"batches/{batch.project_id}/{batch.id}/chunks/{index:06d}.jsonl"
+
+
+def result_key(batch: Batch, name: str) -> str:
+    return f"batches/{batch.project_id}/{batch.id}/{name}"
+
+
+class BatchRun:
+    def __init__(self, batch: Batch, deps: BatchDeps) -> None:
+        self.batch, self.deps = batch, deps
+        self.lost = False
+
+    async def run(self) -> None:
+        beat = asyncio.create_task(self._heartbeat())
+        work = Path(tempfile.mkdtemp(prefix=f"batch-{self.batch.id}-"))
+        try:
+            status, results, error = await self._execute(work)
+        except BatchFailure as exc:
+            status, results, error = BatchStatus.FAILED, None, (exc.code, str(exc))
+        finally:
+            beat.cancel()
+            shutil.rmtree(work, ignore_errors=True)
+        if status is not None and not self.lost:
+            await lifecycle.finish(self.deps.new_uow, self.batch, self.deps.owner, status, results, error)
+
+    async def _execute(self, work: Path) -> tuple[BatchStatus | None, dict[str, Any] | None, tuple[str, str] | None]:
+        batch = self.batch
+        if batch.cancel_requested:
+            return BatchStatus.CANCELLED, None, None
+        entry = await self._model()
+        archive = await self._input(work)
+        params = Params(**batch.params)
+        try:
+            for index in range(batch.chunks_done, batch.total_chunks):
+                rows = await self._predict_chunk(entry, archive, index, params)
+                body = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows).encode()
+                await self._put(chunk_key(batch, index), body)
+                failed = sum("error" in row for row in rows)
+                updated = await lifecycle.record_chunk(
+                    self.deps.new_uow, batch, self.deps.owner, index, len(rows), failed
+                )
+                if updated is None:  # taken over or cancelled and ended elsewhere: stop quietly
+                    self.lost = True
+                    return None, None, None
+                self.batch = batch = updated
+                failpoints.hit("batch.after_chunk")
+                if updated.cancel_requested:
+                    return BatchStatus.CANCELLED, None, None
+        finally:
+            archive.close()
+        return BatchStatus.SUCCEEDED, await self._results(entry), None
+
+    async def _model(self) -> Loaded:
+        caller = Principal(self.batch.project_id, WORKER_TOKEN)
+        try:
+            return await self.deps.predictor.loaded(caller, self.batch.deployment_id, split=False)
+        except (DeploymentNotFound, NotServing) as exc:
+            raise BatchFailure("DEPLOYMENT_NOT_READY", f"the deployment cannot serve: {exc}") from exc
+        except (ModelIntegrity, ModelInvalid, RuntimeUnavailable, StorageError) as exc:
+            raise BatchFailure("MODEL_UNAVAILABLE", f"the model cannot be loaded: {exc}") from exc
+
+    async def _input(self, work: Path) -> DiceArchive:
+        """The uploaded zip, verified against the sha256 recorded when it was accepted."""
+        source, path = self.batch.source, work / "input.zip"
+        try:
+            await self.deps.store.get_file(self.deps.store.parse_uri(source["uri"]), path)
+        except StorageError as exc:
+            raise BatchFailure("INPUT_NOT_FOUND", f"cannot fetch the uploaded images: {exc}") from exc
+        if await asyncio.to_thread(_sha256, path) != source["sha256"]:
+            raise BatchFailure("INPUT_CORRUPT", "the stored upload does not match its recorded SHA-256")
+        try:
+            return await asyncio.to_thread(open_archive, path, self.deps.limits, False)
+        except DatasetRejected as exc:
+            raise BatchFailure("INPUT_CORRUPT", f"the stored upload cannot be read: {exc}") from exc
+
+    async def _predict_chunk(
+        self, entry: Loaded, archive: DiceArchive, index: int, params: Params
+    ) -> list[dict[str, Any]]:
+        files = self.batch.chunk_files(index)
+        first = index * self.batch.chunk_size
+        blobs = await asyncio.to_thread(_read_all, archive, files, self.deps.limits.max_image_bytes)
+        started = time.perf_counter()
+
+        async def one(i: int, name: str, data: bytes | DatasetRejected) -> dict[str, Any]:
+            head = {"index": first + i, "file": name}
+            if isinstance(data, DatasetRejected):
+                rejected = data.problems[0]
+                return {**head, "error": {"code": rejected.code, "message": rejected.message}}
+            try:
+                [answer] = await self.deps.predictor.predict(entry, [data], params)
+            except RequestRefused as exc:
+                problem = exc.problems[0]
+                return {**head, "error": {"code": problem.code, "message": problem.message}}
+            answer.pop("index", None)
+            return {**head, **answer}
+
+        rows = list(await asyncio.gather(*(one(i, n, d) for i, (n, d) in enumerate(zip(files, blobs, strict=True)))))
+        self._meter(rows, blobs, time.perf_counter() - started)
+        return rows
+
+    def _meter(self, rows: list[dict[str, Any]], blobs: list[bytes | DatasetRejected], seconds: float) -> None:
+        """A chunk counts as one request of its predicted images, each refused image as an error."""
+        b, meter = self.batch, self.deps.meter
+        done = [r for r in rows if "error" not in r]
+        compute = sum(r["timings_ms"].get("inference", 0.0) for r in done) / 1000
+        size = sum(len(x) for x in blobs if isinstance(x, bytes))
+        meter.record(
+            b.project_id, b.deployment_id, b.key_id,
+            images=len(done), latency_ms=seconds * 1000, compute_seconds=compute, bytes_in=size,
+        )  # fmt: skip
+        for row in rows:
+            if "error" in row:
+                meter.record(
+                    b.project_id, b.deployment_id, b.key_id, images=0, latency_ms=0, error=row["error"]["code"]
+                )
+
+    async def _results(self, entry: Loaded) -> dict[str, Any]:
+        """results.jsonl: the chunks in order; coco.json for a detect batch."""
+        batch, store = self.batch, self.deps.store
+        keys = [chunk_key(batch, k) for k in range(batch.total_chunks)]
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for key in keys:
+                async for part in store.open_stream(key):
+                    yield part
+
+        try:
+            info = await store.put_stream(result_key(batch, "results.jsonl"), chunks(), "application/x-ndjson")
+            results = {"jsonl": {"uri": info.uri, "sha256": info.sha256, "size_bytes": info.size_bytes}}
+            if batch.task_type == "detect":
+                rows = [json.loads(line) async for line in _lines(store, keys)]
+                names: dict[str, str] = entry.deployment.model_meta["names"]
+                body = json.dumps(coco_document(rows, names)).encode()
+                coco = await store.put_bytes(result_key(batch, "coco.json"), body, "application/json")
+                results["coco"] = {"uri": coco.uri, "sha256": coco.sha256, "size_bytes": coco.size_bytes}
+        except StorageError as exc:
+            raise BatchFailure("STORAGE_FAILED", f"storing the results failed: {exc}") from exc
+        return results
+
+    async def _put(self, key: str, body: bytes) -> None:
+        try:
+            await self.deps.store.put_bytes(key, body, "application/x-ndjson")
+        except StorageError as exc:
+            raise BatchFailure("STORAGE_FAILED", f"storing chunk results failed: {exc}") from exc
+
+    async def _heartbeat(self) -> None:
+        d = self.deps
+        while True:
+            await asyncio.sleep(d.heartbeat_seconds)
+            try:
+                held = await lifecycle.renew(d.new_uow, self.batch, d.owner, d.lease_seconds)
+            except Exception as exc:  # a database blip: the lease outlives a few missed beats
+                _log.warning("batch %s: lease renewal failed: %s", self.batch.id, exc)
+                continue
+            if not held:
+                self.lost = True
+                return
+
+
+async def _lines(store: ObjectStore, keys: list[str]) -> AsyncIterator[str]:
+    for key in keys:
+        data = b"".join([part async for part in store.open_stream(key)])
+        for line in data.decode().splitlines():
+            if line:
+                yield line
+
+
+def _read_all(archive: DiceArchive, files: list[str], limit: int) -> list[bytes | DatasetRejected]:
+    out: list[bytes | DatasetRejected] = []
+    for name in files:
+        try:
+            out.append(archive.read_entry(name, limit, "image_too_large"))
+        except DatasetRejected as exc:  # a corrupt or lying entry: that image's row says so
+            out.append(exc)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -1,0 +1,98 @@
+"""A worker killed mid-batch: another replica resumes after the last recorded chunk and the results
+hold each image exactly once. The killed worker is an extra inference process (the stack's process
+spec on its own port) whose `batch.after_chunk` failpoint ends it (exit 137, as SIGKILL would)
+right after it recorded its first chunk; the stack's replica takes the batch over once the lease
+expires. Which member of the `batchers` group takes a command is Kafka's choice, so batches are
+submitted until one landed on the extra process (each does with probability 1/2)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from vtp_localstack.ports import free_port
+from vtp_localstack.services import service_env
+from vtp_localstack.stack import LocalStack
+
+from .conftest import deploy, predicted, rows_of, same_detections, submit, wait_batch
+
+pytestmark = pytest.mark.integration
+TRIES = 8
+
+
+class DoomedReplica:
+    """An extra `vtp-inference` whose batch worker dies after its first recorded chunk."""
+
+    def __init__(self, stack: LocalStack, log: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, **service_env(stack.cfg, "inference")}
+        env.update(VTP_HTTP_PORT=str(self.port), VTP_GRPC_PORT="0", VTP_FAILPOINTS="batch.after_chunk")
+        script = str(Path(sys.executable).parent / "vtp-inference")
+        with log.open("ab") as out:
+            self.process = subprocess.Popen([script], env=env, stdout=out, stderr=out, cwd=stack.cfg.run_path)
+        self.log = log
+        deadline = time.monotonic() + 180
+        while True:
+            assert self.process.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the extra replica never became healthy"
+            time.sleep(0.5)
+        time.sleep(5)  # its worker joins the `batchers` group (a rebalance) before batches are sent
+
+    def died(self) -> bool:
+        return self.process.poll() is not None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(60)
+
+
+@pytest.fixture()
+def doomed(stack: LocalStack, tmp_path: Path) -> Iterator[DoomedReplica]:
+    replica = DoomedReplica(stack, tmp_path / "inference-doomed.log")
+    try:
+        yield replica
+    finally:
+        replica.stop()
+
+
+def test_a_killed_worker_is_resumed_and_every_image_is_in_the_results_once(
+    stack: LocalStack, admin_token: str, admin: httpx.Client, onnx_export: dict[str, Any],
+    images: dict[str, bytes], batch_zip: bytes, doomed: DoomedReplica,
+) -> None:  # fmt: skip
+    deployment = deploy(stack, admin_token, onnx_export["id"], "batch-resume")
+    for _ in range(TRIES):
+        batch = submit(admin, deployment["id"], batch_zip)
+        assert batch.status_code == 202, batch.text
+        path = f"/api/v1/deployments/{deployment['id']}/batches/{batch.json()['id']}"
+        done = wait_batch(admin, path, timeout=600)
+        assert done["status"] == "succeeded", done
+        if doomed.died():
+            break
+        assert done["attempt"] == 1  # the stack's replica took it and nobody died
+    assert doomed.died(), f"none of {TRIES} batches went to the extra replica"
+    assert doomed.process.returncode == 137, doomed.log.read_text()[-3000:]
+
+    # The extra replica recorded chunk 0 and died; attempt 2 resumed at chunk 1.
+    assert done["attempt"] == 2, done
+    assert done["progress"]["processed_images"] == 20 and done["progress"]["chunks_done"] == 5, done
+    rows = rows_of(admin, path)
+    assert [r["index"] for r in rows] == list(range(20))
+    assert [r["file"] for r in rows] == sorted(images)
+    for row in rows:
+        name = row["file"]
+        answer = predicted(admin, deployment["id"], name, images[name])
+        assert same_detections(row["detections"], answer["detections"]), name
