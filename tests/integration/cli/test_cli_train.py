@@ -4,13 +4,15 @@ id exits 3, cancelling a finished job exits 1."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import uuid
 from typing import Any
 
 import pytest
 
-from .conftest import Vtp
+from .conftest import TRAIN_ARGS, VTP, Vtp, eventually
 
 pytestmark = pytest.mark.integration
 Trained = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
@@ -61,3 +63,30 @@ def test_unknown_and_finished_jobs(vtp: Vtp, trained: Trained) -> None:
     assert result.returncode == 3 and "(job_not_found, HTTP 404)" in result.stderr
     finished = vtp("jobs", "cancel", trained[1]["id"])
     assert finished.returncode == 1 and "job_finished" in finished.stderr
+
+
+def test_ctrl_c_asks_and_cancels_the_job(vtp: Vtp, trained: Trained) -> None:
+    """SIGINT while following: the prompt on stderr, `cancel` on stdin, the job ends cancelled."""
+    args = ["train", f"data={trained[1]['dataset_id']}", *TRAIN_ARGS, "epochs=100", "--name", "to cancel"]
+    process = subprocess.Popen(
+        [str(VTP), *args],
+        env=vtp.env(PYTHONUNBUFFERED="1"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        job_id = re.search(r"^job ([0-9a-f-]{36}) queued", process.stdout.readline())
+        assert job_id, "the first line names the job"
+        # Once a runner has it, the command has long been in its follow loop.
+        eventually(lambda: vtp.json("jobs", "show", job_id.group(1))["status"] == "running", 300)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate("cancel\n", timeout=300)
+    finally:
+        process.kill()
+    assert "Cancel the job, or only stop watching it?" in err
+    assert f"cancel requested for job {job_id.group(1)}" in out
+    assert process.returncode == 1  # the job will not complete
+    eventually(lambda: vtp.json("jobs", "show", job_id.group(1))["status"] == "cancelled", 300)
