@@ -1,8 +1,8 @@
 """API keys and rate limits: two inference replicas behind the gateway, a deployment, helpers.
 
 The session's stack runs one inference replica (other packages' tests expect one: per-replica
-metrics, start-up costs); this package adds a second one to it (`VTP_REPLICAS`-style, through
-`StackConfig.replicas`), so the gateway load-balances both, and removes it afterwards.
+metrics, start-up costs); this package adds a second one to it for all its tests (`VTP_REPLICAS`-style,
+through `StackConfig.replicas`), so the gateway load-balances both, and removes it afterwards.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from PIL import Image
 
 from vtp_localstack.stack import LocalStack
 
-from ..export.conftest import other_project, trained_job  # noqa: F401  (fixtures shared)
-from ..inference.conftest import onnx_export, unique  # noqa: F401
+from ..inference.conftest import unique
 
 INFERENCE = "inference"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="package", autouse=True)
 def replicas(stack: LocalStack) -> Iterator[list[str]]:
     """The base URLs of both inference replicas (the gateway balances them round robin)."""
     cfg = stack.cfg.model_copy(update={"replicas": {**stack.cfg.replicas, INFERENCE: 2}})
@@ -37,7 +36,7 @@ def replicas(stack: LocalStack) -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="package")
-def deployment(stack: LocalStack, admin_token: str, onnx_export: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def deployment(stack: LocalStack, admin_token: str, onnx_export: dict[str, Any]) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(base_url=stack.cfg.gateway_url, headers=headers, timeout=120) as api:
         response = api.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("access")})

@@ -15,8 +15,7 @@ import pytest
 from vtp_dice.sample import generate
 from vtp_localstack.stack import LocalStack
 
-from ..export.conftest import other_project, trained_job  # noqa: F401  (fixtures shared)
-from ..inference.conftest import onnx_export, unique  # noqa: F401
+from ..inference.conftest import unique
 
 
 def deploy(stack: LocalStack, admin_token: str, export_id: str, prefix: str) -> dict[str, Any]:

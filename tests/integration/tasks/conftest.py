@@ -17,7 +17,6 @@ from vtp_localstack.stack import LocalStack
 
 from ..datasets.conftest import upload
 from ..export.conftest import TRAIN_CONFIG, wait_export, wait_for
-from ..inference.conftest import photos  # noqa: F401  (fixture shared)
 
 TASKS = ("segment", "pose", "classify")
 ALL_ANNOTATIONS = ("detection", "segmentation", "classification", "pose")

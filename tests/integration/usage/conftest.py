@@ -13,8 +13,7 @@ from PIL import Image
 
 from vtp_localstack.stack import LocalStack
 
-from ..export.conftest import other_project, trained_job  # noqa: F401  (fixtures shared)
-from ..inference.conftest import onnx_export, unique  # noqa: F401
+from ..inference.conftest import unique
 
 
 def deploy(stack: LocalStack, admin_token: str, export_id: str, prefix: str) -> dict[str, Any]:
@@ -47,5 +46,5 @@ def wait_usage(
 
 
 @pytest.fixture(scope="package")
-def usage_deployment(stack: LocalStack, admin_token: str, onnx_export: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+def usage_deployment(stack: LocalStack, admin_token: str, onnx_export: dict[str, Any]) -> dict[str, Any]:
     return deploy(stack, admin_token, onnx_export["id"], "usage")
