@@ -173,7 +173,7 @@ async def update_deployment(
         await uow.commit()
     deps.cache.evict(deployment_id)
     if action == "deactivate":  # a stopped deployment serves nothing: Triton may drop its models
-        await release_models(deps.cache, deployment, deployment.model, (deployment.previous or {}).get("model"))
+        await release_models(deps.cache, deployment, *_served_models(deployment))
     return deployment
 
 
@@ -189,12 +189,17 @@ async def delete_deployment(deps: Deps, caller: Principal, deployment_id: uuid.U
         await uow.commit()
     deps.cache.evict(deployment_id)
     models = [deployment.model, (deployment.previous or {}).get("model")]
-    await release_models(deps.cache, deployment, *models)
+    await release_models(deps.cache, deployment, *_served_models(deployment))
     for ref in [r for m in models if m for r in (m, m.get("weights")) if r]:
         try:
             await deps.store.delete(deps.store.parse_uri(ref["uri"]))
         except StorageError as exc:  # the deployment is gone either way; an orphan file is only space
             _log.warning("deployment %s: model file not deleted: %s", deployment_id, exc)
+
+
+def _served_models(deployment: Deployment) -> list[dict[str, Any] | None]:
+    """The models a deployment may have loaded: current, previous (rollback), canary (traffic split)."""
+    return [deployment.model, (deployment.previous or {}).get("model"), (deployment.canary or {}).get("model")]
 
 
 async def fail_on_load(deps: Deps, project_id: uuid.UUID, deployment_id: uuid.UUID, code: str, message: str) -> None:

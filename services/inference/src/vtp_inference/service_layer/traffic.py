@@ -21,6 +21,7 @@ from vtp_inference.domain.traffic import Share, check_split, set_canary
 from vtp_inference.service_layer.commands import DeploymentRequest, Deps, _resolve
 from vtp_inference.service_layer.events import changed
 from vtp_inference.service_layer.prepare import prepare
+from vtp_inference.service_layer.releasing import release_models
 from vtp_inference.service_layer.switching import switch_export
 from vtp_runtime.auth import Principal
 from vtp_runtime.storage import StorageError
@@ -92,6 +93,8 @@ async def _forget(deps: Deps, dropped: dict[str, Any] | None, deployment: Deploy
     used = [deployment.model, (deployment.previous or {}).get("model"), (deployment.canary or {}).get("model")]
     if not model or model.get("uri") in {(m or {}).get("uri") for m in used}:
         return
+    if model.get("sha256") not in {(m or {}).get("sha256") for m in used}:  # Triton names models by sha256
+        await release_models(deps.cache, deployment, model)
     for ref in (model, model.get("weights")):
         try:
             if ref:
