@@ -5,8 +5,8 @@ uploaded and snapshotted, a short CPU training followed live, an ONNX export wit
 a deployment, predictions on Ultralytics' own photos and on the dataset's validation images (drawn
 and saved), every webhook of the chain verified, the deployment's usage, and what to try next. Each
 step prints the command it runs, its output, and how long it took. What the CLI does not do
-(creating a project, the receiver, reading usage where `vtp` has no command for it) goes through
-the Python client, `vtp_client`.
+(creating a project and its token, which needs the admin token; the receiver; looking up the ids
+the commands printed) goes through the Python client, `vtp_client`.
 """
 
 from __future__ import annotations
@@ -112,22 +112,13 @@ def wait_for(check: Callable[[], bool], seconds: float) -> bool:
     return True
 
 
-def usage(vtp: Client, deployment_id: str) -> None:
-    """Read through the client: `vtp` has no usage command (yet)."""
-    print("usage through the Python client: vtp.usage.deployment(id, granularity='minute')")
+def usage_written(vtp: Client, deployment_id: str) -> None:
+    """Wait until the predictions are counted: the inference service writes usage every few seconds."""
 
     def counted() -> bool:
         return vtp.usage.deployment(deployment_id, granularity="minute").total.images > 0
 
-    wait_for(counted, 20)  # the inference service writes usage every few seconds
-    report = vtp.usage.deployment(deployment_id, granularity="minute")
-    total = report.total
-    latency = ", ".join(f"{k} {v:.1f} ms" for k, v in total.latency_ms.items() if v is not None)
-    print(f"  {total.requests} requests, {total.images} images, {total.errors} errors; latency {latency}")
-    print(f"  compute {total.compute_seconds:.2f} s, {total.bytes_in / 1e3:.0f} kB in")
-    for point in report.series:
-        if point.requests:
-            print(f"  {point.start:%H:%M} UTC  {point.requests:>3} requests {point.images:>3} images")
+    wait_for(counted, 30)
 
 
 def next_steps(workdir: Path, dataset_id: str, job_id: str, export_id: str) -> None:
@@ -141,6 +132,7 @@ What to try next (the demo's login is in {config}; `vtp login URL --token ...` m
   vtp train data={dataset_id} model={job_id} epochs=10 imgsz={IMGSZ}   # fine-tune from this job's best
   vtp export {job_id} --format openvino  # another format, with its own parity report
   vtp deployments ls
+  vtp keys create {DEPLOYMENT} --name app --per-second 5   # an API key that may only call predict
   vtp predict {DEPLOYMENT} your-photos/ --save out/
   vtp exports download {export_id}       # the package: model, metadata.json, predict.py
   vtp hooks ls
@@ -235,7 +227,8 @@ def journey_steps(journey: Journey, vtp: Client, receiver: Receiver, cfg: StackC
         subscription = vtp.subscriptions.list().items[0]
         journey.vtp("hooks", "deliveries", str(subscription.id), "--limit", "6")
     with journey.step("Usage of the deployment"):
-        usage(vtp, deployment_id)
+        usage_written(vtp, deployment_id)
+        journey.vtp("usage", DEPLOYMENT, "--granularity", "minute")
     next_steps(workdir, dataset_id, job_id, export_id)
 
 
