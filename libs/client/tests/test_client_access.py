@@ -87,3 +87,24 @@ def test_a_canary_split_is_sent_as_traffic_shares() -> None:
     updated = vtp.deployments.update(DEPLOYMENT, traffic={KEY["id"]: 80, DEPLOYMENT: 20})
     assert json.loads(seen[0].content) == {"traffic": deployment["traffic"]}
     assert (seen[0].method, updated.traffic[1]["weight"]) == ("PATCH", 20)
+
+
+def test_a_batch_is_a_zip_upload_with_predict_parameters_as_form_fields() -> None:
+    batch = {
+        "id": KEY["id"],
+        "deployment_id": DEPLOYMENT,
+        "status": "queued",
+        "task": "detect",
+        "progress": {"total_images": 3, "processed_images": 0},
+    }
+    vtp, seen = recording(httpx.Response(202, json=batch))
+    created = vtp.batches.create(DEPLOYMENT, b"PK zip", conf=0.5, classes=[0, 2])
+    assert (created.status, created.progress["total_images"], created.finished) == ("queued", 3, False)
+    request = seen[0]
+    assert request.url.path == f"/api/v1/deployments/{DEPLOYMENT}/batches"
+    assert b'name="conf"\r\n\r\n0.5' in request.content
+    assert request.content.count(b'name="classes"') == 2 and b'filename="upload.zip"' in request.content
+
+    vtp, seen = recording(httpx.Response(200, json={"items": [batch | {"status": "succeeded"}]}))
+    assert [b.finished for b in vtp.batches.list(DEPLOYMENT, status="succeeded")] == [True]
+    assert dict(seen[0].url.params) == {"status": "succeeded", "limit": "100"}

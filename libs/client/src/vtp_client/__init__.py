@@ -1,5 +1,6 @@
 """Python client of the vision training platform: `Client(url, token)`, typed models, `ApiError`."""
 
+from vtp_client.batches import Batch
 from vtp_client.client import Client, Health
 from vtp_client.config import Settings, config_path, load_config, resolve, save_config
 from vtp_client.datasets import Dataset, Snapshot, Split
@@ -18,6 +19,7 @@ __all__ = [
     "ApiError",
     "ApiKey",
     "ApiKeyCreated",
+    "Batch",
     "Client",
     "ConnectionFailed",
     "Dataset",

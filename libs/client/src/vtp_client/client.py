@@ -10,6 +10,7 @@ from uuid import UUID
 import httpx
 
 from vtp_client._base import Resource
+from vtp_client.batches import Batches
 from vtp_client.config import resolve
 from vtp_client.datasets import Datasets
 from vtp_client.deployments import Deployments
@@ -66,6 +67,7 @@ class Client:
         self.exports = Exports(self.transport)
         self.deployments = Deployments(self.transport)
         self.keys = Keys(self.transport)
+        self.batches = Batches(self.transport)
         self.usage = UsageApi(self.transport)
         self.subscriptions = Subscriptions(self.transport)
         self.hooks = self.subscriptions

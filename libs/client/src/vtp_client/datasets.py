@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import io
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -12,12 +11,9 @@ from uuid import UUID
 
 from vtp_client._base import Group, Page, Resource
 from vtp_client.errors import ApiError
-from vtp_client.transport import Progress, ProgressReader
+from vtp_client.transport import Progress, Source, file_part
 
 __all__ = ["Dataset", "Datasets", "Snapshot", "Split"]
-
-Source = Path | str | bytes
-"""A zip on disk (path) or in memory (bytes)."""
 
 
 class Dataset(Resource):
@@ -60,14 +56,6 @@ class Snapshot(Resource):
     created_at: datetime
 
 
-def _open(source: Source, progress: Progress | None) -> tuple[str, ProgressReader]:
-    """A file name and a reader that reports progress (rewound by httpx before a retry)."""
-    if isinstance(source, bytes):
-        return "dataset.zip", ProgressReader(io.BytesIO(source), len(source), progress)
-    path = Path(source)
-    return path.name, ProgressReader(path.open("rb"), path.stat().st_size, progress)
-
-
 class Datasets(Group):
     """`client.datasets`. A refused upload raises `ApiError` (422) whose `problems` name file, pointer and code."""
 
@@ -99,7 +87,7 @@ class Datasets(Group):
         return Dataset.model_validate(body)
 
     def _send(self, path: str, source: Source, fields: dict[str, str], progress: Progress | None) -> Any:
-        file_name, reader = _open(source, progress)
+        file_name, reader = file_part(source, progress)
         with reader:
             files = {"file": (file_name, reader, "application/zip")}
             return self._t.json("POST", path, data=fields, files=files, timeout=self.UPLOAD_TIMEOUT)

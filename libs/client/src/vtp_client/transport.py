@@ -31,7 +31,7 @@ import httpx
 
 from vtp_client.errors import ApiError, ConnectionFailed
 
-__all__ = ["DEFAULT_URL", "Progress", "ProgressReader", "RetryPolicy", "Transport"]
+__all__ = ["DEFAULT_URL", "Progress", "ProgressReader", "RetryPolicy", "Source", "Transport", "file_part"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -43,6 +43,8 @@ CHUNK = 1 << 16
 
 Progress = Callable[[int, int | None], None]
 """Called with (bytes done, total bytes or None) as an upload or download moves on."""
+Source = Path | str | bytes
+"""A zip (or any file) to upload: on disk (a path) or in memory (bytes)."""
 T = TypeVar("T")
 
 
@@ -103,6 +105,14 @@ class ProgressReader(io.RawIOBase):
 
     def fileno(self) -> int:
         return self.inner.fileno()
+
+
+def file_part(source: Source, progress: Progress | None) -> tuple[str, ProgressReader]:
+    """A file name and a reader that reports progress (rewound by httpx before a retry); close it after."""
+    if isinstance(source, bytes):
+        return "upload.zip", ProgressReader(io.BytesIO(source), len(source), progress)
+    path = Path(source)
+    return path.name, ProgressReader(path.open("rb"), path.stat().st_size, progress)
 
 
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
