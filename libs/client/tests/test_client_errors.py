@@ -80,3 +80,12 @@ def test_no_answer_is_connection_failed_with_a_hint() -> None:
         caught.value
     )
     assert "make up" in str(caught.value)
+
+
+def test_an_unhealthy_platform_is_a_report_not_an_error() -> None:
+    down = {"status": "down", "services": {"jobs": {"status": "down"}}}
+    with client_answering(503, down, "application/json") as vtp:
+        assert vtp.health().services["jobs"]["status"] == "down"
+    with client_answering(502, "<html>Bad gateway</html>") as vtp, pytest.raises(ApiError) as caught:
+        vtp.health()
+    assert caught.value.status == 502

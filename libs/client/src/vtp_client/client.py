@@ -91,7 +91,12 @@ class Client:
 
         def once() -> httpx.Response:
             response = self.transport.http.get("/api/v1/health")
-            if response.status_code not in (200, 503) or "code" in response.json():
+            try:
+                report = response.json()
+            except ValueError:
+                report = None
+            # 503 with a report is an unhealthy platform; anything else (a proxy's page, a problem) an error
+            if response.status_code not in (200, 503) or not isinstance(report, dict) or "code" in report:
                 raise self.transport.error(response)
             return response
 
