@@ -17,6 +17,7 @@ import pytest
 
 from vtp_localstack.stack import LocalStack
 
+from ..inference.conftest import oip_tensor
 from .conftest import TASKS
 
 pytestmark = pytest.mark.integration
@@ -209,6 +210,42 @@ def test_oip_metadata_lists_each_task_outputs(admin: httpx.Client, deployments: 
     assert shapes["segment"]["output0"][1] == 4 + 3 + 32 and shapes["segment"]["output1"][1:] == [32, 16, 16]
     assert next(iter(shapes["pose"].values()))[1] == 4 + 3 + 9
     assert list(shapes["classify"].values()) == [[1, 3]]
+
+
+def test_oip_rest_infer_answers_both_segment_outputs(
+    stack: LocalStack, admin_token: str, deployments: dict, onnx_files: dict[str, Path], photos: dict[str, Path]
+):
+    """tritonclient.http, binary tensors: every output by default, or the one asked for; the model's own."""
+    from urllib.parse import urlparse
+
+    import onnxruntime as ort
+    import tritonclient.http as triton_http
+
+    tensor = oip_tensor(photos["vga-640x480.jpg"], IMGSZ)
+    want = ort.InferenceSession(str(onnx_files["segment"])).run(None, {"images": tensor})
+    client = triton_http.InferenceServerClient(url=urlparse(stack.cfg.gateway_url).netloc)
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    inp = triton_http.InferInput("images", list(tensor.shape), "FP32")
+    inp.set_data_from_numpy(tensor, binary_data=True)
+    name = deployments["segment"]["name"]
+    both = client.infer(name, [inp], headers=auth)
+    for k, out in enumerate(("output0", "output1")):
+        assert np.abs(both.as_numpy(out) - want[k]).max() < 1e-4, out
+    only = client.infer(name, [inp], outputs=[triton_http.InferRequestedOutput("output1")], headers=auth)
+    assert only.as_numpy("output0") is None and only.as_numpy("output1").shape == want[1].shape
+
+
+def test_oip_grpc_metadata_and_config_list_the_segment_outputs(stack: LocalStack, admin_token: str, deployments: dict):
+    import tritonclient.grpc as triton_grpc
+
+    client = triton_grpc.InferenceServerClient(url=f"{stack.cfg.host}:{stack.cfg.inference_grpc_port}")
+    auth = {"authorization": f"Bearer {admin_token}"}
+    name = deployments["segment"]["name"]
+    meta = client.get_model_metadata(name, headers=auth, as_json=True)
+    assert [o["name"] for o in meta["outputs"]] == ["output0", "output1"]
+    assert meta["outputs"][1]["shape"] == ["1", "32", "16", "16"]
+    config = client.get_model_config(name, headers=auth).config
+    assert [o.name for o in config.output] == ["output0", "output1"]
 
 
 def test_unverified_runtime_for_a_task_is_refused(admin: httpx.Client, task_exports: dict[str, dict[str, Any]]):

@@ -34,6 +34,7 @@ from vtp_inference.service_layer.oip import (
     resolve_model,
 )
 from vtp_inference.service_layer.predicting import Predictor, served_versions
+from vtp_inference.service_layer.tasks import model_outputs
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal
 
@@ -96,7 +97,7 @@ class OipServicer(GRPCInferenceServiceServicer):
             versions=served_versions(entry),
             platform=m.platform,
             inputs=[tensor(name=m.input_name, datatype="FP32", shape=dims(m.input_shape))],
-            outputs=[tensor(name=m.output_name, datatype="FP32", shape=dims(m.output_shape))],
+            outputs=[tensor(name=n, datatype="FP32", shape=dims(shape)) for n, shape in model_outputs(m)],
         )
 
     @refusals
@@ -109,7 +110,10 @@ class OipServicer(GRPCInferenceServiceServicer):
                 platform=m.platform,
                 max_batch_size=0,  # the batch dimension is part of the declared shape
                 input=[config.ModelInput(name=m.input_name, data_type=config.TYPE_FP32, dims=dims(m.input_shape))],
-                output=[config.ModelOutput(name=m.output_name, data_type=config.TYPE_FP32, dims=dims(m.output_shape))],
+                output=[
+                    config.ModelOutput(name=n, data_type=config.TYPE_FP32, dims=dims(shape))
+                    for n, shape in model_outputs(m)
+                ],
             )
         )
 

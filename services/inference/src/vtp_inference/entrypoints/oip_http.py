@@ -24,13 +24,13 @@ from vtp_inference.service_layer.oip import (
     OipError,
     answered_by,
     check_finite,
-    check_outputs,
     invalid,
     resolve_model,
 )
+from vtp_inference.service_layer.oip_outputs import encode_outputs, wanted_outputs
 from vtp_inference.service_layer.predicting import Predictor, served_versions
 from vtp_inference.service_layer.tasks import model_outputs
-from vtp_inference.service_layer.tensors import TensorError, encode_response, parse_request
+from vtp_inference.service_layer.tensors import TensorError, parse_request
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
 from vtp_runtime.http.problems import PROBLEM_MEDIA_TYPE, problem_body
@@ -126,7 +126,7 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
                 parsed = parse_request(body, int(length) if length else None, m.input_name, m.input_shape)
             except TensorError as exc:
                 raise invalid(str(exc)) from exc
-            check_outputs(parsed.outputs, m.output_name)
+            names = wanted_outputs(parsed.outputs, m)
             check_finite(parsed.tensor)
             admission = await oip_admit(access, caller, entry.deployment.id, int(parsed.tensor.shape[0]))
         except OipError as exc:
@@ -134,7 +134,11 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
                 record_request(meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error=exc.code)
             return oip_error_response(exc)
         try:
-            output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
+            if names == [m.output_name]:
+                output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
+                produced = [(m.output_name, output)]
+            else:  # several outputs (segment's prototypes)
+                produced, seconds = await predictor.infer_outputs_timed(entry, parsed.tensor, names)
         except ModelInvalid as exc:  # an external runtime (Triton) failed mid-request
             record_request(
                 meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error="model_unavailable"
@@ -147,7 +151,7 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
             meter, caller, entry.deployment.id, started, images=images, bytes_in=size, compute_seconds=seconds
         )
         version_out, answered = str(entry.deployment.export_version), answered_by(entry)
-        content, header = encode_response(name, version_out, parsed, m.output_name, output, answered)
+        content, header = encode_outputs(name, version_out, parsed, produced, answered)
         if header is None:
             return Response(content, media_type="application/json", headers=admission.headers)
         binary = {**admission.headers, HEADER_LENGTH: str(header)}

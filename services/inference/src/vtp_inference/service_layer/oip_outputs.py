@@ -1,0 +1,55 @@
+"""The Open Inference Protocol for models with several outputs (segment: detections and prototypes).
+
+A request names the outputs it wants (all of the model's when it names none, as Triton does); the
+response carries each, as JSON data or binary tensor data in the order of the JSON header.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from vtp_inference.adapters.runtimes import Model
+from vtp_inference.service_layer.oip import invalid
+from vtp_inference.service_layer.tasks import model_outputs
+from vtp_inference.service_layer.tensors import InferRequest
+
+
+def wanted_outputs(requested: list[str] | None, model: Model) -> list[str]:
+    """The outputs to answer with, in the order asked; an unknown name is an invalid request."""
+    names = [n for n, _ in model_outputs(model)]
+    if not requested:
+        return names
+    unknown = [n for n in requested if n not in names]
+    if unknown:
+        raise invalid(f"unknown output(s) {unknown}; the model's outputs are {names}")
+    return list(requested)
+
+
+def encode_outputs(
+    model: str,
+    version: str,
+    request: InferRequest,
+    outputs: list[tuple[str, np.ndarray]],
+    parameters: dict[str, Any] | None = None,
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when binary data follows it."""
+    described, blobs = [], []
+    for name, array in outputs:
+        out: dict[str, Any] = {"name": name, "datatype": "FP32", "shape": list(array.shape)}
+        raw = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        if request.binary_output:
+            out["parameters"] = {"binary_data_size": len(raw)}
+            blobs.append(raw)
+        else:
+            out["data"] = array.astype(np.float32).ravel().tolist()
+        described.append(out)
+    body: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": described}
+    if request.id is not None:
+        body["id"] = request.id
+    if parameters:
+        body["parameters"] = parameters
+    head = json.dumps(body).encode()
+    return (head + b"".join(blobs), len(head)) if request.binary_output else (head, None)
