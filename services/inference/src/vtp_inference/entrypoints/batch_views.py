@@ -1,10 +1,29 @@
-"""The API's view of a batch."""
+"""The API's shapes of batches: the upload form, the batch view, the results."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import UploadFile
+
 from vtp_inference.domain.batches import Batch
+from vtp_runtime.http.problems import ProblemError
+
+COPY_CHUNK = 1 << 20
+NEW_BATCH_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "A zip of images (jpg, png, bmp, webp, tif)."},
+        "conf": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "iou": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "max_det": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "classes": {"type": "string", "description": "Class ids, comma-separated (or the field repeated)."},
+        "imgsz": {"type": "integer", "description": "The export's input size (the only one it takes)."},
+    },
+}
+RESULTS = {"content": {"application/x-ndjson": {}, "application/json": {}}, "description": "The results file"}
 
 
 def batch_view(b: Batch) -> dict[str, Any]:
@@ -42,3 +61,14 @@ def batch_view(b: Batch) -> dict[str, Any]:
         "results": results,
         "error": {"code": b.error_code, "message": b.error_message} if b.error_code else None,
     }
+
+
+async def save_upload(item: UploadFile, dest: Path, limit: int) -> None:
+    """Copy the zip part to disk, refused (413) past `limit` bytes whatever it declared."""
+    size = 0
+    with dest.open("wb") as out:
+        while chunk := await item.read(COPY_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise ProblemError(413, "payload_too_large", "Payload too large", f"the zip may hold {limit} bytes")
+            out.write(chunk)

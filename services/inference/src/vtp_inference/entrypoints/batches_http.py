@@ -17,9 +17,9 @@ from starlette.datastructures import UploadFile
 
 from vtp_dice.archive import ArchiveLimits
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity, ModelInvalid
-from vtp_inference.domain.batches import Batch, BatchFinished, BatchNotFound, BatchStatus, chunk_count
+from vtp_inference.domain.batches import Batch, BatchFinished, BatchNotFound, BatchStatus
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, Problem, RequestRefused
-from vtp_inference.entrypoints.batch_views import batch_view
+from vtp_inference.entrypoints.batch_views import NEW_BATCH_FORM, RESULTS, batch_view, save_upload
 from vtp_inference.entrypoints.http import not_found, refused
 from vtp_inference.entrypoints.predict_http import PARAMS, parse_params
 from vtp_inference.predict.images import Limits
@@ -28,12 +28,11 @@ from vtp_inference.service_layer.batch_inputs import check_zip
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal, current_principal
-from vtp_runtime.http.openapi import problems
+from vtp_runtime.http.openapi import multipart_body, problems
 from vtp_runtime.http.problems import ProblemError
 from vtp_runtime.storage import ObjectStore, StorageError
 
 Caller = Annotated[Principal, Depends(current_principal)]
-COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -50,17 +49,6 @@ class BatchApiDeps:
 
 def _batch_not_found(batch_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "batch_not_found", "Batch not found", f"no batch {batch_id} in this project")
-
-
-async def _save_upload(item: UploadFile, dest: Path, limit: int) -> None:
-    """Copy the zip part to disk, refused (413) past `limit` bytes whatever it declared."""
-    size = 0
-    with dest.open("wb") as out:
-        while chunk := await item.read(COPY_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise ProblemError(413, "payload_too_large", "Payload too large", f"the zip may hold {limit} bytes")
-            out.write(chunk)
 
 
 def build_batches_router(deps: BatchApiDeps) -> APIRouter:
@@ -80,7 +68,8 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
         "/{deployment_id}/batches",
         status_code=202,
         summary="Start a batch inference job over an uploaded zip of images (multipart `file`, predict parameters)",
-        responses=problems(404, 409, 413, 415, 422, 503),
+        responses=problems(400, 404, 409, 413, 415, 422, 503),
+        openapi_extra=multipart_body(NEW_BATCH_FORM, {"file": {"contentType": "application/zip"}}),
     )
     async def submit(deployment_id: uuid.UUID, request: Request, caller: Caller) -> JSONResponse:
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -112,7 +101,7 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
                 found.append(Problem("/file", "file_missing", "send the images as a zip in the multipart field `file`"))
                 raise refused(found, "The batch cannot be started")
             path = work / "input.zip"
-            await _save_upload(item, path, deps.max_upload_bytes)
+            await save_upload(item, path, deps.max_upload_bytes)
             checked = await asyncio.to_thread(check_zip, path, deps.archive_limits, deps.image_limits, deps.max_images)
             found += checked.problems
             if found or params is None:
@@ -139,11 +128,10 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
             chunk_size=deps.chunk_size,
             created_at=datetime.now(UTC),
         )  # fmt: skip
-        assert chunk_count(batch.total_images, batch.chunk_size) >= 1
         await lifecycle.submit(deps.new_uow, batch)
         return JSONResponse(batch_view(batch), status_code=202)
 
-    @router.get("/{deployment_id}/batches", summary="The deployment's batches, newest first")
+    @router.get("/{deployment_id}/batches", summary="The deployment's batches, newest first", responses=problems(404))
     async def search(
         deployment_id: uuid.UUID,
         caller: Caller,
@@ -168,7 +156,11 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
             raise _batch_not_found(batch_id)
         return batch
 
-    @router.get("/{deployment_id}/batches/{batch_id}", summary="A batch: status, progress, timings, results")
+    @router.get(
+        "/{deployment_id}/batches/{batch_id}",
+        summary="A batch: status, progress, timings, results",
+        responses=problems(404),
+    )
     async def get(deployment_id: uuid.UUID, batch_id: uuid.UUID, caller: Caller) -> dict[str, Any]:
         return batch_view(await _batch(caller, deployment_id, batch_id))
 
@@ -188,7 +180,8 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
     @router.get(
         "/{deployment_id}/batches/{batch_id}/results",
         summary="Download a succeeded batch's results: JSON Lines (one row per image), or COCO for detection",
-        responses=problems(404, 409, 422),
+        responses={200: RESULTS, **problems(404, 409, 422)},
+        response_class=StreamingResponse,
     )
     async def results(
         deployment_id: uuid.UUID,
