@@ -15,14 +15,16 @@ def nms_with_extra(
     raw: np.ndarray, nc: int, conf: float, iou: float, max_det: int, classes: list[int] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows x1, y1, x2, y2, score, class in input pixels, best first; the same rows' extra columns)."""
-    pred = raw.T
-    scores_all = pred[:, 4 : 4 + nc]
-    cls = scores_all.argmax(1)
-    scores = scores_all[np.arange(len(cls)), cls]
-    keep = scores > conf
+    # Threshold on the output's own layout (a contiguous reduction over classes), then transpose only
+    # the candidates: most anchors of a real image score under `conf`.
+    keep = raw[4 : 4 + nc].max(0) > conf
+    pred = raw[:, keep].T
+    cls = pred[:, 4 : 4 + nc].argmax(1)
+    scores = pred[np.arange(len(cls)), 4 + cls]
     if classes is not None:
-        keep &= np.isin(cls, classes)
-    xywh, scores, cls, extra = pred[keep, :4], scores[keep], cls[keep], pred[keep, 4 + nc :]
+        chosen_classes = np.isin(cls, classes)
+        pred, cls, scores = pred[chosen_classes], cls[chosen_classes], scores[chosen_classes]
+    xywh, extra = pred[:, :4], pred[:, 4 + nc :]
     boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
     order = np.argsort(-scores, kind="stable")[:MAX_NMS]
     shifted = boxes + (cls[:, None] * MAX_WH)
