@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -190,3 +191,40 @@ def test_follow_job_asks_the_api_after_a_quiet_spell() -> None:
     with client(FakeConnect(script), http) as vtp:
         events = list(vtp.feed.follow_job(JOB, check_every=0.01))
     assert [e.event_id for e in events] == ["e1"]
+
+
+@pytest.mark.filterwarnings("error::DeprecationWarning")
+def test_a_real_socket_resumes_after_a_server_restart_close() -> None:
+    """A websockets server in this process: the client's own connector, headers and close codes."""
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    paths: list[str] = []
+
+    def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        paths.append(ws.request.path)
+        assert ws.request.headers["Authorization"] == "Bearer tok"
+        ws.send(json.dumps(SUBSCRIBED))
+        if len(paths) == 1:
+            ws.send(json.dumps(message("e1", "job_status", status="started")))
+            ws.send(json.dumps(message("e2", "progress", epoch=1)))
+            ws.close(1012, "restarting")
+            return
+        for item in (message("e2", "progress", epoch=1), message("e2", "metrics", epoch=1)):
+            ws.send(json.dumps(item))
+        with contextlib.suppress(ConnectionClosed):
+            ws.recv()  # until the client is done and closes
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.socket.getsockname()[1]
+        vtp = Client(f"http://127.0.0.1:{port}", "tok", retry=RetryPolicy(base_delay=0.01))
+        with vtp:
+            events = vtp.feed.events(jobs=[JOB])
+            got = [(e.event_id, e.type) for e in take(events, 3)]
+            events.close()
+        server.shutdown()
+    assert got == [("e1", "job_status"), ("e2", "progress"), ("e2", "metrics")]
+    assert paths == [f"/api/v1/ws?jobs={JOB}", f"/api/v1/ws?jobs={JOB}&since=e1"]

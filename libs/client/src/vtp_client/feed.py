@@ -64,7 +64,9 @@ Connect = Callable[..., Socket]
 def _default_connect(uri: str, **kwargs: Any) -> Socket:
     from websockets.sync.client import connect
 
-    socket: Socket = connect(uri, **kwargs)
+    connection = connect(uri, **kwargs)
+    # Entered as the context manager websockets wants; the feed closes it (`close`) when done with it.
+    socket: Socket = connection.__enter__()
     return socket
 
 
