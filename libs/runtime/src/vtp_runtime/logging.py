@@ -7,6 +7,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from vtp_runtime.tracing import current_trace_id
+
 
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object per line, for log shippers."""
@@ -23,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        trace_id = current_trace_id()  # the request this line was logged for, if any
+        if trace_id is not None:
+            entry["trace_id"] = trace_id
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

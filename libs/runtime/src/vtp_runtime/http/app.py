@@ -22,6 +22,7 @@ from vtp_runtime.http.unavailable import install_dependency_handlers
 from vtp_runtime.http.unhandled import UnhandledErrorMiddleware, install_bug_failpoint
 from vtp_runtime.supervision import Background, Supervisor
 from vtp_runtime.supervision import BackgroundTask as BackgroundTask  # re-exported
+from vtp_runtime.tracing import TraceMiddleware
 
 _log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
@@ -93,7 +94,8 @@ def build_app(parts: AppParts) -> FastAPI:
         ticket_verifier=parts.ticket_verifier,
         scoped_verifier=parts.scoped_verifier,
     )
-    app.add_middleware(UnhandledErrorMiddleware)  # added last: outermost, so it also covers the auth middleware
+    app.add_middleware(UnhandledErrorMiddleware)  # covers the auth middleware too
+    app.add_middleware(TraceMiddleware)  # outermost: every answer, errors included, carries `traceparent`
 
     @app.get(
         "/health",

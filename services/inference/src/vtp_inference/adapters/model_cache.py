@@ -22,6 +22,13 @@ from vtp_inference.domain.traffic import canary_view
 from vtp_runtime.metrics import METRICS
 from vtp_runtime.storage import ObjectStore
 
+LOAD_SECONDS = "vtp_inference_model_load_seconds"
+LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+METRICS.declare(LOAD_SECONDS, "histogram", "Model loads: fetch, sha256 check and runtime session, seconds, by runtime.")
+METRICS.declare("vtp_inference_model_cache_bytes", "gauge", "Bytes of model files this replica holds loaded.")
+METRICS.declare("vtp_inference_model_cache_models", "gauge", "Deployments this replica holds loaded.")
+METRICS.declare("vtp_inference_model_cache_budget_bytes", "gauge", "The replica's model cache budget (LRU beyond it).")
+
 
 class ModelIntegrity(Exception):
     """The stored model's bytes are not those the deployment recorded."""
@@ -75,6 +82,12 @@ class ModelCache:
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._generation: dict[uuid.UUID, int] = {}  # bumped by evict: a load that raced a change is not kept
         self.stats = CacheStats()
+        self._gauges()
+
+    def _gauges(self) -> None:
+        METRICS.set("vtp_inference_model_cache_bytes", self.used_bytes())
+        METRICS.set("vtp_inference_model_cache_models", len(self._entries))
+        METRICS.set("vtp_inference_model_cache_budget_bytes", self._budget)
 
     async def get(self, deployment_id: uuid.UUID, read: Callable[[], Awaitable[Deployment]]) -> Loaded:
         """The loaded model; loads it (once, however many requests wait) when absent."""
@@ -91,6 +104,7 @@ class ModelCache:
                 if generation == self._generation.get(deployment_id, 0):
                     self._entries[deployment_id] = entry
                     self._evict_over_budget()
+                    self._gauges()
             return entry
 
     async def _load(self, deployment: Deployment) -> Loaded:
@@ -104,6 +118,7 @@ class ModelCache:
         self.stats.loads += 1
         METRICS.inc("vtp_inference_model_loads_total")
         METRICS.inc("vtp_inference_model_load_seconds_total", seconds)
+        METRICS.observe(LOAD_SECONDS, seconds, LOAD_BUCKETS, runtime=deployment.runtime)
         self.stats.load_seconds += seconds
         loaded = Loaded(deployment, model, sum(len(f) for f in files), seconds)
         if deployment.canary:
@@ -142,6 +157,7 @@ class ModelCache:
         if self._entries.pop(deployment_id, None) is not None:
             self.stats.evictions += 1
             METRICS.inc("vtp_inference_model_evictions_total")
+            self._gauges()
 
     def _evict_over_budget(self) -> None:
         while len(self._entries) > 1 and self.used_bytes() > self._budget:

@@ -18,6 +18,7 @@ from vtp_inference.adapters.model_cache import Loaded
 from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.entrypoints.access_http import OipRefusal, oip_admit, oip_scope
 from vtp_inference.entrypoints.metered import declared_bytes, record_request
+from vtp_inference.entrypoints.observed import INFER, observe
 from vtp_inference.service_layer.access import Access
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.oip import (
@@ -150,6 +151,7 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
         record_request(
             meter, caller, entry.deployment.id, started, images=images, bytes_in=size, compute_seconds=seconds
         )
+        observe(INFER, entry.deployment.id, time.perf_counter() - started)
         version_out, answered = str(entry.deployment.export_version), answered_by(entry)
         content, header = encode_outputs(name, version_out, parsed, produced, answered)
         if header is None:

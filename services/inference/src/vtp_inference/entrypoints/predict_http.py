@@ -17,6 +17,7 @@ from vtp_inference.domain.model import DeploymentNotFound, NotServing, Problem, 
 from vtp_inference.entrypoints.access_http import admitted, check_scope
 from vtp_inference.entrypoints.http import not_found, refused
 from vtp_inference.entrypoints.metered import declared_bytes, record_request
+from vtp_inference.entrypoints.observed import PREDICT, observe
 from vtp_inference.service_layer.access import Access
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Params, Predictor
@@ -157,7 +158,7 @@ def build_predict_router(
         deployment = str(deployment_id)
         METRICS.inc("vtp_inference_predict_requests_total", deployment=deployment)
         METRICS.inc("vtp_inference_predict_images_total", len(answer["images"]), deployment=deployment)
-        METRICS.inc("vtp_inference_predict_seconds_sum", time.perf_counter() - started, deployment=deployment)
+        observe(PREDICT, deployment_id, time.perf_counter() - started)  # its _count is the requests answered
         return answer
 
     async def _predict(

@@ -1,0 +1,87 @@
+"""W3C traceparent: parsing, a fresh one when absent, the response header, and log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from vtp_runtime.logging import JsonFormatter
+from vtp_runtime.tracing import CURRENT, TraceMiddleware, child, current_trace_id, parse
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+HEADER = f"00-{TRACE}-00f067aa0ba902b7-01"
+
+
+def test_parse_accepts_a_valid_header_and_refuses_invalid_ones() -> None:
+    context = parse(HEADER)
+    assert context is not None and (context.trace_id, context.span_id, context.flags) == (
+        TRACE,
+        "00f067aa0ba902b7",
+        "01",
+    )
+    assert parse(HEADER.upper()) == context  # case is normalised
+    assert parse("01-" + HEADER[3:] + "-future") is not None  # a later version may add fields
+    for bad in (
+        None,
+        "",
+        "garbage",
+        "ff-" + HEADER[3:],  # version ff is invalid
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",  # all-zero trace id
+        f"00-{TRACE}-{'0' * 16}-01",  # all-zero parent id
+        HEADER + "-extra",  # version 00 has exactly four fields
+        HEADER[:-1],
+    ):
+        assert parse(bad) is None, bad
+
+
+def test_child_keeps_the_trace_and_makes_a_new_span() -> None:
+    parent = parse(HEADER)
+    mine = child(parent)
+    assert mine.trace_id == TRACE and mine.span_id != "00f067aa0ba902b7" and mine.flags == "01"
+    fresh = child(None)
+    assert parse(fresh.header()) == fresh and fresh.trace_id != TRACE
+
+
+async def _seen(request: Request) -> JSONResponse:
+    inner = await asyncio.to_thread(current_trace_id)  # what a runtime call in a worker thread sees
+    return JSONResponse({"trace_id": current_trace_id(), "in_thread": inner})
+
+
+def _client() -> httpx.AsyncClient:
+    app = TraceMiddleware(Starlette(routes=[Route("/", _seen)]))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_middleware_carries_the_callers_trace_into_the_request_and_answers_it() -> None:
+    async with _client() as client:
+        response = await client.get("/", headers={"traceparent": HEADER})
+    assert response.json() == {"trace_id": TRACE, "in_thread": TRACE}
+    answered = parse(response.headers["traceparent"])
+    assert answered is not None and answered.trace_id == TRACE and answered.span_id != "00f067aa0ba902b7"
+    assert CURRENT.get() is None  # reset after the request
+
+
+async def test_middleware_makes_a_trace_when_absent_or_invalid() -> None:
+    async with _client() as client:
+        for headers in ({}, {"traceparent": "nonsense"}):
+            response = await client.get("/", headers=headers)
+            answered = parse(response.headers["traceparent"])
+            assert answered is not None and response.json()["trace_id"] == answered.trace_id
+
+
+def test_json_log_lines_carry_the_trace_id_of_their_request() -> None:
+    formatter = JsonFormatter("svc")
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    assert "trace_id" not in json.loads(formatter.format(record))
+    token = CURRENT.set(child(parse(HEADER)))
+    try:
+        assert json.loads(formatter.format(record))["trace_id"] == TRACE
+    finally:
+        CURRENT.reset(token)
