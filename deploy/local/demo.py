@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -57,7 +58,13 @@ class Journey:
         """Run `vtp ARGS`, its output going to the terminal as it comes (and returned when `capture`)."""
         print(f"$ vtp {shlex.join(_masked(args))}", flush=True)
         if not capture:  # the terminal itself, so progress bars draw as they would for a user
-            code = subprocess.call([VTP, *args], env=self.env)
+            # Ctrl-C is the command's to answer (vtp train asks: cancel the job or stop watching?).
+            # A Python handler, not SIG_IGN: handlers are reset in the child, an ignored signal would stay ignored.
+            previous = signal.signal(signal.SIGINT, lambda number, frame: None)
+            try:
+                code = subprocess.call([VTP, *args], env=self.env)
+            finally:
+                signal.signal(signal.SIGINT, previous)
             output = ""
         else:
             wide = self.env | {"COLUMNS": "200"}  # a long line (a secret) must not be wrapped
@@ -206,7 +213,10 @@ def journey_steps(journey: Journey, vtp: Client, receiver: Receiver, cfg: StackC
             "--name",
             "demo detector",
         )
-        job_id = str(vtp.jobs.list(dataset_id=dataset_id, limit=1).items[0].id)
+        job = vtp.jobs.list(dataset_id=dataset_id, limit=1).items[0]
+        job_id = str(job.id)
+        if job.status != "completed":  # the user stopped watching (Ctrl-C) or cancelled it
+            raise SystemExit(f"job {job_id} is {job.status}; follow it with `vtp jobs watch {job_id}`")
     with journey.step("ONNX export, with its parity report"):
         journey.vtp("export", job_id, "--format", "onnx")
         export_id = str(vtp.exports.list(job_id=job_id, format="onnx").items[0].id)
