@@ -23,7 +23,8 @@ def _feed(*epochs: dict[str, Any], end: str = "completed") -> list[dict[str, Any
     messages: list[dict[str, Any]] = [{"type": "job_status", "event_id": "e0", "data": {"status": "started"}}]
     for i, epoch in enumerate(epochs):
         messages.append({"type": "progress", "event_id": f"e{i + 1}", "data": {**epoch, "eta_seconds": 65}})
-        messages.append({"type": "metrics", "event_id": f"e{i + 1}", "data": epoch})
+        metrics = {k: v for k, v in epoch.items() if k != "epoch_seconds"}  # as the notifier sends them
+        messages.append({"type": "metrics", "event_id": f"e{i + 1}", "data": metrics})
     if end == "failed":
         messages.append({"type": "error", "event_id": "ef", "data": {"error": {"code": "OOM", "message": "boom"}}})
     else:
@@ -53,7 +54,9 @@ def test_train_follows_the_job_to_its_final_table(fake: FakeClient, vtp: Any) ->
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert any(line.split()[:2] == ["epoch", "box_loss"] for line in lines)
-    assert [line.split()[0] for line in lines if line.strip().startswith(("1/2", "2/2"))] == ["1/2", "2/2"]
+    rows = [line.split() for line in lines if line.strip().startswith(("1/2", "2/2"))]
+    assert [row[0] for row in rows] == ["1/2", "2/2"]
+    assert [row[-1] for row in rows] == ["3.2s", "3.2s"]  # the epoch's time, from its progress message
     assert f"job {JOB_ID}" in result.stdout
     assert "best" in result.stdout and "mAP50-95 0.250" in result.stdout
     assert f"next: vtp export {JOB_ID} --format onnx" in result.stdout

@@ -110,6 +110,8 @@ class Follower:
         self.console = console or out
         self.table = EpochTable()
         self.header_shown = False
+        # An epoch's time comes in its `progress` message, sent just before its `metrics` message.
+        self.epoch_seconds: dict[Any, Any] = {}
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -167,6 +169,7 @@ class Follower:
         """Show one feed message; True once the job has ended."""
         kind, data = message.get("type"), message.get("data") or {}
         if kind == "progress":
+            self.epoch_seconds[data.get("epoch")] = data.get("epoch_seconds")
             self.progress.update(
                 self.task,
                 total=data.get("total_epochs"),
@@ -177,7 +180,8 @@ class Follower:
             if not self.header_shown:
                 self._say(self.table.header(data))
                 self.header_shown = True
-            self._say(self.table.row(data))
+            seconds = data.get("epoch_seconds", self.epoch_seconds.get(data.get("epoch")))
+            self._say(self.table.row({**data, "epoch_seconds": seconds}))
             self.progress.update(self.task, total=data.get("total_epochs"), completed=data.get("epoch", 0))
         elif kind == "job_status":
             status = str(data.get("status", ""))
