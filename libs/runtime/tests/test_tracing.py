@@ -7,13 +7,16 @@ import json
 import logging
 
 import httpx
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from vtp_runtime import telemetry
+from vtp_runtime.http.trace_middleware import TraceMiddleware
 from vtp_runtime.logging import JsonFormatter
-from vtp_runtime.tracing import CURRENT, TraceMiddleware, child, current_trace_id, parse
+from vtp_runtime.tracing import CURRENT, child, current_trace_id, parse
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 HEADER = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -49,8 +52,13 @@ def test_child_keeps_the_trace_and_makes_a_new_span() -> None:
     assert parse(fresh.header()) == fresh and fresh.trace_id != TRACE
 
 
+def _stage() -> str | None:
+    telemetry.stages(telemetry.now_ns(), [("preprocess", 0.001), ("inference", 0.002)])
+    return current_trace_id()
+
+
 async def _seen(request: Request) -> JSONResponse:
-    inner = await asyncio.to_thread(current_trace_id)  # what a runtime call in a worker thread sees
+    inner = await asyncio.to_thread(_stage)  # what a runtime call in a worker thread sees
     return JSONResponse({"trace_id": current_trace_id(), "in_thread": inner})
 
 
@@ -85,3 +93,24 @@ def test_json_log_lines_carry_the_trace_id_of_their_request() -> None:
         assert json.loads(formatter.format(record))["trace_id"] == TRACE
     finally:
         CURRENT.reset(token)
+
+
+async def test_with_an_exporter_the_request_and_its_stages_are_spans_of_the_callers_trace() -> None:
+    exporter = InMemorySpanExporter()
+    assert telemetry.configure("svc", exporter)
+    try:
+        async with _client() as client:
+            response = await client.get("/", headers={"traceparent": HEADER})
+        telemetry.flush()
+    finally:
+        telemetry.disable()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"GET /", "preprocess", "inference"}
+    server, answered = spans["GET /"], parse(response.headers["traceparent"])
+    assert answered is not None and server.parent is not None
+    assert (f"{server.context.trace_id:032x}", f"{server.parent.span_id:016x}") == (TRACE, "00f067aa0ba902b7")
+    assert f"{server.context.span_id:016x}" == answered.span_id  # the header names the service's span
+    for stage in ("preprocess", "inference"):
+        parent = spans[stage].parent
+        assert parent is not None and parent.span_id == server.context.span_id
+    assert spans["inference"].start_time == spans["preprocess"].end_time  # consecutive, as timed

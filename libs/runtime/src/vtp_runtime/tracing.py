@@ -2,7 +2,8 @@
 
 The request's context lives in a contextvar, so everything the request runs sees it: log lines
 (see :mod:`vtp_runtime.logging`), and work handed to threads with ``asyncio.to_thread`` (which
-copies the context), such as an inference runtime call. Propagation only: no spans are exported.
+copies the context; an executor needs ``contextvars.copy_context().run``), such as an inference
+runtime call. Spans are recorded only when exporting (see :mod:`vtp_runtime.telemetry`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import re
 import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "traceparent"
 _PATTERN = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
@@ -52,29 +51,3 @@ def child(parent: TraceContext | None) -> TraceContext:
 def current_trace_id() -> str | None:
     context = CURRENT.get()
     return context.trace_id if context is not None else None
-
-
-class TraceMiddleware:
-    """Sets the request's trace context and answers it in a ``traceparent`` response header."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = next((v for k, v in scope.get("headers", []) if k == HEADER.encode()), b"")
-        context = child(parse(incoming.decode("latin-1")))
-        token = CURRENT.set(context)
-
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != HEADER.encode()]
-                message = {**message, "headers": [*headers, (HEADER.encode(), context.header().encode())]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_header)
-        finally:
-            CURRENT.reset(token)

@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from vtp_runtime import telemetry
 from vtp_runtime.auth import AuthMiddleware, TokenVerifier, optional_principal
 from vtp_runtime.auth.middleware import PUBLIC_PATHS, ScopedVerifier
 from vtp_runtime.health import HealthCheck, health_report
 from vtp_runtime.http.metrics_route import metrics_router
 from vtp_runtime.http.openapi import HEALTH_RESPONSES, install_openapi
 from vtp_runtime.http.problems import install_problem_handlers
+from vtp_runtime.http.trace_middleware import TraceMiddleware
 from vtp_runtime.http.unavailable import install_dependency_handlers
 from vtp_runtime.http.unhandled import UnhandledErrorMiddleware, install_bug_failpoint
 from vtp_runtime.supervision import Background, Supervisor
 from vtp_runtime.supervision import BackgroundTask as BackgroundTask  # re-exported
-from vtp_runtime.tracing import TraceMiddleware
 
 _log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
@@ -54,6 +55,7 @@ def build_app(parts: AppParts) -> FastAPI:
     """A FastAPI app with the platform's cross-cutting behaviour wired in."""
 
     parts.checks = [*parts.checks, parts.supervisor.health_check()]
+    telemetry.configure(parts.service)  # spans exported only with OTEL_EXPORTER_OTLP_ENDPOINT
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,17 +1,20 @@
 """Predictions: decode every image first (refusing the request if one is unusable), then run each.
 
 Decoding, preprocessing, inference and postprocessing run in a bounded thread pool, off the
-event loop, `workers` at a time (see settings: workers x threads <= cores).
+event loop, `workers` at a time (see settings: workers x threads <= cores). Each job runs in a
+copy of the request's context, so the runtime call sees its trace (log lines, spans).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,7 +26,10 @@ from vtp_inference.predict.detect import letterbox, nms, to_image
 from vtp_inference.predict.images import ImageRejected, Limits, decode
 from vtp_inference.service_layer import tasks
 from vtp_inference.service_layer.commands import Deps, fail_on_load
+from vtp_runtime import telemetry
 from vtp_runtime.auth import Principal
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,17 +88,24 @@ class Predictor:
 
     async def infer(self, entry: Loaded, tensor: np.ndarray) -> np.ndarray:
         """The model's raw output for a preprocessed tensor (the OIP's own interface)."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, entry.model, tensor)
+        return await self._in_pool(entry.model, tensor)
+
+    async def _in_pool(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` in the pool, in the request's context (its trace)."""
+        context = contextvars.copy_context()  # one per job: a context runs in one thread at a time
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, function, *args)
 
     async def infer_timed(self, entry: Loaded, tensor: np.ndarray) -> tuple[np.ndarray, float]:
         """The raw output and the seconds the runtime took (not the wait for a worker): what usage meters."""
 
         def run() -> tuple[np.ndarray, float]:
-            started = time.perf_counter()
+            started, at = time.perf_counter(), telemetry.now_ns()
             output = entry.model(tensor)
-            return output, time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            telemetry.stages(at, [("inference", seconds)])
+            return output, seconds
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        return await self._in_pool(run)
 
     async def infer_outputs_timed(
         self, entry: Loaded, tensor: np.ndarray, names: list[str]
@@ -100,12 +113,14 @@ class Predictor:
         """The named outputs of a model with several (segment), and the seconds the runtime took."""
 
         def run() -> tuple[list[tuple[str, np.ndarray]], float]:
-            started = time.perf_counter()
+            started, at = time.perf_counter(), telemetry.now_ns()
             produced = tasks.all_outputs(entry.model, tensor)
+            seconds = time.perf_counter() - started
+            telemetry.stages(at, [("inference", seconds)])
             by_name = dict(zip([n for n, _ in tasks.model_outputs(entry.model)], produced, strict=False))
-            return [(n, by_name[n]) for n in names], time.perf_counter() - started
+            return [(n, by_name[n]) for n in names], seconds
 
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run)
+        return await self._in_pool(run)
 
     async def loaded(
         self, caller: Principal, deployment_id: uuid.UUID, version: str | None = None, *, split: bool = True
@@ -138,8 +153,7 @@ class Predictor:
         return answering(entry, version) if split else entry
 
     async def predict(self, entry: Loaded, images: list[bytes], params: Params) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        decoded = await asyncio.gather(*(loop.run_in_executor(self._pool, self._decode, d) for d in images))
+        decoded = await asyncio.gather(*(self._in_pool(self._decode, d) for d in images))
         problems = [
             Problem(f"/images/{i}", result.code, str(result))
             for i, (result, _) in enumerate(decoded)
@@ -148,23 +162,27 @@ class Predictor:
         if problems:
             raise RequestRefused(problems)
         jobs = [
-            loop.run_in_executor(self._pool, self._run, entry, image, seconds, params)
+            self._in_pool(self._run, entry, image, seconds, params)
             for image, seconds in decoded
             if isinstance(image, np.ndarray)
         ]
         return [{"index": i, **result} for i, result in enumerate(await asyncio.gather(*jobs))]
 
     def _decode(self, data: bytes) -> tuple[np.ndarray | ImageRejected, float]:
-        started = time.perf_counter()
+        started, at = time.perf_counter(), telemetry.now_ns()
         try:
-            return decode(data, self._limits), time.perf_counter() - started
+            image = decode(data, self._limits)
+            seconds = time.perf_counter() - started
+            telemetry.stages(at, [("decode", seconds)])
+            return image, seconds
         except ImageRejected as exc:
             return exc, 0.0
 
     def _run(self, entry: Loaded, image: np.ndarray, decode_s: float, params: Params) -> dict[str, Any]:
-        meta = entry.deployment.model_meta
+        meta, at = entry.deployment.model_meta, telemetry.now_ns()
         if entry.deployment.task_type in tasks.TASKS:  # segment, pose, classify
             answer, seconds = tasks.predict(entry.deployment.task_type, entry.model, meta, image, params)
+            telemetry.stages(at, list(seconds.items()))
             timings = {"decode": decode_s, **seconds}
             return {**answer, "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()}}
         names: dict[str, str] = meta["names"]
@@ -186,6 +204,7 @@ class Predictor:
             for c, s, box, norm in zip(rows[:, 5], rows[:, 4], xyxy.tolist(), xywhn.tolist(), strict=True)
         ]  # fmt: skip
         t3 = time.perf_counter()
+        telemetry.stages(at, [("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2)])
         timings = {"decode": decode_s, "preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
         return {
             "width": w,
