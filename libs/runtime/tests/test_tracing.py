@@ -16,6 +16,7 @@ from starlette.routing import Route
 from vtp_runtime import telemetry
 from vtp_runtime.http.trace_middleware import TraceMiddleware
 from vtp_runtime.logging import JsonFormatter
+from vtp_runtime.messaging.tracing import outgoing_trace
 from vtp_runtime.tracing import CURRENT, child, current_trace_id, parse
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -49,7 +50,7 @@ def test_child_keeps_the_trace_and_makes_a_new_span() -> None:
     mine = child(parent)
     assert mine.trace_id == TRACE and mine.span_id != "00f067aa0ba902b7" and mine.flags == "01"
     fresh = child(None)
-    assert parse(fresh.header()) == fresh and fresh.trace_id != TRACE
+    assert parse(fresh.traceparent) == fresh and fresh.trace_id != TRACE
 
 
 def _stage() -> str | None:
@@ -59,7 +60,8 @@ def _stage() -> str | None:
 
 async def _seen(request: Request) -> JSONResponse:
     inner = await asyncio.to_thread(_stage)  # what a runtime call in a worker thread sees
-    return JSONResponse({"trace_id": current_trace_id(), "in_thread": inner})
+    event = outgoing_trace()  # an event staged while serving the request
+    return JSONResponse({"trace_id": current_trace_id(), "in_thread": inner, "event": event.traceparent})
 
 
 def _client() -> httpx.AsyncClient:
@@ -70,9 +72,12 @@ def _client() -> httpx.AsyncClient:
 async def test_middleware_carries_the_callers_trace_into_the_request_and_answers_it() -> None:
     async with _client() as client:
         response = await client.get("/", headers={"traceparent": HEADER})
-    assert response.json() == {"trace_id": TRACE, "in_thread": TRACE}
+    body = response.json()
+    assert (body["trace_id"], body["in_thread"]) == (TRACE, TRACE)
     answered = parse(response.headers["traceparent"])
     assert answered is not None and answered.trace_id == TRACE and answered.span_id != "00f067aa0ba902b7"
+    event = parse(body["event"])  # the event is a child span of the request's: the trace goes on through Kafka
+    assert event is not None and event.trace_id == TRACE and event.span_id not in (answered.span_id, "00f067aa0ba902b7")
     assert CURRENT.get() is None  # reset after the request
 
 

@@ -71,7 +71,8 @@ def server_span(name: str, parent: TraceContext | None) -> Iterator[TraceContext
     remote = _remote(parent) if parent is not None else None
     with _tracer.start_as_current_span(name, context=remote, kind=SpanKind.SERVER) as span:
         c = span.get_span_context()
-        yield TraceContext(f"{c.trace_id:032x}", f"{c.span_id:016x}", f"{int(c.trace_flags):02x}")
+        state = parent.tracestate if parent is not None else None
+        yield TraceContext(f"{c.trace_id:032x}", f"{c.span_id:016x}", f"{int(c.trace_flags):02x}", state)
 
 
 def stages(started_ns: int, seconds: Sequence[tuple[str, float]]) -> None:
