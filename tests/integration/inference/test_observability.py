@@ -1,0 +1,85 @@
+"""Observability through the gateway: the caller's W3C traceparent comes back with its trace id (the
+gateway passes it both ways; the replica makes its own span), and the replica's /metrics has the
+deployment's latency histograms (predict, OIP infer), the model load time and the cache gauges."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import unique
+
+pytestmark = pytest.mark.integration
+
+
+def _traceparent() -> tuple[str, str]:
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    return trace_id, f"00-{trace_id}-{parent}-01"
+
+
+def _scrape(stack: Any, admin_token: str) -> list[str]:
+    """Every inference replica's /metrics (each counts its own; the gateway may balance several)."""
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    return [
+        httpx.get(f"http://{stack.cfg.host}:{port}/metrics", headers=auth, timeout=30).text
+        for port in stack.cfg.replica_ports("inference")
+    ]
+
+
+def _value(texts: list[str], series: str) -> float:
+    """The series summed over the replicas that have it."""
+    found = [re.search(rf"^{re.escape(series)} (\S+)$", t, re.MULTILINE) for t in texts]
+    values = [float(m.group(1)) for m in found if m is not None]
+    assert values, f"{series} missing"
+    return sum(values)
+
+
+def test_trace_context_comes_back_and_metrics_show_histograms_and_cache(
+    stack: Any, admin: httpx.Client, admin_token: str, onnx_export: dict[str, Any], photos: dict[str, Path]
+):
+    response = admin.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("observed")})
+    assert response.status_code == 201 and response.json()["status"] == "ready", response.text
+    deployment = response.json()
+
+    trace_id, header = _traceparent()
+    photo = next(iter(photos.values())).read_bytes()
+    predicted = admin.post(
+        f"/api/v1/deployments/{deployment['id']}/predict",
+        content=photo,
+        headers={"Content-Type": "image/jpeg", "traceparent": header},
+    )
+    assert predicted.status_code == 200, predicted.text
+    answered = predicted.headers["traceparent"].split("-")
+    assert answered[1] == trace_id and answered[2] != header.split("-")[2]  # same trace, the replica's own span
+
+    fresh = admin.get(f"/api/v1/deployments/{deployment['id']}")  # no traceparent sent: one is made
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", fresh.headers["traceparent"])
+
+    tensor = {"name": "images", "shape": [1, 3, 64, 64], "datatype": "FP32", "data": [0.5] * (3 * 64 * 64)}
+    inferred = admin.post(f"/v2/models/{deployment['name']}/infer", json={"inputs": [tensor]})
+    assert inferred.status_code == 200, inferred.text
+
+    texts = _scrape(stack, admin_token)
+    text = "\n".join(texts)
+    assert "# TYPE vtp_inference_predict_seconds histogram" in text
+    assert "# TYPE vtp_inference_infer_seconds histogram" in text
+    for name in ("vtp_inference_predict_seconds", "vtp_inference_infer_seconds"):
+        labels = f'deployment="{deployment["id"]}"'
+        assert _value(texts, f"{name}_count{{{labels}}}") == 1
+        assert _value(texts, f'{name}_bucket{{{labels},le="+Inf"}}') == 1
+        assert _value(texts, f"{name}_sum{{{labels}}}") > 0
+        served = next(t for t in texts if f"{name}_count{{{labels}}}" in t)
+        buckets = re.findall(rf'^{name}_bucket{{{re.escape(labels)},le="([^"]+)"}} (\S+)$', served, re.MULTILINE)
+        counts = [float(c) for _, c in buckets]
+        assert len(buckets) > 2 and buckets[-1][0] == "+Inf" and counts == sorted(counts)  # cumulative
+    assert "# TYPE vtp_inference_model_load_seconds histogram" in text
+    assert _value(texts, 'vtp_inference_model_load_seconds_count{runtime="onnxruntime"}') >= 1
+    assert "# TYPE vtp_inference_model_cache_bytes gauge" in text
+    assert _value(texts, "vtp_inference_model_cache_bytes") > 0
+    assert _value(texts, "vtp_inference_model_cache_models") >= 1
+    assert _value(texts, "vtp_inference_model_cache_budget_bytes") > 0
