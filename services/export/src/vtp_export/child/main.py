@@ -121,7 +121,10 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
     pt_backend, export_backend = parity.load(weights), parity.load(exported)
     imgsz = options["imgsz"]
     margin = spec["tolerances"]["score"]
-    raw, platform = parity.compare_outputs(pt_backend, export_backend, images, imgsz, spec["parity_conf"], margin)
+    min_iou = spec["tolerances"]["min_iou"]
+    raw, platform = parity.compare_outputs(
+        pt_backend, export_backend, images, imgsz, spec["parity_conf"], margin, min_iou
+    )
     timings["parity_raw_seconds"] = round(time.monotonic() - t, 3)
     t = time.monotonic()
     batch = options.get("batch", 1)
@@ -162,7 +165,7 @@ def run(spec: dict[str, Any], report: Reporter) -> dict[str, Any]:
     samples = images[: min(4, len(images))]
     expected = {p.name: platform[p.name] for p in samples}
     archive = package.build(spec, exported, MODEL_FILES[fmt], meta, parity_report, samples, expected, out)
-    predictor = package.check_predictor(out / "package", samples, expected, spec["parity_conf"])
+    predictor = package.check_predictor(out / "package", samples, expected, spec["parity_conf"], margin, min_iou)
     parity_report["predictor"] = predictor
     timings["package_seconds"] = round(time.monotonic() - t, 3)
     if predictor["mismatched"] or predictor["max_box_diff_px"] > 0.01 or predictor["max_score_diff"] > 1e-4:

@@ -189,30 +189,56 @@ def _as_detections(expected: dict[str, list[list[float]]], meta: dict[str, Any])
 
 
 def check_predictor(
-    root: Path, samples: list[Path], expected: dict[str, list[list[float]]], conf: float
+    root: Path,
+    samples: list[Path],
+    expected: dict[str, list[list[float]]],
+    conf: float,
+    tol: float = 1e-3,
+    min_iou: float = 0.99,
 ) -> dict[str, Any]:
-    """Run the package's own predict.py on the samples and compare with the platform's detections."""
+    """Run the package's own predict.py on the samples and compare with the platform's detections.
+
+    Detections tied within the score tolerance `tol` (`parity_ties`: near-equal scores in NMS, at
+    the threshold) may be kept differently by two correct NMS implementations: they are counted
+    (`tied`), the others compared."""
     import cv2
+
+    from vtp_export.child import parity_ties
+    from vtp_export.child.parity import image_candidates
 
     module_spec = importlib.util.spec_from_file_location("package_predict", root / "predict.py")
     assert module_spec is not None and module_spec.loader is not None
     predictor = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(predictor)
     model = predictor.Model()
-    worst_box, worst_score, mismatched = 0.0, 0.0, 0
-    for image in samples:
-        got = predictor.predict(model, cv2.imread(str(image)), conf=conf)
-        want = sorted(expected[image.name], key=lambda r: -r[4])
+    size = int(predictor.META["input"]["imgsz"])
+    worst_box, worst_score, mismatched, tied, compared = 0.0, 0.0, 0, 0, 0
+    for image_path in samples:
+        image = cv2.imread(str(image_path))
+        if image is None:
+            raise ValueError(f"cannot read {image_path}")
+        found = predictor.predict(model, image, conf=conf)
+        got = np.array([[*d["box"], d["score"], d["class"]] for d in found], dtype=np.float64).reshape(-1, 6)
+        want = np.asarray(expected[image_path.name], dtype=np.float64).reshape(-1, 6)
+        cands = image_candidates(model(predictor.preprocess(image, size)[0]), size, image.shape[:2], conf - tol)
+        tie_want, tie_got = parity_ties.tied(want, got, cands, cands, conf, tol, min_iou)
+        tied += int(tie_want.sum())
+        got, want = got[~tie_got], want[~tie_want]
         if len(got) != len(want):
             mismatched += 1
             continue
-        for g, w in zip(sorted(got, key=lambda d: -d["score"]), want, strict=True):
-            worst_box = max(worst_box, float(np.abs(np.array(g["box"]) - np.array(w[:4])).max()))
-            worst_score = max(worst_score, abs(g["score"] - w[4]))
-            mismatched += int(g["class"] != int(w[5]))
+        for g, w in zip(
+            got[np.argsort(-got[:, 4], kind="stable")], want[np.argsort(-want[:, 4], kind="stable")], strict=True
+        ):
+            worst_box = max(worst_box, float(np.abs(g[:4] - w[:4]).max()))
+            worst_score = max(worst_score, abs(float(g[4] - w[4])))
+            mismatched += int(g[5] != w[5])
+            compared += 1
     return {
         "images": len(samples),
         "max_box_diff_px": worst_box,
         "max_score_diff": worst_score,
         "mismatched": mismatched,
+        "tied": tied,
+        "compared": compared,
     }

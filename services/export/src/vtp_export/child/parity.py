@@ -19,7 +19,9 @@ from ultralytics.nn.autobackend import AutoBackend
 from ultralytics.utils.nms import non_max_suppression
 from ultralytics.utils.ops import scale_boxes
 
-NMS_IOU = 0.7
+from vtp_export.child import parity_ties
+
+NMS_IOU = parity_ties.NMS_IOU
 
 
 def load(path: str | Path) -> AutoBackend:
@@ -99,17 +101,48 @@ def class_decisions(a: np.ndarray, b: np.ndarray, conf: float, margin: float) ->
     return int(decided.sum()), int((agree & decided).sum())
 
 
+def image_candidates(raw: np.ndarray, imgsz: int, shape: tuple[int, int], floor: float) -> parity_ties.Candidates:
+    """Pre-NMS candidates of a raw output scoring above `floor`, boxes in original image pixels (as `detections`)."""
+
+    def to_image(boxes: np.ndarray) -> np.ndarray:
+        scaled = scale_boxes((imgsz, imgsz), torch.from_numpy(boxes), shape)
+        return np.asarray(scaled.numpy() if isinstance(scaled, torch.Tensor) else scaled)
+
+    return parity_ties.candidates(raw, floor, to_image)
+
+
+def compare_detections(
+    a: np.ndarray, b: np.ndarray, imgsz: int, shape: tuple[int, int], conf: float, margin: float, min_iou: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Both raw outputs through NMS; the detections tied within `margin` counted, the others matched."""
+    ref, got = detections(a, imgsz, shape, conf), detections(b, imgsz, shape, conf)
+    # Candidates down to conf - margin: one just under the threshold explains a detection just over it.
+    floor = conf - margin
+    cand_a, cand_b = image_candidates(a, imgsz, shape, floor), image_candidates(b, imgsz, shape, floor)
+    tie_ref, tie_got = parity_ties.tied(ref, got, cand_a, cand_b, conf, margin, min_iou)
+    m = match(ref[~tie_ref], got[~tie_got], conf, margin=0.02)
+    return ref, got, {**m, "tied": int(tie_ref.sum()), "tied_export": int(tie_got.sum())}
+
+
 def compare_outputs(
-    pt: AutoBackend, exported: AutoBackend, images: list[Path], imgsz: int, conf: float, margin: float
+    pt: AutoBackend,
+    exported: AutoBackend,
+    images: list[Path],
+    imgsz: int,
+    conf: float,
+    margin: float,
+    min_iou: float = 0.99,
 ) -> tuple[dict[str, Any], dict[str, list[list[float]]]]:
     """Raw tensors and matched detections of both models on the same images; also the platform's
-    detections with the export (what an inference service running it would answer), per image."""
+    detections with the export (what an inference service running it would answer), per image.
+
+    Detections tied within the score tolerance `margin` (see `parity_ties`) are counted, not matched."""
     box_diff = score_diff_raw = 0.0
     ious: list[float] = []
     score_diffs: list[float] = []
     same: list[bool] = []
     decided = agreed = 0
-    unmatched = detections_ref = 0
+    unmatched = detections_ref = tied_ref = tied_export = 0
     platform: dict[str, list[list[float]]] = {}
     for path in images:
         x, shape = tensor(path, imgsz)
@@ -118,10 +151,10 @@ def compare_outputs(
             raise ParityError(f"output shape {list(b.shape)} differs from the checkpoint's {list(a.shape)}")
         box_diff = max(box_diff, float(np.abs(a[:, :4] - b[:, :4]).max()))
         score_diff_raw = max(score_diff_raw, float(np.abs(a[:, 4:] - b[:, 4:]).max()))
-        ref, got = detections(a, imgsz, shape, conf), detections(b, imgsz, shape, conf)
+        ref, got, m = compare_detections(a, b, imgsz, shape, conf, margin, min_iou)
         platform[path.name] = got.tolist()
         detections_ref += len(ref)
-        m = match(ref, got, conf, margin=0.02)
+        tied_ref, tied_export = tied_ref + m["tied"], tied_export + m["tied_export"]
         ious += m["ious"]
         score_diffs += m["score_diffs"]
         same += m["same_class"]
@@ -132,6 +165,8 @@ def compare_outputs(
         "images": len(images),
         "detections": detections_ref,
         "matched": len(ious),
+        "tied": tied_ref,
+        "tied_export": tied_export,
         "max_abs_diff": max(box_diff, score_diff_raw),
         "max_box_diff_px": box_diff,
         "max_score_diff_raw": score_diff_raw,
