@@ -1,4 +1,4 @@
-"""Three tiny jobs (segment, pose, classify; 1 epoch, 64 px) on one generated dataset, and their ONNX exports.
+"""Three tiny jobs (segment, pose, classify; 1 epoch, 64 px) on one generated dataset, their ONNX and OpenVINO exports.
 
 Shared by the export and predict tests of this package; the helpers and the test photos come from
 the export and inference packages (not copied).
@@ -67,3 +67,34 @@ def task_exports(stack: LocalStack, admin_token: str, task_jobs: dict[str, Any])
             assert response.status_code in (200, 202), response.text
             queued[task] = response.json()["id"]
         return {task: wait_export(api, export_id, timeout=900) for task, export_id in queued.items()}
+
+
+@pytest.fixture(scope="package")
+def task_openvino_exports(stack: LocalStack, admin_token: str, task_jobs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """task -> the job's OpenVINO export (default options), requested together, each waited for."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=stack.cfg.gateway_url, headers=headers, timeout=30) as api:
+        queued = {}
+        for task, job in task_jobs.items():
+            response = api.post("/api/v1/exports", json={"job_id": job["id"], "format": "openvino"})
+            assert response.status_code in (200, 202), response.text
+            queued[task] = response.json()["id"]
+        return {task: wait_export(api, export_id, timeout=900) for task, export_id in queued.items()}
+
+
+@pytest.fixture(scope="package")
+def deployments(
+    stack: LocalStack, admin_token: str, task_exports: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """task -> a ready deployment of its ONNX export (ONNX Runtime)."""
+    found = {}
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=stack.cfg.gateway_url, headers=headers, timeout=120) as admin:
+        for task in TASKS:
+            name = f"{task}-{task_exports[task]['id'][:8]}"
+            body = {"export_id": task_exports[task]["id"], "name": name}
+            response = admin.post("/api/v1/deployments", json=body)
+            assert response.status_code == 201 and response.json()["status"] == "ready", response.text
+            assert response.json()["task_type"] == task
+            found[task] = response.json()
+    return found

@@ -30,22 +30,6 @@ def _client(stack: LocalStack, admin_token: str) -> httpx.Client:
 
 
 @pytest.fixture(scope="module")
-def deployments(
-    stack: LocalStack, admin_token: str, task_exports: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    found = {}
-    with _client(stack, admin_token) as admin:
-        for task in TASKS:
-            name = f"{task}-{task_exports[task]['id'][:8]}"
-            body = {"export_id": task_exports[task]["id"], "name": name}
-            response = admin.post("/api/v1/deployments", json=body)
-            assert response.status_code == 201 and response.json()["status"] == "ready", response.text
-            assert response.json()["task_type"] == task
-            found[task] = response.json()
-    return found
-
-
-@pytest.fixture(scope="module")
 def onnx_files(
     stack: LocalStack, admin_token: str, task_exports: dict[str, dict[str, Any]], tmp_path_factory: Any
 ) -> dict[str, Path]:
@@ -66,7 +50,7 @@ def _ultralytics(task: str, onnx_file: Path, image: Path) -> Any:
     return YOLO(str(onnx_file), task=task).predict(str(image), imgsz=IMGSZ, conf=CONF, iou=0.7, verbose=False)[0]
 
 
-def _predict(admin: httpx.Client, deployment: dict[str, Any], photos: dict[str, Path]) -> dict[str, Any]:
+def predict(admin: httpx.Client, deployment: dict[str, Any], photos: dict[str, Path]) -> dict[str, Any]:
     files = [
         ("file", (n, p.read_bytes(), "image/png" if n.endswith(".png") else "image/jpeg")) for n, p in photos.items()
     ]
@@ -80,7 +64,7 @@ def _predict(admin: httpx.Client, deployment: dict[str, Any], photos: dict[str, 
     return body
 
 
-def _iou(a: list[float], b: list[float]) -> float:
+def iou(a: list[float], b: list[float]) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
@@ -88,7 +72,7 @@ def _iou(a: list[float], b: list[float]) -> float:
     return inter / union if union > 0 else 1.0
 
 
-def _raster(polygons: list, shape: tuple[int, int]) -> np.ndarray:
+def raster(polygons: list, shape: tuple[int, int]) -> np.ndarray:
     canvas = np.zeros(shape, np.uint8)
     pts = [np.round(np.asarray(p, dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2) for p in polygons if len(p)]
     if pts:
@@ -96,7 +80,7 @@ def _raster(polygons: list, shape: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = int((a | b).sum())
     return float((a & b).sum()) / union if union else 1.0
 
@@ -108,20 +92,20 @@ def _same_count(ours: list[dict[str, Any]], expected: Any, name: str) -> None:
     assert abs(len(ours) - len(expected.boxes)) <= tied, (name, len(ours), len(expected.boxes), tied)
 
 
-def _groups(rows: np.ndarray) -> list[list[int]]:
+def groups(rows: np.ndarray) -> list[list[int]]:
     same = (rows[:, None, 5] == rows[None, :, 5]) & (np.abs(rows[:, None, 4] - rows[None, :, 4]) < 1e-6)
     return [np.flatnonzero(r).tolist() for r in same]
 
 
-def _match(ours: list[dict[str, Any]], cls: int, score: float, box: list[float]) -> list[dict[str, Any]]:
+def match(ours: list[dict[str, Any]], cls: int, score: float, box: list[float]) -> list[dict[str, Any]]:
     """Our detections that answer one of Ultralytics' (same class, box IoU >= 0.99, confidence within 0.01),
     the closest first, with those tied to it in score (either may carry the mask or keypoints); [] if none."""
     same = [d for d in ours if d["class_id"] == cls]
-    ranked = sorted(same, key=lambda d: _iou(d["xyxy"], box) - abs(d["confidence"] - score), reverse=True)
-    if not ranked or _iou(ranked[0]["xyxy"], box) < 0.99 or abs(ranked[0]["confidence"] - score) > 0.01:
+    ranked = sorted(same, key=lambda d: iou(d["xyxy"], box) - abs(d["confidence"] - score), reverse=True)
+    if not ranked or iou(ranked[0]["xyxy"], box) < 0.99 or abs(ranked[0]["confidence"] - score) > 0.01:
         return []
     top = ranked[0]["confidence"]
-    return [d for d in ranked if _iou(d["xyxy"], box) >= 0.99 and abs(d["confidence"] - top) < 1e-6]
+    return [d for d in ranked if iou(d["xyxy"], box) >= 0.99 and abs(d["confidence"] - top) < 1e-6]
 
 
 def _instances(expected: Any) -> list[tuple[int, int, float, list[float], bool]]:
@@ -131,14 +115,14 @@ def _instances(expected: Any) -> list[tuple[int, int, float, list[float], bool]]
     untied, and is compared when a match exists."""
     boxes = expected.boxes
     rows = np.concatenate([boxes.xyxy.numpy(), boxes.conf.numpy()[:, None], boxes.cls.numpy()[:, None]], 1)
-    groups = _groups(rows)
-    return [(k, int(r[5]), float(r[4]), [float(v) for v in r[:4]], len(groups[k]) > 1) for k, r in enumerate(rows)]
+    same = groups(rows)
+    return [(k, int(r[5]), float(r[4]), [float(v) for v in r[:4]], len(same[k]) > 1) for k, r in enumerate(rows)]
 
 
 def test_segment_answers_boxes_and_polygons_like_ultralytics(
     admin: httpx.Client, deployments: dict, onnx_files: dict[str, Path], photos: dict[str, Path]
 ):
-    body = _predict(admin, deployments["segment"], photos)
+    body = predict(admin, deployments["segment"], photos)
     compared = 0
     for (name, path), result in zip(photos.items(), body["images"], strict=True):
         expected = _ultralytics("segment", onnx_files["segment"], path)
@@ -150,14 +134,14 @@ def test_segment_answers_boxes_and_polygons_like_ultralytics(
             continue
         polys = expected.masks.xy
         for k, cls, score, box, tied in _instances(expected):
-            candidates = _match(ours, cls, score, box)
+            candidates = match(ours, cls, score, box)
             assert candidates or tied, (name, k, cls, score, box)
             if not candidates:
                 continue
             assert set(candidates[0]) >= {"xyxy", "xywhn", "class_id", "class_name", "confidence", "polygons"}
             assert all(len(p) >= 1 and len(p[0]) == 2 for p in candidates[0]["polygons"])
-            reference = _raster([polys[k]], shape)
-            assert max(_mask_iou(_raster(d["polygons"], shape), reference) for d in candidates) >= 0.9, (name, k)
+            reference = raster([polys[k]], shape)
+            assert max(mask_iou(raster(d["polygons"], shape), reference) for d in candidates) >= 0.9, (name, k)
             compared += 1
     assert compared > 0
 
@@ -165,7 +149,7 @@ def test_segment_answers_boxes_and_polygons_like_ultralytics(
 def test_pose_answers_boxes_and_keypoints_like_ultralytics(
     admin: httpx.Client, deployments: dict, onnx_files: dict[str, Path], photos: dict[str, Path]
 ):
-    body = _predict(admin, deployments["pose"], photos)
+    body = predict(admin, deployments["pose"], photos)
     compared = 0
     for (name, path), result in zip(photos.items(), body["images"], strict=True):
         expected = _ultralytics("pose", onnx_files["pose"], path)
@@ -173,7 +157,7 @@ def test_pose_answers_boxes_and_keypoints_like_ultralytics(
         _same_count(ours, expected, name)
         kpts = expected.keypoints.data.numpy() if len(expected.boxes) else []
         for k, cls, score, box, tied in _instances(expected):
-            candidates = _match(ours, cls, score, box)
+            candidates = match(ours, cls, score, box)
             assert candidates or tied, (name, k, cls, score, box)
             if not candidates:
                 continue
@@ -187,7 +171,7 @@ def test_pose_answers_boxes_and_keypoints_like_ultralytics(
 def test_classify_answers_top5_like_ultralytics(
     admin: httpx.Client, deployments: dict, onnx_files: dict[str, Path], photos: dict[str, Path]
 ):
-    body = _predict(admin, deployments["classify"], photos)
+    body = predict(admin, deployments["classify"], photos)
     for (name, path), result in zip(photos.items(), body["images"], strict=True):
         expected = _ultralytics("classify", onnx_files["classify"], path)
         top5 = result["top5"]
@@ -246,6 +230,37 @@ def test_oip_grpc_metadata_and_config_list_the_segment_outputs(stack: LocalStack
     assert meta["outputs"][1]["shape"] == ["1", "32", "16", "16"]
     config = client.get_model_config(name, headers=auth).config
     assert [o.name for o in config.output] == ["output0", "output1"]
+
+
+def test_oip_grpc_infer_answers_the_segment_outputs_asked(
+    stack: LocalStack, admin_token: str, deployments: dict, onnx_files: dict[str, Path], photos: dict[str, Path]
+):
+    """tritonclient.grpc: every output when none is asked (as REST), those asked in their order, unknown refused."""
+    import onnxruntime as ort
+    import tritonclient.grpc as triton_grpc
+    from tritonclient.utils import InferenceServerException
+
+    tensor = oip_tensor(photos["vga-640x480.jpg"], IMGSZ)
+    want = ort.InferenceSession(str(onnx_files["segment"])).run(None, {"images": tensor})
+    client = triton_grpc.InferenceServerClient(url=f"{stack.cfg.host}:{stack.cfg.inference_grpc_port}")
+    auth = {"authorization": f"Bearer {admin_token}"}
+    inp = triton_grpc.InferInput("images", list(tensor.shape), "FP32")
+    inp.set_data_from_numpy(tensor)
+    name = deployments["segment"]["name"]
+    both = client.infer(name, [inp], headers=auth)
+    assert [o.name for o in both.get_response().outputs] == ["output0", "output1"]
+    for k, out in enumerate(("output0", "output1")):
+        assert np.abs(both.as_numpy(out) - want[k]).max() < 1e-4, out
+    asked = [triton_grpc.InferRequestedOutput("output1"), triton_grpc.InferRequestedOutput("output0")]
+    reordered = client.infer(name, [inp], outputs=asked, headers=auth)
+    assert [o.name for o in reordered.get_response().outputs] == ["output1", "output0"]
+    assert np.array_equal(reordered.as_numpy("output1"), both.as_numpy("output1"))
+    only = client.infer(name, [inp], outputs=[triton_grpc.InferRequestedOutput("output1")], headers=auth)
+    assert only.as_numpy("output0") is None and only.as_numpy("output1").shape == want[1].shape
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer(name, [inp], outputs=[triton_grpc.InferRequestedOutput("masks")], headers=auth)
+    assert str(caught.value.status()) == "StatusCode.INVALID_ARGUMENT"
+    assert "invalid_inference_request" in caught.value.message()
 
 
 def test_unverified_runtime_for_a_task_is_refused(admin: httpx.Client, task_exports: dict[str, dict[str, Any]]):

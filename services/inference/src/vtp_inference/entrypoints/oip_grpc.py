@@ -33,6 +33,7 @@ from vtp_inference.service_layer.oip import (
     repository_index,
     resolve_model,
 )
+from vtp_inference.service_layer.oip_outputs import infer_outputs, wanted_outputs
 from vtp_inference.service_layer.predicting import Predictor, served_versions
 from vtp_inference.service_layer.tasks import model_outputs
 from vtp_inference.service_layer.unit_of_work import NewUow
@@ -143,12 +144,13 @@ class OipServicer(GRPCInferenceServiceServicer):
         size = request.ByteSize()
         try:
             tensor = input_tensor(request, entry)
+            names = wanted_outputs([o.name for o in request.outputs], entry.model)  # none named: every output
             admission = await oip_admit(self._access, caller, entry.deployment.id, int(tensor.shape[0]))
         except OipError as exc:  # the caller's model: metered (an unknown one is not)
             record_request(self._meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error=exc.code)
             raise
         try:
-            output, seconds = await self._predictor.infer_timed(entry, tensor)
+            produced, seconds = await infer_outputs(self._predictor, entry, tensor, names)
         except ModelInvalid as exc:  # an external runtime (Triton) failed mid-request
             raise OipError(503, "model_unavailable", f"model {request.model_name!r} cannot answer: {exc}") from exc
         finally:
@@ -161,8 +163,9 @@ class OipServicer(GRPCInferenceServiceServicer):
         response = pb.ModelInferResponse(
             model_name=request.model_name, model_version=str(entry.deployment.export_version), id=request.id
         )
-        response.outputs.add(name=entry.model.output_name, datatype="FP32", shape=list(output.shape))
-        response.raw_output_contents.append(np.ascontiguousarray(output, dtype="<f4").tobytes())
+        for output_name, output in produced:  # raw_output_contents in the outputs' order
+            response.outputs.add(name=output_name, datatype="FP32", shape=list(output.shape))
+            response.raw_output_contents.append(np.ascontiguousarray(output, dtype="<f4").tobytes())
         for key, value in answered_by(entry).items():  # which export answered (a traffic split has two)
             response.parameters[key].string_param = value
         return response

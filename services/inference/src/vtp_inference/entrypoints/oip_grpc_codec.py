@@ -12,7 +12,7 @@ import numpy as np
 from vtp_inference.adapters.model_cache import Loaded
 from vtp_inference.entrypoints.access_http import OipRefusal
 from vtp_inference.entrypoints.oip_proto import grpc_service_pb2 as pb
-from vtp_inference.service_layer.oip import OipError, check_finite, check_outputs, invalid
+from vtp_inference.service_layer.oip import OipError, check_finite, invalid
 from vtp_inference.service_layer.tensors import TensorError, check_input
 
 STATUS = {
@@ -77,6 +77,5 @@ def input_tensor(request: pb.ModelInferRequest, entry: Loaded) -> np.ndarray:
         if len(values) != count:
             raise invalid(f"fp32_contents holds {len(values)} values, not {count} for the shape {shape}")
         tensor = np.asarray(values, dtype=np.float32).reshape(shape)
-    check_outputs([o.name for o in request.outputs], m.output_name)
     check_finite(tensor)
     return tensor

@@ -28,7 +28,7 @@ from vtp_inference.service_layer.oip import (
     invalid,
     resolve_model,
 )
-from vtp_inference.service_layer.oip_outputs import encode_outputs, wanted_outputs
+from vtp_inference.service_layer.oip_outputs import encode_outputs, infer_outputs, wanted_outputs
 from vtp_inference.service_layer.predicting import Predictor, served_versions
 from vtp_inference.service_layer.tasks import model_outputs
 from vtp_inference.service_layer.tensors import TensorError, parse_request
@@ -135,11 +135,7 @@ def build_oip_router(predictor: Predictor, meter: Meter, access: Access) -> APIR
                 record_request(meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error=exc.code)
             return oip_error_response(exc)
         try:
-            if names == [m.output_name]:
-                output, seconds = await predictor.infer_timed(entry, parsed.tensor)  # entry is set: no OipError
-                produced = [(m.output_name, output)]
-            else:  # several outputs (segment's prototypes)
-                produced, seconds = await predictor.infer_outputs_timed(entry, parsed.tensor, names)
+            produced, seconds = await infer_outputs(predictor, entry, parsed.tensor, names)  # entry is set
         except ModelInvalid as exc:  # an external runtime (Triton) failed mid-request
             record_request(
                 meter, caller, entry.deployment.id, started, images=0, bytes_in=size, error="model_unavailable"

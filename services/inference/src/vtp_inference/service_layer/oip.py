@@ -53,11 +53,6 @@ def check_finite(tensor: np.ndarray) -> None:
         raise invalid("the input holds NaN or infinity")
 
 
-def check_outputs(requested: list[str] | None, output_name: str) -> None:
-    if requested and requested != [output_name]:
-        raise invalid(f"the model's only output is {output_name!r}")
-
-
 async def repository_index(new_uow: NewUow, caller: Principal, limit: int = 1000) -> list[Deployment]:
     """The caller's deployments (at most `limit`, newest first), as a model repository lists its models."""
     async with new_uow() as uow:

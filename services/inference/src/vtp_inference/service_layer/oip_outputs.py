@@ -1,7 +1,8 @@
 """The Open Inference Protocol for models with several outputs (segment: detections and prototypes).
 
 A request names the outputs it wants (all of the model's when it names none, as Triton does); the
-response carries each, as JSON data or binary tensor data in the order of the JSON header.
+response carries each in the order asked: REST as JSON data or binary tensor data in the order of the
+JSON header, gRPC in `raw_output_contents`. Both transports run them here.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from vtp_inference.adapters.model_cache import Loaded
 from vtp_inference.adapters.runtimes import Model
 from vtp_inference.service_layer.oip import invalid
+from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.tasks import model_outputs
 from vtp_inference.service_layer.tensors import InferRequest
 
@@ -26,6 +29,17 @@ def wanted_outputs(requested: list[str] | None, model: Model) -> list[str]:
     if unknown:
         raise invalid(f"unknown output(s) {unknown}; the model's outputs are {names}")
     return list(requested)
+
+
+async def infer_outputs(
+    predictor: Predictor, entry: Loaded, tensor: np.ndarray, names: list[str]
+) -> tuple[list[tuple[str, np.ndarray]], float]:
+    """The named outputs for a preprocessed tensor, and the seconds the runtime took (what usage meters)."""
+    m = entry.model
+    if names == [m.output_name]:  # the first output alone: the runtime's plain call (Triton's, micro-batched)
+        output, seconds = await predictor.infer_timed(entry, tensor)
+        return [(m.output_name, output)], seconds
+    return await predictor.infer_outputs_timed(entry, tensor, names)  # several (segment's prototypes)
 
 
 def encode_outputs(
