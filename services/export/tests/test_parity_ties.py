@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vtp_export.child.package import pair_rows
 from vtp_export.child.parity import compare_detections, verdict
 
 TOL = {"box_px": 0.05, "score": 1e-3, "min_iou": 0.99, "score_diff": 0.005, "class_agreement": 1.0, "metric": 0.01}
@@ -85,3 +86,10 @@ def test_a_score_tie_does_not_excuse_a_moved_box():
     b[0, 0, 1] += 3.0
     m, _ = _gate(a, b)
     assert m["tied_export"] == 0
+
+
+def test_predictor_check_pairs_equal_scores_by_box_not_by_order():
+    want = np.array([[0, 0, 10, 10, 0.5, 0], [30, 30, 40, 40, 0.5, 0], [5, 5, 9, 9, 0.7, 1]], dtype=float)
+    got = want[[1, 2, 0]]
+    pairs = pair_rows(got, want)
+    assert len(pairs) == 3 and all(np.array_equal(g, w) for g, w in pairs)

@@ -200,7 +200,7 @@ def check_predictor(
 
     Detections tied within the score tolerance `tol` (`parity_ties`: near-equal scores in NMS, at
     the threshold) may be kept differently by two correct NMS implementations: they are counted
-    (`tied`), the others compared."""
+    (`tied` the platform's, `tied_predict` predict.py's), the others compared."""
     import cv2
 
     from vtp_export.child import parity_ties
@@ -212,7 +212,7 @@ def check_predictor(
     module_spec.loader.exec_module(predictor)
     model = predictor.Model()
     size = int(predictor.META["input"]["imgsz"])
-    worst_box, worst_score, mismatched, tied, compared = 0.0, 0.0, 0, 0, 0
+    worst_box, worst_score, mismatched, tied, tied_predict, compared = 0.0, 0.0, 0, 0, 0, 0
     for image_path in samples:
         image = cv2.imread(str(image_path))
         if image is None:
@@ -222,14 +222,12 @@ def check_predictor(
         want = np.asarray(expected[image_path.name], dtype=np.float64).reshape(-1, 6)
         cands = image_candidates(model(predictor.preprocess(image, size)[0]), size, image.shape[:2], conf - tol)
         tie_want, tie_got = parity_ties.tied(want, got, cands, cands, conf, tol, min_iou)
-        tied += int(tie_want.sum())
+        tied, tied_predict = tied + int(tie_want.sum()), tied_predict + int(tie_got.sum())
         got, want = got[~tie_got], want[~tie_want]
         if len(got) != len(want):
             mismatched += 1
             continue
-        for g, w in zip(
-            got[np.argsort(-got[:, 4], kind="stable")], want[np.argsort(-want[:, 4], kind="stable")], strict=True
-        ):
+        for g, w in pair_rows(got, want):
             worst_box = max(worst_box, float(np.abs(g[:4] - w[:4]).max()))
             worst_score = max(worst_score, abs(float(g[4] - w[4])))
             mismatched += int(g[5] != w[5])
@@ -240,5 +238,22 @@ def check_predictor(
         "max_score_diff": worst_score,
         "mismatched": mismatched,
         "tied": tied,
+        "tied_predict": tied_predict,
         "compared": compared,
     }
+
+
+def pair_rows(got: np.ndarray, want: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One-to-one pairs, each wanted row with the closest free row (class first, then box and score):
+    equal scores come out of two NMS implementations in any order, so a sort by score cannot pair them."""
+    free = list(range(len(got)))
+    pairs = []
+    for k in np.argsort(-want[:, 4], kind="stable"):
+        w = want[k]
+        j = min(
+            free,
+            key=lambda n: (bool(got[n, 5] != w[5]), float(np.abs(got[n, :4] - w[:4]).max() + abs(got[n, 4] - w[4]))),
+        )
+        free.remove(j)
+        pairs.append((got[j], w))
+    return pairs
