@@ -62,6 +62,18 @@ def test_candidate_at_the_confidence_threshold_is_counted_not_failed():
     assert (m["tied"], m["tied_export"], len(m["ious"])) == (1, 0, 1) and failures == []
 
 
+def test_a_class_flip_between_near_equal_class_scores_is_counted_not_failed():
+    a = _raw([(20, 20, 10, 10, 0.5001, 0), (50, 50, 10, 10, 0.9, 1)])
+    a[0, 5, 0] = 0.4999
+    b = a.copy()
+    b[0, 4, 0], b[0, 5, 0] = 0.4999, 0.5001
+    m, failures = _gate(a, b)
+    assert (m["tied"], m["tied_export"], len(m["ious"])) == (1, 1, 1) and failures == []
+    b[0, 5, 0] = 0.9  # the other class now clearly ahead: a genuine difference
+    m, failures = _gate(a, b)
+    assert m["tied"] == 0 and failures != []
+
+
 def test_genuine_differences_still_fail():
     a = _raw([(20, 20, 20, 20, 0.9, 0), (50, 50, 10, 10, 0.8, 1)])
     moved = a.copy()

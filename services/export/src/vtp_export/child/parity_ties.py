@@ -84,7 +84,7 @@ def _explained(
     for c in same:
         score = own[c]
         rest = np.delete(other.scores[c], cls)
-        if score <= conf + tol or (rest.size and rest.max() >= score - tol):
+        if score <= conf + tol or (rest.size and abs(rest.max() - score) <= tol):
             return True  # at the threshold, or its class nearly tied with another
         if len(kept) >= 300 and score <= kept[:, 4].min() + tol:
             return True  # max_det cut among near-equal scores
