@@ -120,10 +120,7 @@ def test_invalid_batches_are_refused_with_every_problem(
     empty = submit(admin, deployment["id"], zip_of({"readme.txt": b"hello"}))
     assert empty.status_code == 422 and empty.json()["code"] == "no_images", empty.text
     no_file = admin.post(url, data={"conf": "0.5"}, files={"other": ("x", b"x")})
-    assert no_file.status_code == 422 and no_file.json()["code"] == "file_missing", no_file.text
-
-    snapshot = admin.post(url, json={"snapshot_id": "00000000-0000-0000-0000-000000000001"})
-    assert snapshot.status_code == 422 and snapshot.json()["code"] == "snapshot_source_not_supported"
+    assert no_file.status_code == 422 and no_file.json()["code"] == "source_missing", no_file.text
     unknown = submit(admin, "00000000-0000-0000-0000-000000000000", zip_of({"a.jpg": first}))
     assert unknown.status_code == 404 and unknown.json()["code"] == "deployment_not_found"
     assert admin.get(url).json()["items"] == []  # nothing was created by a refused request

@@ -69,6 +69,7 @@ def service_env(cfg: StackConfig, name: str) -> dict[str, str]:
             env["VTP_EXPORT_TOOLCHAIN_PYTHONS"] = cfg.export_toolchains.read_text()
     if name == "inference":  # resolves and downloads exports through the export service's REST
         env["VTP_EXPORT_URL"] = cfg.service_url("export")
+        env["VTP_DATASETS_URL"] = cfg.service_url("datasets")  # batches over dataset snapshots
         env["VTP_GRPC_PORT"] = str(cfg.inference_grpc_port)
         if triton.available(cfg):  # the triton runtime: the local tritonserver and its repository directory
             env["VTP_TRITON_URL"] = f"{cfg.host}:{cfg.triton_port}"

@@ -9,6 +9,7 @@ import uuid
 from fastapi import APIRouter
 
 from vtp_dice.archive import ArchiveLimits
+from vtp_inference.adapters.datasets_client import DatasetsClient
 from vtp_inference.entrypoints.batch_worker import BatchWorker
 from vtp_inference.entrypoints.batches_http import BatchApiDeps, build_batches_router
 from vtp_inference.predict.images import Limits
@@ -53,8 +54,10 @@ def use_batches(
             lambda: batch_lifecycle.requeue_expired(new_uow, s.batch_max_attempts),
         )
     )
+    datasets = DatasetsClient(s.datasets_url)  # finds snapshot sources with the caller's credentials
+    runtime.parts.on_shutdown.append(datasets.aclose)
     api = BatchApiDeps(
-        new_uow, store, predictor, archive_limits, image_limits, s.batch_max_images, s.batch_max_upload_bytes,
+        new_uow, store, datasets, predictor, archive_limits, image_limits, s.batch_max_images, s.batch_max_upload_bytes,
         s.batch_chunk_size,
     )  # fmt: skip
     return build_batches_router(api)

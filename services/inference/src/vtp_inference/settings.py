@@ -16,6 +16,7 @@ class InferenceSettings(ServiceSettings):
     service_name: str = "inference"
     http_port: int = 8106
     export_url: str = Field("http://127.0.0.1:8105", description="The export service (export packages, over REST).")
+    datasets_url: str = Field("http://127.0.0.1:8103", description="The datasets service (batch snapshots, REST).")
     model_cache_bytes: int = Field(2 << 30, ge=1, description="Memory budget of loaded models (LRU beyond it).")
     # Workers x threads never exceeds the cores: requests queue for a worker instead of oversubscribing.
     inference_workers: int = Field(1, ge=1, description="Inferences that run at once in this replica.")

@@ -84,10 +84,13 @@ class DatasetRepository:
         except IntegrityError as exc:  # the unique constraints settle concurrent creations
             raise VersionTagTaken(snapshot.version_tag) from exc
 
-    async def snapshot(self, project_id: uuid.UUID, dataset_id: uuid.UUID, snapshot_id: uuid.UUID) -> Snapshot | None:
-        stmt = sa.select(snapshots).where(
-            snapshots.c.id == snapshot_id, snapshots.c.dataset_id == dataset_id, snapshots.c.project_id == project_id
-        )
+    async def snapshot(
+        self, project_id: uuid.UUID, dataset_id: uuid.UUID | None, snapshot_id: uuid.UUID
+    ) -> Snapshot | None:
+        """The project's snapshot; of that dataset, or of any (None: looked up by its id alone)."""
+        stmt = sa.select(snapshots).where(snapshots.c.id == snapshot_id, snapshots.c.project_id == project_id)
+        if dataset_id is not None:
+            stmt = stmt.where(snapshots.c.dataset_id == dataset_id)
         row = (await self._session.execute(stmt)).first()
         return Snapshot(**row._mapping) if row else None
 

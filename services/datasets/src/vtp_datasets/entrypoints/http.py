@@ -205,6 +205,18 @@ def build_router(deps: Deps, upload_dir: Path, max_upload_bytes: int) -> APIRout
         except HANDLED as exc:
             raise as_problem(exc) from exc
 
+    @router.get(
+        "/snapshots/{snapshot_id}",
+        response_model=SnapshotOut,
+        summary="A snapshot of this project by its id alone (for services given only a snapshot id)",
+        responses=problems(404),
+    )
+    async def snapshot_by_id(snapshot_id: uuid.UUID, caller: Caller) -> SnapshotOut:
+        try:
+            return SnapshotOut.of(await handlers.get_snapshot(deps, caller, None, snapshot_id))
+        except HANDLED as exc:
+            raise as_problem(exc) from exc
+
     @router.get("/{dataset_id}/snapshots/{snapshot_id}", response_model=SnapshotOut, responses=problems(404))
     async def snapshot_one(dataset_id: uuid.UUID, snapshot_id: uuid.UUID, caller: Caller) -> SnapshotOut:
         try:

@@ -213,7 +213,8 @@ async def list_snapshots(deps: Deps, caller: Principal, dataset_id: uuid.UUID) -
         return await uow.repo.snapshots(caller.project_id, dataset_id)
 
 
-async def get_snapshot(deps: Deps, caller: Principal, dataset_id: uuid.UUID, snapshot_id: uuid.UUID) -> Snapshot:
+async def get_snapshot(deps: Deps, caller: Principal, dataset_id: uuid.UUID | None, snapshot_id: uuid.UUID) -> Snapshot:
+    """The caller's project's snapshot (of that dataset, or by its id alone when `dataset_id` is None)."""
     async with deps.new_uow() as uow:
         snapshot = await uow.repo.snapshot(caller.project_id, dataset_id, snapshot_id)
     if snapshot is None:

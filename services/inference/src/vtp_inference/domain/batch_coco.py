@@ -6,10 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def coco_document(rows: Iterable[dict[str, Any]], names: dict[str, str]) -> dict[str, Any]:
+def coco_document(
+    rows: Iterable[dict[str, Any]], names: dict[str, str], image_ids: list[int] | None = None
+) -> dict[str, Any]:
     """`images`, `categories` (the model's classes) and `annotations` with `score` (COCO results).
 
-    Image ids are the rows' 1-based indexes; category ids are the model's class ids (0-based, as
+    Image ids are the snapshot's own (`image_ids`, in the rows' order) for a snapshot batch, else
+    the rows' 1-based indexes; category ids are the model's class ids (0-based, as
     Ultralytics writes them). Rows of refused images stay out of `images`.
     """
     images: list[dict[str, Any]] = []
@@ -17,7 +20,8 @@ def coco_document(rows: Iterable[dict[str, Any]], names: dict[str, str]) -> dict
     for row in rows:
         if "error" in row:
             continue
-        image_id = int(row["index"]) + 1
+        index = int(row["index"])
+        image_id = image_ids[index] if image_ids else index + 1
         images.append({"id": image_id, "file_name": row["file"], "width": row["width"], "height": row["height"]})
         for det in row.get("detections", []):
             x1, y1, x2, y2 = det["xyxy"]

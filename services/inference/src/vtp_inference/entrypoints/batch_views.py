@@ -1,26 +1,38 @@
-"""The API's shapes of batches: the upload form, the batch view, the results."""
+"""The API's shapes of batches: the upload form or JSON body, the batch view, the results."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.requests import Request
 
 from vtp_inference.domain.batches import Batch
 from vtp_runtime.http.problems import ProblemError
 
 COPY_CHUNK = 1 << 20
+MAX_JSON = 65536
 NEW_BATCH_FORM = {
     "type": "object",
-    "required": ["file"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "A zip of images (jpg, png, bmp, webp, tif)."},
+        "snapshot_id": {"type": "string", "format": "uuid", "description": "A dataset snapshot instead of `file`."},
+        "split": {"type": "string", "enum": ["train", "val", "test", "all"], "default": "all"},
         "conf": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "iou": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "max_det": {"type": "integer", "minimum": 1, "maximum": 1000},
         "classes": {"type": "string", "description": "Class ids, comma-separated (or the field repeated)."},
         "imgsz": {"type": "integer", "description": "The export's input size (the only one it takes)."},
+    },
+}
+NEW_BATCH_JSON = {
+    "type": "object",
+    "required": ["snapshot_id"],
+    "properties": {
+        **{k: v for k, v in NEW_BATCH_FORM["properties"].items() if k != "file"},  # type: ignore[attr-defined]
+        "classes": {"type": "array", "items": {"type": "integer"}, "description": "Class ids."},
     },
 }
 RESULTS = {"content": {"application/x-ndjson": {}, "application/json": {}}, "description": "The results file"}
@@ -34,7 +46,7 @@ def batch_view(b: Batch) -> dict[str, Any]:
         results["jsonl"] = {**b.results["jsonl"], "download": f"{base}/results"}
     if "coco" in b.results:
         results["coco"] = {**b.results["coco"], "download": f"{base}/results?format=coco"}
-    source = {k: v for k, v in b.source.items() if k != "files"}
+    source = {k: v for k, v in b.source.items() if k not in ("files", "image_ids")}
     return {
         "id": str(b.id),
         "deployment_id": str(b.deployment_id),
@@ -72,3 +84,19 @@ async def save_upload(item: UploadFile, dest: Path, limit: int) -> None:
             if size > limit:
                 raise ProblemError(413, "payload_too_large", "Payload too large", f"the zip may hold {limit} bytes")
             out.write(chunk)
+
+
+async def json_fields(request: Request) -> dict[str, Any]:
+    """A JSON object body of at most MAX_JSON bytes (a snapshot batch's fields)."""
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_JSON:
+            raise ProblemError(413, "payload_too_large", "Payload too large", f"a JSON body may hold {MAX_JSON} bytes")
+    try:
+        body = json.loads(data)
+    except ValueError as exc:
+        raise ProblemError(400, "invalid_json", "Invalid JSON", "the body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ProblemError(400, "invalid_json", "Invalid JSON", "the body is a JSON object")
+    return body

@@ -1,4 +1,4 @@
-"""Batch inference routes: submit over an uploaded zip, list, read, cancel, download the results."""
+"""Batch inference routes: submit over an uploaded zip or a dataset snapshot, list, read, cancel, download."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,14 +17,23 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from vtp_dice.archive import ArchiveLimits
+from vtp_inference.adapters.datasets_client import DatasetsClient, DatasetsUnavailable
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity, ModelInvalid
 from vtp_inference.domain.batches import Batch, BatchFinished, BatchNotFound, BatchStatus
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, Problem, RequestRefused
-from vtp_inference.entrypoints.batch_views import NEW_BATCH_FORM, RESULTS, batch_view, save_upload
+from vtp_inference.entrypoints.batch_views import (
+    NEW_BATCH_FORM,
+    NEW_BATCH_JSON,
+    RESULTS,
+    batch_view,
+    json_fields,
+    save_upload,
+)
 from vtp_inference.entrypoints.http import not_found, refused
 from vtp_inference.entrypoints.predict_http import PARAMS, parse_params
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer import batch_lifecycle as lifecycle
+from vtp_inference.service_layer import batch_snapshot as snapshots
 from vtp_inference.service_layer.batch_inputs import check_zip
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import NewUow
@@ -33,12 +43,16 @@ from vtp_runtime.http.problems import ProblemError
 from vtp_runtime.storage import ObjectStore, StorageError
 
 Caller = Annotated[Principal, Depends(current_principal)]
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")  # a snapshot needs no file part
+SUBMIT_BODY = multipart_body(NEW_BATCH_FORM, {"file": {"contentType": "application/zip"}})
+SUBMIT_BODY["requestBody"]["content"]["application/json"] = {"schema": NEW_BATCH_JSON}
 
 
 @dataclass(frozen=True)
 class BatchApiDeps:
     new_uow: NewUow
     store: ObjectStore
+    datasets: DatasetsClient
     predictor: Predictor
     archive_limits: ArchiveLimits
     image_limits: Limits
@@ -64,55 +78,100 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
         except (ModelIntegrity, ModelInvalid, StorageError) as exc:
             raise ProblemError(503, "model_unavailable", "The model cannot be loaded", str(exc)) from exc
 
-    @router.post(
-        "/{deployment_id}/batches",
-        status_code=202,
-        summary="Start a batch inference job over an uploaded zip of images (multipart `file`, predict parameters)",
-        responses=problems(400, 404, 409, 413, 415, 422, 503),
-        openapi_extra=multipart_body(NEW_BATCH_FORM, {"file": {"contentType": "application/zip"}}),
-    )
-    async def submit(deployment_id: uuid.UUID, request: Request, caller: Caller) -> JSONResponse:
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind == "application/json":  # the dataset-snapshot source is not offered (yet): say so
-            raise ProblemError(
-                422, "snapshot_source_not_supported", "Snapshot batches are not supported",
-                "a batch takes an uploaded zip of images (multipart field `file`); dataset snapshots are not offered",
-            )  # fmt: skip
-        if kind != "multipart/form-data":
-            raise ProblemError(415, "unsupported_media_type", "Unsupported media type", "multipart with a zip `file`")
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > deps.max_upload_bytes + 65536:
-            raise ProblemError(413, "payload_too_large", "Payload too large", f"at most {deps.max_upload_bytes} bytes")
-        entry = await _entry(caller, deployment_id)
-        form = await request.form(max_files=1, max_fields=50)
-        found: list[Problem] = []
-        if "snapshot_id" in form:
-            found.append(Problem("/snapshot_id", "snapshot_source_not_supported", "send a zip of images as `file`"))
-        raw: dict[str, Any] = {k: form.getlist(k) if k == "classes" else form.get(k) for k in PARAMS if k in form}
+    async def _snapshot(request: Request, fields: dict[str, Any], found: list[Problem]) -> dict[str, Any] | None:
+        """The snapshot source (its images of the split), or None with the problems added to `found`."""
+        split = fields.get("split") or "all"
+        if split not in snapshots.SPLITS:
+            found.append(Problem("/body/split", "invalid_parameter", f"split is one of {', '.join(snapshots.SPLITS)}"))
         try:
-            params = parse_params(raw, entry)
-        except RequestRefused as exc:
-            found += exc.problems
-            params = None
-        item = form.get("file")
+            snapshot_id = uuid.UUID(str(fields["snapshot_id"]))
+            ref = await deps.datasets.snapshot(request.headers.get("authorization", ""), snapshot_id)
+        except ValueError:
+            ref = None
+        except DatasetsUnavailable as exc:
+            raise ProblemError(503, "datasets_unavailable", "The datasets service is unavailable", str(exc)) from exc
+        if ref is None:
+            found.append(Problem("/body/snapshot_id", "snapshot_not_found", "no such dataset snapshot in this project"))
+            return None
+        if split not in snapshots.SPLITS:
+            return None
+        reader = snapshots.source_of(deps.store, ref.content_hash, str(ref.id))
+        try:
+            chosen = await asyncio.to_thread(snapshots.images_of, reader, ref.split_fingerprint, split)
+        except (StorageError, ValueError, KeyError) as exc:
+            raise ProblemError(503, "snapshot_unreadable", "The snapshot cannot be read", str(exc)) from exc
+        if not chosen.files:
+            found.append(Problem("/body/split", "no_images", f"the snapshot has no images in split {split}"))
+        elif len(chosen.files) > deps.max_images:
+            many = f"{len(chosen.files)} images; at most {deps.max_images}"
+            found.append(Problem("/body/snapshot_id", "too_many_images", many))
+        return {
+            "kind": "snapshot", "snapshot_id": str(ref.id), "dataset_id": str(ref.dataset_id),
+            "content_hash": ref.content_hash, "split_fingerprint": ref.split_fingerprint, "split": split,
+            "files": chosen.files, "image_ids": chosen.image_ids,
+        }  # fmt: skip
+
+    async def _zip(item: UploadFile, key: str, ready: Callable[[list[Problem]], bool], found: list[Problem]) -> Any:
+        """The uploaded zip checked, then stored when `ready` says the request holds no problem."""
         work = Path(tempfile.mkdtemp(prefix="batch-upload-"))
         try:
-            if not isinstance(item, UploadFile):
-                found.append(Problem("/file", "file_missing", "send the images as a zip in the multipart field `file`"))
-                raise refused(found, "The batch cannot be started")
             path = work / "input.zip"
             await save_upload(item, path, deps.max_upload_bytes)
             checked = await asyncio.to_thread(check_zip, path, deps.archive_limits, deps.image_limits, deps.max_images)
             found += checked.problems
-            if found or params is None:
-                raise refused(found, "The batch cannot be started")
-            batch_id = uuid.uuid4()
-            key = f"batches/{caller.project_id}/{batch_id}/input.zip"
+            if not ready(found):
+                return None
             info = await deps.store.put_file(key, path, content_type="application/zip")
         except StorageError as exc:
             raise ProblemError(503, "storage_unavailable", "Object storage unavailable", str(exc)) from exc
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        return {"kind": "zip", "uri": info.uri, "sha256": info.sha256, "size_bytes": info.size_bytes,
+                "files": checked.files}  # fmt: skip
+
+    @router.post(
+        "/{deployment_id}/batches",
+        status_code=202,
+        summary="Start a batch inference job over an uploaded zip of images (multipart `file`) or a dataset "
+        "snapshot (`snapshot_id`, `split`; JSON or form), with predict parameters",
+        responses=problems(400, 404, 409, 413, 415, 422, 503),
+        openapi_extra=SUBMIT_BODY,
+    )
+    async def submit(deployment_id: uuid.UUID, request: Request, caller: Caller) -> JSONResponse:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in FORMS and kind != "application/json":
+            raise ProblemError(415, "unsupported_media_type", "Unsupported media type", "multipart, a form or JSON")
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > deps.max_upload_bytes + 65536:
+            raise ProblemError(413, "payload_too_large", "Payload too large", f"at most {deps.max_upload_bytes} bytes")
+        entry = await _entry(caller, deployment_id)
+        upload: UploadFile | None = None
+        if kind == "application/json":
+            fields = await json_fields(request)
+        else:
+            form = await request.form(max_files=1, max_fields=50)
+            fields = {k: form.getlist(k) if k == "classes" else form.get(k) for k in form if k != "file"}
+            upload = item if isinstance(item := form.get("file"), UploadFile) else None
+        found: list[Problem] = []
+        try:
+            params = parse_params({k: fields[k] for k in PARAMS if k in fields}, entry)
+        except RequestRefused as exc:
+            found += exc.problems
+            params = None
+        named = fields.get("snapshot_id") not in (None, "")
+        if upload is not None and named:
+            found.append(Problem("/body", "source_conflict", "send either a zip `file` or a `snapshot_id`, not both"))
+        elif upload is None and not named:
+            found.append(Problem("/body", "source_missing", "send a zip of images as `file`, or a `snapshot_id`"))
+        batch_id = uuid.uuid4()
+        source = None
+        if named and upload is None:
+            source = await _snapshot(request, fields, found)
+        elif upload is not None and not named:
+            key = f"batches/{caller.project_id}/{batch_id}/input.zip"
+            source = await _zip(upload, key, lambda f: not f and params is not None, found)
+        if found or params is None or source is None:
+            raise refused(found, "The batch cannot be started")
         d = entry.deployment
         batch = Batch(
             id=batch_id,
@@ -121,13 +180,12 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
             key_id=getattr(caller, "key_id", None),
             status=BatchStatus.QUEUED,
             task_type=d.task_type,
-            source={"kind": "zip", "uri": info.uri, "sha256": info.sha256, "size_bytes": info.size_bytes,
-                    "files": checked.files},
+            source=source,
             params=vars(params),
-            total_images=len(checked.files),
+            total_images=len(source["files"]),
             chunk_size=deps.chunk_size,
             created_at=datetime.now(UTC),
-        )  # fmt: skip
+        )
         await lifecycle.submit(deps.new_uow, batch)
         return JSONResponse(batch_view(batch), status_code=202)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vtp_dice.archive import ArchiveLimits, DiceArchive, open_archive
+from vtp_dice.archive import ArchiveLimits, open_archive
 from vtp_dice.format import DatasetRejected
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity
 from vtp_inference.adapters.runtimes import ModelInvalid, RuntimeUnavailable
@@ -30,6 +30,8 @@ from vtp_inference.domain.batch_coco import coco_document
 from vtp_inference.domain.batches import Batch, BatchStatus
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, RequestRefused
 from vtp_inference.service_layer import batch_lifecycle as lifecycle
+from vtp_inference.service_layer import batch_snapshot as snapshots
+from vtp_inference.service_layer.batch_sources import BatchInput, SnapshotSource, ZipSource
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Params, Predictor
 from vtp_inference.service_layer.unit_of_work import NewUow
@@ -90,11 +92,11 @@ class BatchRun:
         if batch.cancel_requested:
             return BatchStatus.CANCELLED, None, None
         entry = await self._model()
-        archive = await self._input(work)
+        inputs = await self._input(work)
         params = Params(**batch.params)
         try:
             for index in range(batch.chunks_done, batch.total_chunks):
-                rows = await self._predict_chunk(entry, archive, index, params)
+                rows = await self._predict_chunk(entry, inputs, index, params)
                 body = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows).encode()
                 await self._put(chunk_key(batch, index), body)
                 failed = sum("error" in row for row in rows)
@@ -109,7 +111,7 @@ class BatchRun:
                 if updated.cancel_requested:
                     return BatchStatus.CANCELLED, None, None
         finally:
-            archive.close()
+            inputs.close()
         return BatchStatus.SUCCEEDED, await self._results(entry), None
 
     async def _model(self) -> Loaded:
@@ -121,9 +123,16 @@ class BatchRun:
         except (ModelIntegrity, ModelInvalid, RuntimeUnavailable, StorageError) as exc:
             raise BatchFailure("MODEL_UNAVAILABLE", f"the model cannot be loaded: {exc}") from exc
 
-    async def _input(self, work: Path) -> DiceArchive:
-        """The uploaded zip, verified against the sha256 recorded when it was accepted."""
+    async def _input(self, work: Path) -> BatchInput:
+        """The uploaded zip, verified against the sha256 recorded when it was accepted, or the snapshot."""
         source, path = self.batch.source, work / "input.zip"
+        if source["kind"] == "snapshot":
+            reader = snapshots.source_of(self.deps.store, source["content_hash"], source["snapshot_id"])
+            try:
+                await asyncio.to_thread(reader.manifest)  # verified against its content hash
+            except (StorageError, ValueError, KeyError) as exc:
+                raise BatchFailure("INPUT_NOT_FOUND", f"the snapshot cannot be read: {exc}") from exc
+            return SnapshotSource(reader)
         try:
             await self.deps.store.get_file(self.deps.store.parse_uri(source["uri"]), path)
         except StorageError as exc:
@@ -131,16 +140,16 @@ class BatchRun:
         if await asyncio.to_thread(_sha256, path) != source["sha256"]:
             raise BatchFailure("INPUT_CORRUPT", "the stored upload does not match its recorded SHA-256")
         try:
-            return await asyncio.to_thread(open_archive, path, self.deps.limits, False)
+            return ZipSource(await asyncio.to_thread(open_archive, path, self.deps.limits, False))
         except DatasetRejected as exc:
             raise BatchFailure("INPUT_CORRUPT", f"the stored upload cannot be read: {exc}") from exc
 
     async def _predict_chunk(
-        self, entry: Loaded, archive: DiceArchive, index: int, params: Params
+        self, entry: Loaded, inputs: BatchInput, index: int, params: Params
     ) -> list[dict[str, Any]]:
         files = self.batch.chunk_files(index)
         first = index * self.batch.chunk_size
-        blobs = await asyncio.to_thread(_read_all, archive, files, self.deps.limits.max_image_bytes)
+        blobs = await asyncio.to_thread(inputs.read, files, self.deps.limits.max_image_bytes)
         started = time.perf_counter()
 
         async def one(i: int, name: str, data: bytes | DatasetRejected) -> dict[str, Any]:
@@ -192,7 +201,7 @@ class BatchRun:
             if batch.task_type == "detect":
                 rows = [json.loads(line) async for line in _lines(store, keys)]
                 names: dict[str, str] = entry.deployment.model_meta["names"]
-                body = json.dumps(coco_document(rows, names)).encode()
+                body = json.dumps(coco_document(rows, names, batch.source.get("image_ids"))).encode()
                 coco = await store.put_bytes(result_key(batch, "coco.json"), body, "application/json")
                 results["coco"] = {"uri": coco.uri, "sha256": coco.sha256, "size_bytes": coco.size_bytes}
         except StorageError as exc:
@@ -225,16 +234,6 @@ async def _lines(store: ObjectStore, keys: list[str]) -> AsyncIterator[str]:
         for line in data.decode().splitlines():
             if line:
                 yield line
-
-
-def _read_all(archive: DiceArchive, files: list[str], limit: int) -> list[bytes | DatasetRejected]:
-    out: list[bytes | DatasetRejected] = []
-    for name in files:
-        try:
-            out.append(archive.read_entry(name, limit, "image_too_large"))
-        except DatasetRejected as exc:  # a corrupt or lying entry: that image's row says so
-            out.append(exc)
-    return out
 
 
 def _sha256(path: Path) -> str:
