@@ -8,19 +8,22 @@ import httpx
 import pytest
 
 from vtp_localstack.services import SERVICES
+from vtp_localstack.stack import LocalStack
+from vtp_localstack.triton import available as triton_available
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
 
 
-def test_health_lists_every_service_and_dependency_as_ok(admin: httpx.Client):
+def test_health_lists_every_service_and_dependency_as_ok(admin: httpx.Client, stack: LocalStack):
     response = admin.get("/api/v1/health")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok"
     assert set(body["services"]) == set(SERVICES)
     assert all(s["status"] == "ok" for s in body["services"].values())
-    assert set(body["dependencies"]) == {"postgres", "kafka", "redis", "storage"}
+    triton = {"triton"} if triton_available(stack.cfg) else set()  # the inference service's runtime, when fetched
+    assert set(body["dependencies"]) == {"postgres", "kafka", "redis", "storage"} | triton
     assert all(d["status"] == "ok" for d in body["dependencies"].values())
 
 
