@@ -23,13 +23,14 @@ class OpenVinoModel:
         except Exception as exc:  # OpenVINO raises RuntimeError with its own messages
             raise ModelInvalid(f"OpenVINO cannot load the model: {exc}") from exc
         inp, out = self.compiled.inputs[0], self.compiled.outputs[0]
-        # Ultralytics' IR leaves the output unnamed: it gets the name the ONNX export gives it.
-        self.input_name, self.output_name = _name(inp, "images"), _name(out, "output0")
+        # Ultralytics' IR names its outputs after traced ops (a segment model's prototypes: `input`), or not
+        # at all: they get the ONNX export's names by position (`output0`, `output1`), as metadata.json declares.
+        self.input_name, self.output_name = _name(inp, "images"), "output0"
         self.input_shape: list[Any] = _dims(inp.get_partial_shape())
         self.output_shape: list[Any] = _dims(out.get_partial_shape())
         # Every output, (name, shape): segment models have two (detections, mask prototypes).
         self.outputs: list[tuple[str, list[Any]]] = [
-            (_name(o, f"output{k}"), _dims(o.get_partial_shape())) for k, o in enumerate(self.compiled.outputs)
+            (f"output{k}", _dims(o.get_partial_shape())) for k, o in enumerate(self.compiled.outputs)
         ]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -46,5 +47,6 @@ def _dims(shape: Any) -> list[Any]:
 
 
 def _name(port: Any, default: str) -> str:
+    """The ONNX export's name when the port carries it among others, else its first name, else that name."""
     names = sorted(port.get_names())
-    return str(names[0]) if names else default
+    return default if default in names or not names else str(names[0])

@@ -33,8 +33,8 @@ class Thresholds(Protocol):
     def classes(self) -> list[int] | None: ...
 
 
-# OpenVINO gives every output too (`run_all`), but no test has served these tasks on it; Triton's adapter gives one.
-VERIFIED_RUNTIMES = ("onnxruntime",)
+# Both give every output (`run_all`) and are tested against each other per task; Triton's adapter gives one.
+VERIFIED_RUNTIMES = ("onnxruntime", "openvino")
 
 
 def runtime_problem(task: str, runtime: str) -> str | None:
