@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import platform_steps as steps
 from PIL import Image
 
 SERVICES = ("identity", "datasets", "jobs", "trainer-runner", "export", "inference")
@@ -28,39 +28,12 @@ class Setup:
     redis_url: str
 
 
-def _wait(api: httpx.Client, path: str, done: Callable[[dict[str, Any]], bool], timeout: float = 3600) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = api.get(path).json()
-        if done(body):
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path}: {body}")
-        time.sleep(0.5)
-
-
 def _deploy(api: httpx.Client, root: Path) -> dict[str, Any]:
-    from vtp_dice.sample import generate, zip_dataset
-
-    data = zip_dataset(generate(root / "d", images=24, size=(96, 96), seed=7), root / "d.zip").read_bytes()
-    name = f"bench-{uuid.uuid4().hex[:6]}"
-    dataset = api.post("/api/v1/datasets", data={"name": name}, files={"file": ("d.zip", data, "application/zip")})
-    dataset.raise_for_status()
-    config = {"epochs": 1, "imgsz": 64, "batch": 8, "workers": 0, "seed": 0}
-    body = {"name": name, "task_type": "detect", "model": "yolo11n", "dataset_id": dataset.json()["id"]}
-    job = api.post("/api/v1/jobs", json={**body, "config": config})
-    job.raise_for_status()
-    done = _wait(api, f"/api/v1/jobs/{job.json()['id']}", lambda j: j["status"] in ("completed", "failed"))
-    if done["status"] != "completed":
-        raise RuntimeError(f"training failed: {done['error']}")
-    export = api.post("/api/v1/exports", json={"job_id": done["id"], "format": "onnx"})
-    export.raise_for_status()
-    final = _wait(api, f"/api/v1/exports/{export.json()['id']}", lambda e: e["status"] in ("succeeded", "failed"))
+    job = steps.train_detect(api, root, images=24, size=(96, 96), seed=7, epochs=1, imgsz=64, batch=8)
+    final = steps.export(api, job["id"], "onnx")
     if final["status"] != "succeeded":
         raise RuntimeError(f"export failed: {final['error']}")
-    deployment = api.post("/api/v1/deployments", json={"export_id": final["id"], "name": name}, timeout=300)
-    deployment.raise_for_status()
-    return dict(deployment.json())
+    return steps.deploy(api, final["id"], f"bench-{uuid.uuid4().hex[:6]}")
 
 
 @contextlib.contextmanager

@@ -15,41 +15,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import platform_steps as steps
 
 FORMATS = ("mnn", "litert", "paddle", "coreml")
-
-
-def _wait(api: httpx.Client, path: str, done: Any, timeout: float = 3600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = api.get(path).json()
-        if done(body):
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path}: {body}")
-        time.sleep(0.5)
-
-
-def _train(api: httpx.Client, root: Path, images: int, epochs: int, imgsz: int) -> dict[str, Any]:
-    from vtp_dice.sample import generate, zip_dataset
-
-    data = zip_dataset(generate(root / "d", images=images, seed=0), root / "d.zip").read_bytes()
-    files = {"file": ("d.zip", data, "application/zip")}
-    dataset = api.post("/api/v1/datasets", data={"name": f"bench-{uuid.uuid4().hex[:6]}"}, files=files, timeout=300)
-    dataset.raise_for_status()
-    config = {"epochs": epochs, "imgsz": imgsz, "batch": 16, "workers": 0, "seed": 0}
-    body = {"name": "bench", "task_type": "detect", "model": "yolo11n", "dataset_id": dataset.json()["id"]}
-    job = api.post("/api/v1/jobs", json={**body, "config": config})
-    job.raise_for_status()
-    done = _wait(api, f"/api/v1/jobs/{job.json()['id']}", lambda j: j["status"] in ("completed", "failed"))
-    if done["status"] != "completed":
-        raise RuntimeError(f"training failed: {done['error']}")
-    return done
 
 
 def _row(fmt: str, export: dict[str, Any]) -> str:
@@ -89,7 +61,7 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {(cfg.run_path / 'admin-token').read_text().strip()}"}
             with httpx.Client(base_url=cfg.gateway_url, headers=headers, timeout=60) as api:
                 began = time.monotonic()
-                job = _train(api, root, args.images, args.epochs, args.imgsz)
+                job = steps.train_detect(api, root, images=args.images, epochs=args.epochs, imgsz=args.imgsz, seed=0)
                 best = job["best_metrics"].get("mAP50-95")
                 print(f"trained in {time.monotonic() - began:.0f} s: best mAP50-95 {best}")
                 caps = api.get("/api/v1/exports/capabilities").json()["frameworks"][0]["tasks"][0]["formats"]
@@ -103,7 +75,7 @@ def main() -> None:
                         raise SystemExit(f"{fmt} refused: {response.text}")
                     created[fmt] = response.json()["id"]
                 done = {
-                    fmt: _wait(api, f"/api/v1/exports/{i}", lambda e: e["status"] in ("succeeded", "failed"))
+                    fmt: steps.wait(api, f"/api/v1/exports/{i}", lambda e: e["status"] in ("succeeded", "failed"))
                     for fmt, i in created.items()
                 }
         finally:

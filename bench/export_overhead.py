@@ -23,47 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import platform_steps as steps
 
 FORMATS = ("onnx", "torchscript", "openvino", "ncnn")
-
-
-def _wait(api: httpx.Client, path: str, done: Any, timeout: float = 1800) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = api.get(path).json()
-        if done(body):
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path}: {body}")
-        time.sleep(0.2)
-
-
-def _train(api: httpx.Client, root: Path, images: int, epochs: int, imgsz: int) -> dict[str, Any]:
-    from vtp_dice.sample import generate, zip_dataset
-
-    data = zip_dataset(generate(root / "d", images=images, size=(160, 128), seed=3), root / "d.zip").read_bytes()
-    files = {"file": ("d.zip", data, "application/zip")}
-    dataset = api.post("/api/v1/datasets", data={"name": f"bench-{uuid.uuid4().hex[:6]}"}, files=files, timeout=300)
-    dataset.raise_for_status()
-    config = {"epochs": epochs, "imgsz": imgsz, "batch": 16, "workers": 0, "seed": 0}
-    body = {
-        "name": "bench",
-        "task_type": "detect",
-        "model": "yolo11n",
-        "dataset_id": dataset.json()["id"],
-        "config": config,
-    }
-    job = api.post("/api/v1/jobs", json=body)
-    job.raise_for_status()
-    done = _wait(api, f"/api/v1/jobs/{job.json()['id']}", lambda j: j["status"] in ("completed", "failed"))
-    if done["status"] != "completed":
-        raise RuntimeError(f"training failed: {done['error']}")
-    return done
 
 
 def _bare_export(store_root: Path, uri: str, imgsz: int, work: Path) -> float:
@@ -81,7 +47,7 @@ def _export(api: httpx.Client, job_id: str, fmt: str, options: dict[str, Any]) -
     began = time.monotonic()
     created = api.post("/api/v1/exports", json={"job_id": job_id, "format": fmt, "options": options})
     created.raise_for_status()
-    done = _wait(api, f"/api/v1/exports/{created.json()['id']}", lambda e: e["status"] in ("succeeded", "failed"))
+    done = steps.wait(api, f"/api/v1/exports/{created.json()['id']}", lambda e: e["status"] in ("succeeded", "failed"))
     return done, time.monotonic() - began
 
 
@@ -104,7 +70,7 @@ def main() -> None:
             token = (cfg.run_path / "admin-token").read_text().strip()
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=cfg.gateway_url, headers=headers, timeout=60) as api:
-                job = _train(api, root, args.images, args.epochs, args.imgsz)
+                job = steps.train_detect(api, root, images=args.images, epochs=args.epochs, imgsz=args.imgsz)
                 bare = _bare_export(
                     cfg.run_path / "data" / "objects", job["checkpoints"]["best"]["uri"], args.imgsz, root
                 )
@@ -123,8 +89,7 @@ def main() -> None:
     print(f"    bare `yolo export` in a fresh process {bare:.1f} s; ratio {(wall - parity) / bare:.2f} (goal <= 1.2)")
     print(f"    phases: { {k: v for k, v in t.items() if k.endswith('_seconds')} }")
     header = (
-        "| format | status | images | matched "
-        "| max abs diff | box px | min IoU | mAP pt | export | delta | parity s |"
+        "| format | status | images | matched | max abs diff | box px | min IoU | mAP pt | export | delta | parity s |"
     )
     print(f"(b) {header}")
     print("    |---|---|---|---|---|---|---|---|---|---|---|")

@@ -1,12 +1,13 @@
 """Open Inference Protocol infer through the platform against a bare ONNX Runtime loop on the same tensors.
 
 A local stack (identity, datasets, jobs, trainer-runner, export, inference) is started here on free
-ports; a short yolo11n detect job is trained (CPU), exported to ONNX and deployed. Then, on the
+ports; a short yolo11n detect job is trained (CPU, at `--train-imgsz`), exported to ONNX at `--imgsz` and
+deployed. Then, on the
 preprocessed tensors of two photos (1280x720 and 640x480, letterboxed to imgsz):
 
 - baseline: `InferenceSession.run` in this process on the export's own model.onnx, best of
   1 .. cores intra-op threads (one inter-op thread, sequential execution, as the service runs it);
-  the service runs with `--threads` intra-op threads (VTP_INFERENCE_THREADS, default 1 here);
+  the service runs with `--threads` intra-op threads (VTP_INFERENCE_THREADS; default: its own, cores / workers);
 - `tritonclient.grpc` to the inference service's gRPC port, and `tritonclient.http` with binary
   tensors through the gateway (Caddy), each at concurrency 1 and 2 (the service infers one at a time:
   VTP_INFERENCE_WORKERS=1; a second request in flight hides the transfer).
@@ -15,7 +16,8 @@ It prints inferences per second and the ratio platform / baseline (issue 11's go
 that the platform's outputs equal the baseline's. The bench runs sequentially, so the client, the
 service and the baseline never compete for the cores at the same moment.
 
-    python bench/oip_infer.py [--imgsz 640] [--seconds 10] [--epochs 3] [--images 60]
+    python bench/oip_infer.py [--imgsz 640] [--train-imgsz 160] [--seconds 10] [--epochs 5] [--images 60]
+        [--threads N] [--parity-conf 0.25]
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import os
 import tempfile
 import threading
 import time
-import uuid
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,48 +38,21 @@ from urllib.parse import urlparse
 import cv2
 import httpx
 import numpy as np
+import platform_steps as steps
 
 
-def _wait(api: httpx.Client, path: str, done: Callable[[dict[str, Any]], bool], timeout: float = 3600) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = api.get(path).json()
-        if done(body):
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path}: {body}")
-        time.sleep(0.5)
-
-
-def _deploy(api: httpx.Client, root: Path, images: int, epochs: int, imgsz: int) -> tuple[dict, bytes]:
-    """Train, export to ONNX at the same size (the export's parity gate must pass), deploy; the deployment and
+def _deploy(
+    api: httpx.Client, root: Path, images: int, epochs: int, train_imgsz: int, imgsz: int
+) -> tuple[dict, bytes]:
+    """Train, export to ONNX at `imgsz` (the export's parity gate must pass), deploy; the deployment and
     its model.onnx."""
-    from vtp_dice.sample import generate, zip_dataset
-
-    data = zip_dataset(generate(root / "d", images=images, size=(160, 128), seed=3), root / "d.zip").read_bytes()
-    dataset = api.post(
-        "/api/v1/datasets",
-        data={"name": f"bench-{uuid.uuid4().hex[:6]}"},
-        files={"file": ("d.zip", data, "application/zip")},
-        timeout=300,
-    )
-    dataset.raise_for_status()
-    config = {"epochs": epochs, "imgsz": imgsz, "batch": 16, "workers": 0, "seed": 0}
-    body = {"name": "bench", "task_type": "detect", "model": "yolo11n", "dataset_id": dataset.json()["id"]}
-    job = api.post("/api/v1/jobs", json={**body, "config": config})
-    job.raise_for_status()
-    done = _wait(api, f"/api/v1/jobs/{job.json()['id']}", lambda j: j["status"] in ("completed", "failed"))
-    if done["status"] != "completed":
-        raise RuntimeError(f"training failed: {done['error']}")
-    export = api.post("/api/v1/exports", json={"job_id": done["id"], "format": "onnx"})
-    export.raise_for_status()
-    final = _wait(api, f"/api/v1/exports/{export.json()['id']}", lambda e: e["status"] in ("succeeded", "failed"))
+    job = steps.train_detect(api, root, images=images, epochs=epochs, imgsz=train_imgsz)
+    final = steps.export(api, job["id"], "onnx", {"imgsz": imgsz})
     if final["status"] != "succeeded":
-        raise RuntimeError(f"export failed: {final['error']}")
-    deployment = api.post("/api/v1/deployments", json={"export_id": final["id"], "name": "bench-oip"})
-    deployment.raise_for_status()
+        raise RuntimeError(f"export failed: {final['error']} parity={final.get('parity')}")
+    deployment = steps.deploy(api, final["id"], "bench-oip")
     package = api.get(f"/api/v1/exports/{final['id']}/download").content
-    return deployment.json(), zipfile.ZipFile(io.BytesIO(package)).read("model.onnx")
+    return deployment, zipfile.ZipFile(io.BytesIO(package)).read("model.onnx")
 
 
 def _tensor(width: int, height: int, imgsz: int, seed: int) -> np.ndarray:
@@ -93,6 +67,11 @@ def _tensor(width: int, height: int, imgsz: int, seed: int) -> np.ndarray:
     image = cv2.copyMakeBorder(image, round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1),
                                cv2.BORDER_CONSTANT, value=(114, 114, 114))  # fmt: skip
     return np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+
+
+def _service_threads(cores: int) -> int:
+    """The service's default intra-op threads (settings.threads_per_session with one worker)."""
+    return max(1, cores)
 
 
 def _rate(call: Callable[[np.ndarray], Any], tensors: list[np.ndarray], seconds: float, concurrency: int) -> float:
@@ -118,9 +97,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--train-imgsz", type=int, default=160)
     parser.add_argument("--images", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=1, help="The service's VTP_INFERENCE_THREADS.")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="The service's VTP_INFERENCE_THREADS (default: its own)."
+    )
+    parser.add_argument(
+        "--parity-conf",
+        type=float,
+        default=None,
+        help="VTP_EXPORT_PARITY_CONF of the bench's stack (default: the gate's own 0.001); see docs/inference.md.",
+    )
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -135,14 +123,16 @@ def main() -> None:
     rates: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        cfg = isolated_config(root / "run", extra_service_env={"VTP_INFERENCE_THREADS": str(args.threads)})
+        env = {} if args.parity_conf is None else {"VTP_EXPORT_PARITY_CONF": str(args.parity_conf)}
+        env |= {} if args.threads is None else {"VTP_INFERENCE_THREADS": str(args.threads)}
+        cfg = isolated_config(root / "run", extra_service_env=env)
         stack = LocalStack(cfg)
         try:
             stack.up(services=("identity", "datasets", "jobs", "trainer-runner", "export", "inference"))
             token = (cfg.run_path / "admin-token").read_text().strip()
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=cfg.gateway_url, headers=headers, timeout=60) as api:
-                deployment, model = _deploy(api, root, args.images, args.epochs, args.imgsz)
+                deployment, model = _deploy(api, root, args.images, args.epochs, args.train_imgsz, args.imgsz)
             name = deployment["name"]
 
             def baseline(threads: int) -> Callable[[np.ndarray], Any]:
@@ -179,13 +169,17 @@ def main() -> None:
                 assert np.allclose(call(tensors[0]), expected, atol=1e-4), f"{label}: outputs differ"
                 for concurrency in (1, 2):
                     rates[f"{label}, concurrency {concurrency}"] = _rate(call, tensors, args.seconds, concurrency)
+        except BaseException:
+            steps.keep_logs(root / "run", "oip-infer")
+            raise
         finally:
             stack.down()
 
     best = max(v for k, v in rates.items() if k.startswith("bare"))
-    same = rates[f"bare onnxruntime, {args.threads} thread(s)"]
+    served = args.threads or _service_threads(cores)
+    same = rates[f"bare onnxruntime, {served} thread(s)"]
     print(f"\nOIP infer, yolo11n detect ONNX, input [1, 3, {args.imgsz}, {args.imgsz}], {cores} cores")
-    print(f"service: VTP_INFERENCE_THREADS={args.threads}, VTP_INFERENCE_WORKERS=1")
+    print(f"service: VTP_INFERENCE_THREADS={args.threads or f'default ({served})'}, VTP_INFERENCE_WORKERS=1")
     print(f"{'':<42}{'infer/s':>10}{'ratio':>8}")
     for label, rate in rates.items():
         print(f"{label:<42}{rate:>10.1f}{rate / best:>8.2f}")
@@ -193,7 +187,7 @@ def main() -> None:
         top = max(v for k, v in rates.items() if k.startswith(transport))
         print(
             f"{transport}: best {top / best:.2f} x the best bare loop (goal >= 0.90), {top / same:.2f} x the bare "
-            f"loop with the service's {args.threads} thread(s)"
+            f"loop with the service's {served} thread(s)"
         )
 
 

@@ -45,7 +45,7 @@ from typing import Any
 import cv2
 import httpx
 import numpy as np
-from oip_infer import _wait
+import platform_steps as steps
 
 Stats = tuple[float, float, float]  # images/s, p50 ms, p99 ms
 
@@ -90,30 +90,11 @@ def _measure(call: Callable[[int], Any], seconds: float, concurrency: int, items
     return rate, cuts[49] * 1000, cuts[98] * 1000
 
 
-def _train(api: httpx.Client, root: Path, images: int, epochs: int, imgsz: int) -> str:
-    from vtp_dice.sample import generate, zip_dataset
-
-    data = zip_dataset(generate(root / "d", images=images, size=(160, 128), seed=3), root / "d.zip").read_bytes()
-    files = {"file": ("d.zip", data, "application/zip")}
-    dataset = api.post("/api/v1/datasets", data={"name": f"bench-{uuid.uuid4().hex[:6]}"}, files=files, timeout=300)
-    dataset.raise_for_status()
-    config = {"epochs": epochs, "imgsz": imgsz, "batch": 16, "workers": 0, "seed": 0}
-    body = {"name": "bench", "task_type": "detect", "model": "yolo11n", "dataset_id": dataset.json()["id"]}
-    job = api.post("/api/v1/jobs", json={**body, "config": config})
-    job.raise_for_status()
-    done = _wait(api, f"/api/v1/jobs/{job.json()['id']}", lambda j: j["status"] in ("completed", "failed"))
-    if done["status"] != "completed":
-        raise RuntimeError(f"training failed: {done['error']}")
-    return str(done["id"])
-
-
 def _export(api: httpx.Client, job_id: str, sizes: list[int]) -> tuple[dict[str, Any], int, list[str]]:
     """The first export of `sizes` that passes the gate, its size, and a line per refused size."""
     refused: list[str] = []
     for size in sizes:
-        created = api.post("/api/v1/exports", json={"job_id": job_id, "format": "onnx", "options": {"imgsz": size}})
-        created.raise_for_status()
-        final = _wait(api, f"/api/v1/exports/{created.json()['id']}", lambda e: e["status"] in ("succeeded", "failed"))
+        final = steps.export(api, job_id, "onnx", {"imgsz": size})
         if final["status"] == "succeeded":
             return final, size, refused
         refused.append(f"imgsz {size}: {final.get('error')} parity={final.get('parity')}")
@@ -124,13 +105,7 @@ def _export(api: httpx.Client, job_id: str, sizes: list[int]) -> tuple[dict[str,
 def _deploy(api: httpx.Client, export_id: str) -> tuple[str, float]:
     """A deployment of the export and its create -> ready seconds."""
     began = time.perf_counter()
-    created = api.post("/api/v1/deployments", json={"export_id": export_id, "name": f"bench-{uuid.uuid4().hex[:6]}"})
-    created.raise_for_status()
-    path = f"/api/v1/deployments/{created.json()['id']}"
-    while (body := api.get(path).json())["status"] not in ("ready", "failed"):
-        time.sleep(0.02)
-    if body["status"] != "ready":
-        raise RuntimeError(f"deployment failed: {body}")
+    body = steps.deploy(api, export_id, f"bench-{uuid.uuid4().hex[:6]}")
     return str(body["id"]), time.perf_counter() - began
 
 
@@ -214,7 +189,8 @@ def main() -> None:
             stack.up(services=("identity", "datasets", "jobs", "trainer-runner", "export", "inference"))
             headers = {"Authorization": f"Bearer {(cfg.run_path / 'admin-token').read_text().strip()}"}
             with httpx.Client(base_url=cfg.gateway_url, headers=headers, timeout=60) as api:
-                job_id = _train(api, root, args.images, args.epochs, args.train_imgsz)
+                job = steps.train_detect(api, root, images=args.images, epochs=args.epochs, imgsz=args.train_imgsz)
+                job_id = str(job["id"])
                 export, imgsz, refused = _export(api, job_id, [int(s) for s in args.imgsz.split(",")])
                 package = api.get(f"/api/v1/exports/{export['id']}/download").content
                 model_path = root / "model.onnx"
@@ -245,6 +221,9 @@ def main() -> None:
                     stats = _measure(call, args.seconds, concurrency, len(photos))
                     if label not in results or stats[0] > results[label][0]:
                         results[label] = stats
+        except BaseException:
+            steps.keep_logs(root / "run", "predict-api")
+            raise
         finally:
             stack.down()
 

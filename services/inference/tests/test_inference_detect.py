@@ -46,3 +46,27 @@ def test_boxes_back_to_the_original_image_clipped():
     rows = np.array([[0, 16, 64, 48, 0.9, 0], [-10, 0, 10, 20, 0.5, 1]], np.float32)
     boxes = to_image(rows, boxed, (48, 96))
     assert np.allclose(boxes[0], [0, 0, 96, 48]) and np.allclose(boxes[1], [0, 0, 15, 6])
+
+
+def test_nms_offsets_classes_in_float32_as_ultralytics():
+    # C and A of class 2 overlap at IoU 0.7 to 3e-6; class 2's offset (15360 px) in float32 rounds
+    # the coordinates and puts the IoU above 0.7 (Ultralytics suppresses A and keeps B, A's twin
+    # 0.03 px to the right); offset in float64 the IoU stayed under it, A was kept and B suppressed.
+    dx = 10.588354
+    below_half = float(np.float32(0.5) - np.float32(1.2e-7))
+    raw = _raw([(100, 100, 60, 40, 2, 0.9), (100 + dx, 100, 60, 40, 2, 0.5), (100.03 + dx, 100, 60, 40, 2, below_half)])
+    rows = nms(raw, conf=0.25, iou=0.7, max_det=300, classes=None)
+    assert rows[:, 4].tolist() == [raw[6, 0], raw[6, 2]]
+    assert rows[1, 0] == raw[0, 2] - raw[2, 2] / 2  # B's own box, to the bit
+
+
+def test_to_tensor_is_bit_for_bit_the_strided_conversion() -> None:
+    from vtp_inference.predict.detect import to_tensor
+
+    image = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for bgr in (True, False):
+        view = image[..., ::-1] if bgr else image
+        expected = np.ascontiguousarray(view.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255.0))
+        tensor = to_tensor(image, bgr=bgr)
+        assert tensor.dtype == np.float32 and tensor.flags["C_CONTIGUOUS"]
+        assert np.array_equal(tensor, expected)

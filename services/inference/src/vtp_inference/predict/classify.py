@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from vtp_inference.predict.detect import to_tensor
+
 
 def preprocess(image_bgr: np.ndarray, size: int) -> np.ndarray:
     """1 x 3 x size x size float32."""
@@ -23,8 +25,7 @@ def preprocess(image_bgr: np.ndarray, size: int) -> np.ndarray:
         rgb = rgb.resize((new_w, new_h), Image.Resampling.BILINEAR)
     top, left = round((new_h - size) / 2.0), round((new_w - size) / 2.0)
     crop = np.asarray(rgb)[top : top + size, left : left + size]
-    x = crop.transpose(2, 0, 1)[None].astype(np.float32) * np.float32(1 / 255.0)
-    return np.ascontiguousarray(x)
+    return to_tensor(crop, bgr=False)
 
 
 def top_k(probs: np.ndarray, k: int = 5, classes: list[int] | None = None) -> list[tuple[int, float]]:
