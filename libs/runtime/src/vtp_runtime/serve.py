@@ -20,6 +20,9 @@ def serve(settings: ServiceSettings, create_app: Callable[[], FastAPI], **uvicor
     """Run one service until SIGTERM/SIGINT; shutdown drains through the app's lifespan."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     uvicorn_options.setdefault("timeout_keep_alive", KEEP_ALIVE_SECONDS)
+    # httptools parses HTTP wherever it is installed (uvicorn's "auto"); the event loop stays asyncio's
+    # unless a service asks for uvloop (the inference service: its hot path is per-request overhead).
+    uvicorn_options.setdefault("loop", "asyncio")
     uvicorn.run(
         create_app(),
         host=settings.http_host,

@@ -7,4 +7,4 @@ from vtp_runtime.serve import serve
 
 def main() -> None:
     settings = InferenceSettings()
-    serve(settings, lambda: create_app(settings))
+    serve(settings, lambda: create_app(settings), loop="uvloop")  # bench/oip_infer.py: less per-request cost

@@ -50,12 +50,13 @@ def encode_outputs(
     parameters: dict[str, Any] | None = None,
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON header's length when binary data follows it."""
-    described, blobs = [], []
+    described: list[dict[str, Any]] = []
+    blobs: list[np.ndarray] = []
     for name, array in outputs:
         out: dict[str, Any] = {"name": name, "datatype": "FP32", "shape": list(array.shape)}
-        raw = np.ascontiguousarray(array, dtype="<f4").tobytes()
         if request.binary_output:
-            out["parameters"] = {"binary_data_size": len(raw)}
+            raw = np.ascontiguousarray(array, dtype="<f4")
+            out["parameters"] = {"binary_data_size": raw.nbytes}
             blobs.append(raw)
         else:
             out["data"] = array.astype(np.float32).ravel().tolist()
@@ -66,4 +67,6 @@ def encode_outputs(
     if parameters:
         body["parameters"] = parameters
     head = json.dumps(body).encode()
-    return (head + b"".join(blobs), len(head)) if request.binary_output else (head, None)
+    if not request.binary_output:
+        return head, None
+    return b"".join([head, *blobs]), len(head)  # one copy of the outputs' bytes (join reads their buffers)

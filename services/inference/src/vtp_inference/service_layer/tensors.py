@@ -48,9 +48,10 @@ def check_input(name: Any, datatype: Any, shape: Any, input_name: str, declared:
 
 
 def parse_request(body: bytes, header_length: int | None, input_name: str, declared: list[Any]) -> InferRequest:
-    head, rest = (body[:header_length], body[header_length:]) if header_length is not None else (body, b"")
+    view = memoryview(body)  # slices without copying the (megabytes of) binary tensor data
+    head, rest = (view[:header_length], view[header_length:]) if header_length is not None else (view, view[:0])
     try:
-        request = json.loads(head)
+        request = json.loads(head.tobytes())
     except ValueError as exc:
         raise TensorError(f"the request header is not JSON: {exc}") from exc
     inputs = request.get("inputs") if isinstance(request, dict) else None
@@ -77,27 +78,3 @@ def parse_request(body: bytes, header_length: int | None, input_name: str, decla
         binary = binary or any((o.get("parameters") or {}).get("binary_data") for o in wanted if isinstance(o, dict))
     rid = request.get("id")
     return InferRequest(str(rid) if rid is not None else None, np.ascontiguousarray(tensor), binary, names)
-
-
-def encode_response(
-    model: str,
-    version: str,
-    request: InferRequest,
-    output_name: str,
-    output: np.ndarray,
-    parameters: dict[str, Any] | None = None,
-) -> tuple[bytes, int | None]:
-    """The response body, and the JSON header's length when binary data follows it."""
-    out: dict[str, Any] = {"name": output_name, "datatype": "FP32", "shape": list(output.shape)}
-    raw = np.ascontiguousarray(output, dtype="<f4").tobytes()
-    if request.binary_output:
-        out["parameters"] = {"binary_data_size": len(raw)}
-    else:
-        out["data"] = output.astype(np.float32).ravel().tolist()
-    body: dict[str, Any] = {"model_name": model, "model_version": version, "outputs": [out]}
-    if request.id is not None:
-        body["id"] = request.id
-    if parameters:
-        body["parameters"] = parameters
-    head = json.dumps(body).encode()
-    return (head + raw, len(head)) if request.binary_output else (head, None)
