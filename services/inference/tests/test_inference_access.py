@@ -79,6 +79,9 @@ class FakeLimiter:
     async def release(self, found: list[Policy], member: str) -> None:
         self.released.append(member)
 
+    async def refund(self, found: list[Policy], images: int) -> None:
+        return None  # the budget counts requests, not images
+
     async def end_key(self, key_id: uuid.UUID, at_epoch_ms: int) -> None:
         self.ended[key_id] = at_epoch_ms
 

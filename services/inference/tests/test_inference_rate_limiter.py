@@ -114,3 +114,24 @@ def test_a_key_ends_now_or_later(redis_url: str):
         assert (await limiter.acquire([], uuid.uuid4(), 1, "")).allowed
 
     _run(redis_url, test)
+
+
+def test_a_refund_gives_images_back_to_the_quotas_never_below_zero(redis_url: str):
+    async def test(limiter: RedisRateLimiter) -> None:
+        now = datetime.now(UTC)
+        found = [
+            *policies("key", uuid.uuid4(), Limits(per_second=100), now, 300),
+            *policies("deployment", uuid.uuid4(), Limits(images_per_day=10, images_per_month=100), now, 300),
+        ]
+        assert (await limiter.acquire(found, None, 8, "")).allowed
+        assert not (await limiter.acquire(found, None, 8, "")).allowed  # 2 left of the day's 10
+        await limiter.refund(found, 8)  # the admitted 8 were not carried out
+        again = await limiter.acquire(found, None, 8, "")
+        assert again.allowed and [s.remaining for s in again.states][1:] == [2, 92]
+        await limiter.refund(found, 50)  # more than was taken: a quota stops at zero
+        assert [s.remaining for s in (await limiter.acquire(found, None, 1, "")).states][1:] == [9, 99]
+        untouched = policies("deployment", uuid.uuid4(), Limits(images_per_day=10), now, 300)
+        await limiter.refund(untouched, 3)  # nothing taken in this period: nothing to give back
+        assert (await limiter.acquire(untouched, None, 10, "")).allowed
+
+    _run(redis_url, test)

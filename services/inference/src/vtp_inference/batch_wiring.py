@@ -14,6 +14,7 @@ from vtp_inference.entrypoints.batch_worker import BatchWorker
 from vtp_inference.entrypoints.batches_http import BatchApiDeps, build_batches_router
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer import batch_lifecycle
+from vtp_inference.service_layer.access import Access
 from vtp_inference.service_layer.batch_run import BatchDeps
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Predictor
@@ -31,6 +32,7 @@ def use_batches(
     predictor: Predictor,
     meter: Meter,
     settings: InferenceSettings,
+    access: Access,
 ) -> APIRouter:
     s = settings
     image_limits = Limits(s.max_image_bytes, s.max_image_pixels)
@@ -58,6 +60,6 @@ def use_batches(
     runtime.parts.on_shutdown.append(datasets.aclose)
     api = BatchApiDeps(
         new_uow, store, datasets, predictor, archive_limits, image_limits, s.batch_max_images, s.batch_max_upload_bytes,
-        s.batch_chunk_size,
+        s.batch_chunk_size, access, meter,
     )  # fmt: skip
     return build_batches_router(api)

@@ -50,7 +50,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
 
     access, keys_router = use_access(runtime, new_uow, settings)
     meter, usage_router = use_usage(runtime, sessions, new_uow, settings, access)
-    batches_router = use_batches(runtime, new_uow, store, predictor, meter, settings)
+    batches_router = use_batches(runtime, new_uow, store, predictor, meter, settings, access)
 
     async def close_predictor() -> None:
         predictor.close()

@@ -46,11 +46,14 @@ class BatchRepository:
         return _from_row(row) if row else None
 
     async def of_deployment(
-        self, project_id: uuid.UUID, deployment_id: uuid.UUID, limit: int, status: str | None
+        self, project_id: uuid.UUID, deployment_id: uuid.UUID, limit: int, status: str | None, kind: str | None = None
     ) -> list[Batch]:
+        """Newest first; `kind`: only batches of that source kind (zip, snapshot)."""
         query = sa.select(batches).where(batches.c.project_id == project_id, batches.c.deployment_id == deployment_id)
         if status:
             query = query.where(batches.c.status == status)
+        if kind:
+            query = query.where(batches.c.source.op("->>")("kind") == kind)
         rows = await self._session.execute(query.order_by(batches.c.created_at.desc()).limit(limit))
         return [_from_row(r) for r in rows]
 

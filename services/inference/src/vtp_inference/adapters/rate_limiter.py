@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from vtp_inference.domain.limits import BUCKET, CONCURRENT, Policy, PolicyState, Verdict
+from vtp_inference.domain.limits import BUCKET, CONCURRENT, QUOTA, Policy, PolicyState, Verdict
 
 END_KEY = "vtp:inference:key-end:{}"  # epoch ms after which a key is refused (0: revoked)
 END_KEPT_MS = 86_400_000  # past the local key cache's TTL, the database's own record suffices
@@ -89,6 +89,18 @@ end
 return out
 """
 
+# KEYS: quota states; ARGV: the images to give back to each. A quota whose period ended (its key
+# expired) gets nothing back, and none goes below zero.
+REFUND = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local left = redis.call('DECRBY', KEYS[i], tonumber(ARGV[i]))
+    if left < 0 then redis.call('INCRBY', KEYS[i], -left) end
+  end
+end
+return 0
+"""
+
 
 class RedisRateLimiter:
     """The shared limiter; `member` names a request's concurrent slot, freed by `release`."""
@@ -96,6 +108,7 @@ class RedisRateLimiter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(SCRIPT)
+        self._refund = redis.register_script(REFUND)
 
     async def acquire(self, found: Sequence[Policy], key_id: uuid.UUID | None, images: int, member: str) -> Verdict:
         args: list[str | int] = [1 if key_id else 0, len(found)]
@@ -118,6 +131,12 @@ class RedisRateLimiter:
                 for key in slots:
                     pipe.zrem(key, member)
                 await pipe.execute()
+
+    async def refund(self, found: Sequence[Policy], images: int) -> None:
+        """Give `images` back to the quotas among `found` (a request admitted, then not carried out)."""
+        quotas = [p for p in found if p.kind == QUOTA]
+        if quotas:
+            await self._refund(keys=[p.store_key for p in quotas], args=[p.cost(images) for p in quotas])
 
     async def end_key(self, key_id: uuid.UUID, at_epoch_ms: int) -> None:
         """Refuse a key from `at_epoch_ms` on (0: now), on every replica at its next request."""

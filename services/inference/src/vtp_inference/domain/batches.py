@@ -18,6 +18,9 @@ class BatchStatus(StrEnum):
 
 
 FINISHED = frozenset({BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+# An API key works with uploaded zips only: a snapshot batch is the project's dataset data (its
+# source names the dataset, its rows the snapshot's files), read with a project token only.
+KEY_SOURCE = "zip"
 
 
 class BatchNotFound(Exception):
@@ -62,6 +65,11 @@ class Batch:
         """The archive entries of chunk `index`, in the batch's order."""
         files: list[str] = self.source["files"]
         return files[index * self.chunk_size : (index + 1) * self.chunk_size]
+
+
+def key_may_see(batch: Batch) -> bool:
+    """Whether an API key that reaches the batch's deployment may see it (its zip batches, not snapshots)."""
+    return batch.source.get("kind") == KEY_SOURCE
 
 
 def chunk_count(total: int, size: int) -> int:

@@ -1,7 +1,8 @@
 """API keys of inference: who may call which deployments, until when, within which limits.
 
 A key (`vtpk_...`) is 256 random bits shown once; only its SHA-256 is stored (as project tokens).
-It reaches serving routes only (predict, the Open Inference Protocol, usage reads with `usage:read`).
+It reaches serving routes only (predict, the Open Inference Protocol, its deployments' zip batches,
+usage reads with `usage:read`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Where API keys are accepted (serving routes only), and access refusals as problem+json."""
+"""Where API keys are accepted (serving and batch routes only), and access refusals as problem+json."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from vtp_inference.service_layer.oip import OipError
 from vtp_runtime.auth import Principal, ScopedVerifier
 from vtp_runtime.http.problems import ProblemError
 
-# Predict, the Open Inference Protocol, and usage reads (the usage routes check `usage:read`).
+# Predict, the Open Inference Protocol, usage reads (the usage routes check `usage:read`) and a
+# deployment's batches (the batch routes check `predict` and the deployment, and hide snapshot batches).
 SERVING = re.compile(
-    r"^(/api/v1/deployments/[^/]+/(predict|usage(/[^/]+)?)"
+    r"^(/api/v1/deployments/[^/]+/(predict|usage(/[^/]+)?|batches(/[^/]+(/cancel|/results)?)?)"
     r"|/api/v1/usage(/[^/]+)?"
     r"|/v2(/models/[^/]+(/versions/[^/]+)?(/ready|/infer)?)?)/?$"
 )

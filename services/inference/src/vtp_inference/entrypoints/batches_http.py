@@ -1,12 +1,18 @@
-"""Batch inference routes: submit over an uploaded zip or a dataset snapshot, list, read, cancel, download."""
+"""Batch inference routes: submit over an uploaded zip or a dataset snapshot, list, read, cancel, download.
+
+A project token may do all of it in its project. An API key with `predict` may do it on the
+deployments it reaches, with zips only (a snapshot is the project's dataset data). A submission is
+admitted as one request of all its images (the limiter's buckets, concurrency and image quotas, all
+or nothing) once its images are checked and before anything is stored.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +25,10 @@ from starlette.datastructures import UploadFile
 from vtp_dice.archive import ArchiveLimits
 from vtp_inference.adapters.datasets_client import DatasetsClient, DatasetsUnavailable
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity, ModelInvalid
-from vtp_inference.domain.batches import Batch, BatchFinished, BatchNotFound, BatchStatus
+from vtp_inference.domain.batches import KEY_SOURCE, Batch, BatchFinished, BatchNotFound, BatchStatus, key_may_see
+from vtp_inference.domain.keys import KeyPrincipal
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, Problem, RequestRefused
+from vtp_inference.entrypoints.access_http import access_problem, check_scope
 from vtp_inference.entrypoints.batch_views import (
     NEW_BATCH_FORM,
     NEW_BATCH_JSON,
@@ -30,11 +38,14 @@ from vtp_inference.entrypoints.batch_views import (
     save_upload,
 )
 from vtp_inference.entrypoints.http import not_found, refused
+from vtp_inference.entrypoints.metered import record_request
 from vtp_inference.entrypoints.predict_http import PARAMS, parse_params
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer import batch_lifecycle as lifecycle
 from vtp_inference.service_layer import batch_snapshot as snapshots
-from vtp_inference.service_layer.batch_inputs import check_zip
+from vtp_inference.service_layer.access import Access, AccessError, Admission, RateLimited
+from vtp_inference.service_layer.batch_inputs import ZipInput, check_zip
+from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal, current_principal
@@ -59,10 +70,37 @@ class BatchApiDeps:
     max_images: int
     max_upload_bytes: int
     chunk_size: int
+    access: Access
+    meter: Meter
 
 
 def _batch_not_found(batch_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "batch_not_found", "Batch not found", f"no batch {batch_id} in this project")
+
+
+def _snapshot_needs_token() -> ProblemError:
+    """A key cannot read datasets: refused before anything is looked up, rather than accepted and failed."""
+    detail = "a dataset snapshot batch needs a project token (datasets take no API keys); a key sends a zip `file`"
+    return ProblemError(403, "credential_not_allowed", "Credential not allowed here", detail)
+
+
+def _new_batch(
+    batch_id: uuid.UUID, caller: Principal, entry: Loaded, source: dict[str, Any], params: dict[str, Any], chunk: int
+) -> Batch:
+    d = entry.deployment
+    return Batch(
+        id=batch_id,
+        project_id=caller.project_id,
+        deployment_id=d.id,
+        key_id=caller.key_id if isinstance(caller, KeyPrincipal) else None,
+        status=BatchStatus.QUEUED,
+        task_type=d.task_type,
+        source=source,
+        params=params,
+        total_images=len(source["files"]),
+        chunk_size=chunk,
+        created_at=datetime.now(UTC),
+    )
 
 
 def build_batches_router(deps: BatchApiDeps) -> APIRouter:
@@ -111,39 +149,47 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
             "files": chosen.files, "image_ids": chosen.image_ids,
         }  # fmt: skip
 
-    async def _zip(item: UploadFile, key: str, ready: Callable[[list[Problem]], bool], found: list[Problem]) -> Any:
-        """The uploaded zip checked, then stored when `ready` says the request holds no problem."""
-        work = Path(tempfile.mkdtemp(prefix="batch-upload-"))
+    async def _check_zip(item: UploadFile, path: Path, found: list[Problem]) -> ZipInput:
+        """The uploaded zip saved to `path` and checked, its problems added to `found`."""
+        await save_upload(item, path, deps.max_upload_bytes)
+        checked = await asyncio.to_thread(check_zip, path, deps.archive_limits, deps.image_limits, deps.max_images)
+        found += checked.problems
+        return checked
+
+    async def _store_zip(path: Path, key: str, files: list[str]) -> dict[str, Any]:
         try:
-            path = work / "input.zip"
-            await save_upload(item, path, deps.max_upload_bytes)
-            checked = await asyncio.to_thread(check_zip, path, deps.archive_limits, deps.image_limits, deps.max_images)
-            found += checked.problems
-            if not ready(found):
-                return None
             info = await deps.store.put_file(key, path, content_type="application/zip")
         except StorageError as exc:
             raise ProblemError(503, "storage_unavailable", "Object storage unavailable", str(exc)) from exc
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return {"kind": "zip", "uri": info.uri, "sha256": info.sha256, "size_bytes": info.size_bytes,
-                "files": checked.files}  # fmt: skip
+        return {"kind": "zip", "uri": info.uri, "sha256": info.sha256, "size_bytes": info.size_bytes, "files": files}
+
+    async def _admit(caller: Principal, deployment_id: uuid.UUID, images: int, started: float) -> Admission:
+        """The submission as one request of all its images: buckets, concurrency and quotas in one step."""
+        try:
+            return await deps.access.admit(caller, deployment_id, images)
+        except AccessError as exc:
+            if isinstance(exc, RateLimited):  # counted like a refused predict, under the caller's key
+                record_request(deps.meter, caller, deployment_id, started, images=0, bytes_in=0, error=exc.code)
+                exc = RateLimited(f"{exc}; a batch takes its {images} images at once", exc.headers, exc.retry_after)
+            raise access_problem(exc) from exc
 
     @router.post(
         "/{deployment_id}/batches",
         status_code=202,
         summary="Start a batch inference job over an uploaded zip of images (multipart `file`) or a dataset "
-        "snapshot (`snapshot_id`, `split`; JSON or form), with predict parameters",
-        responses=problems(400, 404, 409, 413, 415, 422, 503),
+        "snapshot (`snapshot_id`, `split`; JSON or form; project tokens only), with predict parameters",
+        responses=problems(400, 403, 404, 409, 413, 415, 422, 429, 503),
         openapi_extra=SUBMIT_BODY,
     )
     async def submit(deployment_id: uuid.UUID, request: Request, caller: Caller) -> JSONResponse:
+        started = time.perf_counter()
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind not in FORMS and kind != "application/json":
             raise ProblemError(415, "unsupported_media_type", "Unsupported media type", "multipart, a form or JSON")
         declared = int(request.headers.get("content-length") or 0)
         if declared > deps.max_upload_bytes + 65536:
             raise ProblemError(413, "payload_too_large", "Payload too large", f"at most {deps.max_upload_bytes} bytes")
+        check_scope(deps.access, caller, deployment_id)  # a key of another deployment: 403, nothing read
         entry = await _entry(caller, deployment_id)
         upload: UploadFile | None = None
         if kind == "application/json":
@@ -152,52 +198,60 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
             form = await request.form(max_files=1, max_fields=50)
             fields = {k: form.getlist(k) if k == "classes" else form.get(k) for k in form if k != "file"}
             upload = item if isinstance(item := form.get("file"), UploadFile) else None
+        named = fields.get("snapshot_id") not in (None, "")
+        if named and isinstance(caller, KeyPrincipal):
+            raise _snapshot_needs_token()
         found: list[Problem] = []
         try:
             params = parse_params({k: fields[k] for k in PARAMS if k in fields}, entry)
         except RequestRefused as exc:
             found += exc.problems
             params = None
-        named = fields.get("snapshot_id") not in (None, "")
         if upload is not None and named:
             found.append(Problem("/body", "source_conflict", "send either a zip `file` or a `snapshot_id`, not both"))
         elif upload is None and not named:
             found.append(Problem("/body", "source_missing", "send a zip of images as `file`, or a `snapshot_id`"))
         batch_id = uuid.uuid4()
-        source = None
-        if named and upload is None:
-            source = await _snapshot(request, fields, found)
-        elif upload is not None and not named:
-            key = f"batches/{caller.project_id}/{batch_id}/input.zip"
-            source = await _zip(upload, key, lambda f: not f and params is not None, found)
-        if found or params is None or source is None:
-            raise refused(found, "The batch cannot be started")
-        d = entry.deployment
-        batch = Batch(
-            id=batch_id,
-            project_id=caller.project_id,
-            deployment_id=d.id,
-            key_id=getattr(caller, "key_id", None),
-            status=BatchStatus.QUEUED,
-            task_type=d.task_type,
-            source=source,
-            params=vars(params),
-            total_images=len(source["files"]),
-            chunk_size=deps.chunk_size,
-            created_at=datetime.now(UTC),
-        )
-        await lifecycle.submit(deps.new_uow, batch)
-        return JSONResponse(batch_view(batch), status_code=202)
+        work = Path(tempfile.mkdtemp(prefix="batch-upload-"))
+        try:
+            source: dict[str, Any] | None = None
+            checked: ZipInput | None = None
+            if named and upload is None:
+                source = await _snapshot(request, fields, found)
+            elif upload is not None and not named:
+                checked = await _check_zip(upload, work / "input.zip", found)
+            if found or params is None or (source is None and checked is None):
+                raise refused(found, "The batch cannot be started")
+            files = source["files"] if source is not None else checked.files if checked is not None else []
+            admission = await _admit(caller, deployment_id, len(files), started)  # nothing stored before this
+            try:
+                if checked is not None:
+                    key = f"batches/{caller.project_id}/{batch_id}/input.zip"
+                    source = await _store_zip(work / "input.zip", key, checked.files)
+                batch = _new_batch(batch_id, caller, entry, source or {}, vars(params), deps.chunk_size)
+                await lifecycle.submit(deps.new_uow, batch)
+            except Exception:
+                await admission.refund()  # not stored: its images go back to the quotas
+                raise
+            finally:
+                await admission.release()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return JSONResponse(batch_view(batch), status_code=202, headers=admission.headers)
 
-    @router.get("/{deployment_id}/batches", summary="The deployment's batches, newest first", responses=problems(404))
+    @router.get(
+        "/{deployment_id}/batches", summary="The deployment's batches, newest first", responses=problems(403, 404)
+    )
     async def search(
         deployment_id: uuid.UUID,
         caller: Caller,
         status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
+        check_scope(deps.access, caller, deployment_id)
         await _owned_deployment(caller, deployment_id)
-        found = await lifecycle.of_deployment(deps.new_uow, caller.project_id, deployment_id, limit, status)
+        kind = KEY_SOURCE if isinstance(caller, KeyPrincipal) else None  # a key lists zip batches only
+        found = await lifecycle.of_deployment(deps.new_uow, caller.project_id, deployment_id, limit, status, kind)
         return {"items": [batch_view(b) for b in found]}
 
     async def _owned_deployment(caller: Principal, deployment_id: uuid.UUID) -> None:
@@ -206,18 +260,20 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
                 raise not_found(DeploymentNotFound(str(deployment_id)))
 
     async def _batch(caller: Principal, deployment_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
+        """The caller's batch of this deployment; a key's: of a deployment it reaches, not a snapshot's."""
+        check_scope(deps.access, caller, deployment_id)
         try:
             batch = await lifecycle.get(deps.new_uow, caller.project_id, batch_id)
         except BatchNotFound as exc:
             raise _batch_not_found(batch_id) from exc
-        if batch.deployment_id != deployment_id:
+        if batch.deployment_id != deployment_id or (isinstance(caller, KeyPrincipal) and not key_may_see(batch)):
             raise _batch_not_found(batch_id)
         return batch
 
     @router.get(
         "/{deployment_id}/batches/{batch_id}",
         summary="A batch: status, progress, timings, results",
-        responses=problems(404),
+        responses=problems(403, 404),
     )
     async def get(deployment_id: uuid.UUID, batch_id: uuid.UUID, caller: Caller) -> dict[str, Any]:
         return batch_view(await _batch(caller, deployment_id, batch_id))
@@ -225,7 +281,7 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
     @router.post(
         "/{deployment_id}/batches/{batch_id}/cancel",
         summary="Cancel a batch (a running one stops after its current chunk)",
-        responses=problems(404, 409),
+        responses=problems(403, 404, 409),
     )
     async def cancel(deployment_id: uuid.UUID, batch_id: uuid.UUID, caller: Caller) -> dict[str, Any]:
         await _batch(caller, deployment_id, batch_id)
@@ -238,7 +294,7 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
     @router.get(
         "/{deployment_id}/batches/{batch_id}/results",
         summary="Download a succeeded batch's results: JSON Lines (one row per image), or COCO for detection",
-        responses={200: RESULTS, **problems(404, 409, 422)},
+        responses={200: RESULTS, **problems(403, 404, 409, 422)},
         response_class=StreamingResponse,
     )
     async def results(

@@ -1,7 +1,8 @@
 """Who may serve a request, and whether its limits admit it: API keys and rate limits.
 
-Every serving entry point (predict, OIP REST, gRPC) calls `authenticate` (or lets the auth
-middleware do it with `verify`) and then `admit` per request; `admission.release()` when done.
+Every serving entry point (predict, OIP REST, gRPC, batch submission) calls `authenticate` (or lets
+the auth middleware do it with `verify`) and then `admit` per request; `admission.release()` when
+done, `admission.refund()` when an admitted request could not be carried out (its images given back).
 Keys are cached per replica for `key_cache_seconds`; a revocation or rotation reaches every
 replica through the limiter's per-key end (checked in the same Redis round trip as the limits)
 and a pub/sub message that drops the cached copy.
@@ -21,7 +22,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from vtp_inference.domain.keys import PREDICT, ApiKey, KeyPrincipal, Limits, looks_like_key
-from vtp_inference.domain.limits import CONCURRENT, Policy, Verdict, headers, policies
+from vtp_inference.domain.limits import CONCURRENT, QUOTA, Policy, Verdict, headers, policies
 from vtp_runtime.auth import Principal, TokenVerifier, VerifierUnavailable, hash_token
 from vtp_runtime.metrics import METRICS
 
@@ -38,6 +39,7 @@ class AccessStore(Protocol):
 class Limiter(Protocol):
     async def acquire(self, found: list[Policy], key_id: uuid.UUID | None, images: int, member: str) -> Verdict: ...
     async def release(self, found: list[Policy], member: str) -> None: ...
+    async def refund(self, found: list[Policy], images: int) -> None: ...
     async def end_key(self, key_id: uuid.UUID, at_epoch_ms: int) -> None: ...
 
 
@@ -72,6 +74,7 @@ class AccessUnavailable(AccessError):
 class Admission:
     headers: dict[str, str] = field(default_factory=dict)
     _release: Callable[[], Awaitable[None]] | None = None
+    _refund: Callable[[], Awaitable[None]] | None = None
 
     async def release(self) -> None:
         """Free the request's concurrent slots (if any); errors are logged, never raised."""
@@ -81,6 +84,15 @@ class Admission:
                 await release()
             except (RedisError, OSError, TimeoutError) as exc:  # the slot's lease frees it later
                 _log.warning("could not free a concurrent slot: %s", exc)
+
+    async def refund(self) -> None:
+        """Give the request's images back to its quotas (admitted, then not carried out); logged, never raised."""
+        if self._refund is not None:
+            refund, self._refund = self._refund, None
+            try:
+                await refund()
+            except (RedisError, OSError, TimeoutError) as exc:  # the quota stays taken: errs on the safe side
+                _log.warning("could not give images back to a quota: %s", exc)
 
 
 @dataclass(frozen=True)
@@ -169,7 +181,9 @@ class Access:
             METRICS.inc("vtp_inference_rate_limited_total", policy=over[0] if over else "unknown")
             raise RateLimited(f"over the limit: {', '.join(over)}", sent, verdict.retry_after)
         release = (lambda: self._limiter.release(found, member)) if member else None
-        return Admission(sent, release)
+        quotas = [p for p in found if p.kind == QUOTA]
+        refund = (lambda: self._limiter.refund(quotas, images)) if quotas and images else None
+        return Admission(sent, release, refund)
 
     def _unavailable(self, exc: BaseException) -> Admission:
         METRICS.inc("vtp_inference_rate_limit_unavailable_total", mode="open" if self._s.fail_open else "closed")

@@ -47,10 +47,15 @@ async def get(new_uow: NewUow, project_id: uuid.UUID, batch_id: uuid.UUID) -> Ba
 
 
 async def of_deployment(
-    new_uow: NewUow, project_id: uuid.UUID, deployment_id: uuid.UUID, limit: int, status: str | None
+    new_uow: NewUow,
+    project_id: uuid.UUID,
+    deployment_id: uuid.UUID,
+    limit: int,
+    status: str | None,
+    kind: str | None = None,
 ) -> list[Batch]:
     async with new_uow() as uow:
-        return await BatchRepository(uow.session).of_deployment(project_id, deployment_id, limit, status)
+        return await BatchRepository(uow.session).of_deployment(project_id, deployment_id, limit, status, kind)
 
 
 async def cancel(new_uow: NewUow, project_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
