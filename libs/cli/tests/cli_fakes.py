@@ -106,6 +106,10 @@ class Projects(Group):
     pass
 
 
+class Batches(Group):
+    pass
+
+
 class Feed:
     def __init__(self, fake: FakeClient) -> None:
         self.fake = fake
@@ -135,7 +139,7 @@ class FakeClient:
         self.jobs, self.datasets, self.trainers = Jobs(self), Datasets(self), Trainers(self)
         self.exports, self.deployments, self.subscriptions = Exports(self), Deployments(self), Subscriptions(self)
         self.tokens, self.projects, self.feed = Tokens(self), Projects(self), Feed(self)
-        self.keys, self.usage = Keys(self), Usage(self)
+        self.keys, self.usage, self.batches = Keys(self), Usage(self), Batches(self)
 
     def __enter__(self) -> FakeClient:
         return self

@@ -8,7 +8,7 @@ import typer
 from typer import _click  # typer 0.29 carries its own click; its Context is the one commands get
 from typer.core import TyperGroup
 
-from vtp_cli.commands import auth, data, deploy, export, hooks, jobs, keys, predict, train, usage
+from vtp_cli.commands import auth, batch, data, deploy, export, hooks, jobs, keys, predict, train, usage
 from vtp_cli.errors import EXPECTED, report
 from vtp_cli.options import JsonOpt, State
 from vtp_cli.output import print_json
@@ -64,6 +64,7 @@ deploy.register(app)
 keys.register(app)
 usage.register(app)
 predict.register(app)
+batch.register(app)
 hooks.register(app)
 
 
