@@ -17,7 +17,7 @@ from vtp_runtime import telemetry
 from vtp_runtime.http.trace_middleware import TraceMiddleware
 from vtp_runtime.logging import JsonFormatter
 from vtp_runtime.messaging.tracing import outgoing_trace
-from vtp_runtime.tracing import CURRENT, child, current_trace_id, parse
+from vtp_runtime.tracing import CURRENT, child, current_trace_id, outgoing_headers, parse
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 HEADER = f"00-{TRACE}-00f067aa0ba902b7-01"
@@ -119,3 +119,18 @@ async def test_with_an_exporter_the_request_and_its_stages_are_spans_of_the_call
         parent = spans[stage].parent
         assert parent is not None and parent.span_id == server.context.span_id
     assert spans["inference"].start_time == spans["preprocess"].end_time  # consecutive, as timed
+
+
+def test_outgoing_headers_name_the_current_span_and_keep_the_tracestate() -> None:
+    assert outgoing_headers() == {}  # outside a request: nothing to forward
+    mine = child(parse(HEADER, "vendor=x"))
+    token = CURRENT.set(mine)
+    try:
+        assert outgoing_headers() == {"traceparent": mine.traceparent, "tracestate": "vendor=x"}
+    finally:
+        CURRENT.reset(token)
+    token = CURRENT.set(child(parse(HEADER)))
+    try:
+        assert set(outgoing_headers()) == {"traceparent"}  # no tracestate received, none sent
+    finally:
+        CURRENT.reset(token)

@@ -156,7 +156,7 @@ class Answer:
 class RestartingClient(FakeClient):
     """A Triton that forgot its models (restarted): infer fails until the model is loaded again."""
 
-    def infer(self, name: str, inputs: list[Any], outputs: list[Any]) -> Answer:
+    def infer(self, name: str, inputs: list[Any], outputs: list[Any], headers: Any = None) -> Answer:
         if name not in self.loaded:
             raise InferenceServerException(f"Request for unknown model: '{name}'", status="400")
         return Answer(np.ones((1, 6, 84), np.float32))

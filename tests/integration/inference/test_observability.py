@@ -1,6 +1,7 @@
 """Observability through the gateway: the caller's W3C traceparent comes back with its trace id (the
-gateway passes it both ways; the replica makes its own span), and the replica's /metrics has the
-deployment's latency histograms (predict, OIP infer), the model load time and the cache gauges."""
+gateway passes it both ways; the replica makes its own span), as it does from a gRPC ModelInfer (in the
+answer's initial metadata), and the replica's /metrics has the deployment's latency histograms (predict,
+OIP infer over REST and gRPC), the model load time and the cache gauges."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
 
 from .conftest import unique
 
@@ -39,7 +43,7 @@ def _value(texts: list[str], series: str) -> float:
     return sum(values)
 
 
-def test_trace_context_comes_back_and_metrics_show_histograms_and_cache(
+def test_trace_context_comes_back_over_http_and_grpc_and_metrics_show_histograms_and_cache(
     stack: Any, admin: httpx.Client, admin_token: str, onnx_export: dict[str, Any], photos: dict[str, Path]
 ):
     response = admin.post("/api/v1/deployments", json={"export_id": onnx_export["id"], "name": unique("observed")})
@@ -64,11 +68,25 @@ def test_trace_context_comes_back_and_metrics_show_histograms_and_cache(
     inferred = admin.post(f"/v2/models/{deployment['name']}/infer", json={"inputs": [tensor]})
     assert inferred.status_code == 200, inferred.text
 
+    # gRPC ModelInfer (the replica's own port): the caller's trace comes back in the initial metadata.
+    trace_id, header = _traceparent()
+    request = triton_grpc.service_pb2.ModelInferRequest(model_name=deployment["name"])
+    request.inputs.add(name="images", datatype="FP32", shape=[1, 3, 64, 64])
+    request.raw_input_contents.append(np.full((1, 3, 64, 64), 0.5, "<f4").tobytes())
+    with grpc.insecure_channel(f"{stack.cfg.host}:{stack.cfg.inference_grpc_port}") as channel:
+        stub = triton_grpc.service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        metadata = [("authorization", f"Bearer {admin_token}"), ("traceparent", header)]
+        answer, call = stub.ModelInfer.with_call(request, metadata=metadata, timeout=60)
+    assert answer.outputs[0].name == "output0"
+    [answered_grpc] = [v for k, v in call.initial_metadata() if k == "traceparent"]
+    assert answered_grpc.split("-")[1] == trace_id and answered_grpc.split("-")[2] != header.split("-")[2]
+
     texts = _scrape(stack, admin_token)
     text = "\n".join(texts)
     assert "# TYPE vtp_inference_predict_seconds histogram" in text
     assert "# TYPE vtp_inference_infer_seconds histogram" in text
-    for name in ("vtp_inference_predict_seconds", "vtp_inference_infer_seconds"):
+    assert "# TYPE vtp_inference_grpc_infer_seconds histogram" in text
+    for name in ("vtp_inference_predict_seconds", "vtp_inference_infer_seconds", "vtp_inference_grpc_infer_seconds"):
         labels = f'deployment="{deployment["id"]}"'
         assert _value(texts, f"{name}_count{{{labels}}}") == 1
         assert _value(texts, f'{name}_bucket{{{labels},le="+Inf"}}') == 1

@@ -67,3 +67,17 @@ def child(parent: TraceContext | None) -> TraceContext:
 def current_trace_id() -> str | None:
     context = CURRENT.get()
     return context.trace_id if context is not None else None
+
+
+def outgoing_headers() -> dict[str, str]:
+    """The current trace as W3C headers for a call to another server (none outside a request).
+
+    The parent id is this service's span of the request, so the callee's span is its child.
+    """
+    context = CURRENT.get()
+    if context is None:
+        return {}
+    headers = {HEADER: context.traceparent}
+    if context.tracestate:
+        headers[STATE_HEADER] = context.tracestate
+    return headers

@@ -26,6 +26,7 @@ from vtp_inference.adapters.triton_repository import (
     model_config,
     model_files,
 )
+from vtp_runtime.tracing import outgoing_headers
 
 
 def triton_name(key: str, model_sha256: str) -> str:
@@ -106,17 +107,18 @@ class TritonModel:
         tensor = triton_http.InferInput(self.input_name, list(x.shape), "FP32")
         tensor.set_data_from_numpy(np.ascontiguousarray(x, dtype=np.float32), binary_data=True)
         wanted = [triton_http.InferRequestedOutput(self.output_name, binary_data=True)]
+        headers = outgoing_headers()  # the request's traceparent: Triton's span joins its trace
         client = self._server.client()
         try:
             try:
-                result = client.infer(self.name, [tensor], outputs=wanted)
+                result = client.infer(self.name, [tensor], outputs=wanted, headers=headers)
             except InferenceServerException:
                 # Not loaded any more (a restarted Triton): load it again, unless it was released
                 # (its directory is gone then) and this replica has not yet heard of the change.
                 if not (self._server.repository.root / self.name).is_dir() or client.is_model_ready(self.name):
                     raise
                 client.load_model(self.name)
-                result = client.infer(self.name, [tensor], outputs=wanted)
+                result = client.infer(self.name, [tensor], outputs=wanted, headers=headers)
         except InferenceServerException as exc:
             raise RuntimeUnavailable(f"Triton model {self.name}: {exc.message()}") from exc
         except OSError as exc:

@@ -21,6 +21,7 @@ from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.domain.model import Status
 from vtp_inference.entrypoints.access_http import OipRefusal, oip_admit, oip_scope
 from vtp_inference.entrypoints.metered import record_request
+from vtp_inference.entrypoints.observed import GRPC_INFER, observe
 from vtp_inference.entrypoints.oip_grpc_codec import dims, input_tensor, metadata, refusals
 from vtp_inference.entrypoints.oip_proto import grpc_service_pb2 as pb
 from vtp_inference.entrypoints.oip_proto import model_config_pb2 as config
@@ -168,4 +169,5 @@ class OipServicer(GRPCInferenceServiceServicer):
             response.raw_output_contents.append(np.ascontiguousarray(output, dtype="<f4").tobytes())
         for key, value in answered_by(entry).items():  # which export answered (a traffic split has two)
             response.parameters[key].string_param = value
+        observe(GRPC_INFER, entry.deployment.id, time.perf_counter() - started)
         return response

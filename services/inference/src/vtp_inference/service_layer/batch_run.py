@@ -30,6 +30,7 @@ from vtp_inference.domain.batch_coco import coco_document
 from vtp_inference.domain.batches import Batch, BatchStatus
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, RequestRefused
 from vtp_inference.service_layer import batch_lifecycle as lifecycle
+from vtp_inference.service_layer import batch_metrics
 from vtp_inference.service_layer import batch_snapshot as snapshots
 from vtp_inference.service_layer.batch_sources import BatchInput, SnapshotSource, ZipSource
 from vtp_inference.service_layer.metering import Meter
@@ -75,6 +76,7 @@ class BatchRun:
         self.lost = False
 
     async def run(self) -> None:
+        started = time.perf_counter()
         beat = asyncio.create_task(self._heartbeat())
         work = Path(tempfile.mkdtemp(prefix=f"batch-{self.batch.id}-"))
         try:
@@ -86,6 +88,7 @@ class BatchRun:
             shutil.rmtree(work, ignore_errors=True)
         if status is not None and not self.lost:
             await lifecycle.finish(self.deps.new_uow, self.batch, self.deps.owner, status, results, error)
+            batch_metrics.attempt_ended(self.batch.deployment_id, status, time.perf_counter() - started)
 
     async def _execute(self, work: Path) -> tuple[BatchStatus | None, dict[str, Any] | None, tuple[str, str] | None]:
         batch = self.batch
@@ -148,7 +151,7 @@ class BatchRun:
         self, entry: Loaded, inputs: BatchInput, index: int, params: Params
     ) -> list[dict[str, Any]]:
         files = self.batch.chunk_files(index)
-        first = index * self.batch.chunk_size
+        first, began = index * self.batch.chunk_size, time.perf_counter()
         blobs = await asyncio.to_thread(inputs.read, files, self.deps.limits.max_image_bytes)
         started = time.perf_counter()
 
@@ -167,6 +170,8 @@ class BatchRun:
 
         rows = list(await asyncio.gather(*(one(i, n, d) for i, (n, d) in enumerate(zip(files, blobs, strict=True)))))
         self._meter(rows, blobs, time.perf_counter() - started)
+        predicted = sum("error" not in row for row in rows)
+        batch_metrics.chunk_predicted(self.batch.deployment_id, predicted, time.perf_counter() - began)
         return rows
 
     def _meter(self, rows: list[dict[str, Any]], blobs: list[bytes | DatasetRejected], seconds: float) -> None:
