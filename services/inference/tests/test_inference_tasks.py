@@ -176,12 +176,8 @@ def test_probes_refuse_a_model_of_another_interface():
         tasks.prober("classify", meta, 64, 2)(Fake([np.zeros((1, 2), np.float32)], [1, 3, 32, 32]))
 
 
-def test_task_meta_and_runtimes():
+def test_task_meta():
     assert tasks.task_meta({"task": "pose", "kpt_shape": [17, 3]}) == {"kpt_shape": [17, 3]}
     assert tasks.task_meta({"task": "segment", "output": {"mask_coefficients": 32}}) == {"mask_dim": 32}
     with pytest.raises(ValueError, match="kpt_shape"):
         tasks.task_meta({"task": "pose"})
-    assert tasks.runtime_problem("segment", "onnxruntime") is None
-    assert tasks.runtime_problem("detect", "triton") is None
-    assert "not triton" in str(tasks.runtime_problem("pose", "triton"))
-    assert tasks.runtime_problem("classify", "openvino") is None

@@ -127,9 +127,11 @@ def test_the_cache_offers_triton_only_when_a_server_is_configured(tmp_path: Path
 
 
 class FakeExports:
+    task = "detect"
+
     async def get(self, token: str, export_id: uuid.UUID) -> dict[str, Any]:
         parity = {"passed": True}
-        return {"id": str(export_id), "status": "succeeded", "parity": parity, "task_type": "detect", "format": "onnx"}
+        return {"id": str(export_id), "status": "succeeded", "parity": parity, "task_type": self.task, "format": "onnx"}
 
 
 async def test_runtime_triton_is_refused_with_a_reason_where_no_triton_server_is_configured(tmp_path: Path):
@@ -173,3 +175,59 @@ def test_a_model_triton_forgot_is_loaded_again_unless_it_was_released(tmp_path: 
     with pytest.raises(RuntimeUnavailable, match="unknown model"):
         model(np.zeros((1, 3, 64, 64), np.float32))
     assert client.loaded == []
+
+
+SEGMENT_OUTPUTS = {"output0": np.ones((1, 38, 84), np.float32), "output1": np.full((1, 32, 16, 16), 2, np.float32)}
+
+
+class SegmentClient(FakeClient):
+    """A Triton serving a segment model: two outputs, each answered only when asked for."""
+
+    def __init__(self, drop: str | None = None) -> None:
+        super().__init__()
+        self.drop, self.asked = drop, []  # type: ignore[var-annotated]
+
+    def get_model_metadata(self, name: str) -> dict[str, Any]:
+        return {
+            "platform": "python",
+            "inputs": [{"name": "images", "datatype": "FP32", "shape": [1, 3, 64, 64]}],
+            "outputs": [{"name": n, "datatype": "FP32", "shape": list(a.shape)} for n, a in SEGMENT_OUTPUTS.items()],
+        }
+
+    def infer(self, name: str, inputs: list[Any], outputs: list[Any], headers: Any = None) -> Any:
+        names = [o.name() for o in outputs]
+        self.asked.append((names, [o._parameters.get("binary_data") for o in outputs]))
+
+        class Result:
+            def as_numpy(_, n: str) -> np.ndarray | None:
+                return SEGMENT_OUTPUTS[n] if n in names and n != self.drop else None
+
+        return Result()
+
+
+def test_a_triton_model_lists_and_answers_every_output_in_the_configurations_order(tmp_path: Path):
+    from vtp_inference.service_layer import oip_outputs, tasks
+
+    client = SegmentClient()
+    model = _server(tmp_path, client).load([ONNX, EXPORT_CONFIG.encode()], "d6")
+    assert model.outputs == [("output0", [1, 38, 84]), ("output1", [1, 32, 16, 16])]
+    assert (model.output_name, model.output_shape) == ("output0", [1, 38, 84])
+    x = np.zeros((1, 3, 64, 64), np.float32)
+    assert model(x).shape == (1, 38, 84) and client.asked[-1] == (["output0"], [True])  # the first one alone
+    both = tasks.all_outputs(model, x)
+    assert [a.shape for a in both] == [(1, 38, 84), (1, 32, 16, 16)] and float(both[1].max()) == 2
+    assert client.asked[-1] == (["output0", "output1"], [True, True])  # one request, binary tensors
+    assert oip_outputs.wanted_outputs(None, model) == ["output0", "output1"]
+    tasks.prober("segment", {"mask_dim": 32}, 64, 2)(model)  # the segment interface a deployment is checked for
+    client.drop = "output1"
+    with pytest.raises(RuntimeUnavailable, match="without output1"):
+        model.run_all(x)
+
+
+async def test_runtime_triton_serves_every_task(tmp_path: Path):
+    cache = ModelCache(store=None, budget_bytes=1, threads=1, external={"triton": _server(tmp_path, FakeClient())})  # type: ignore[arg-type]
+    deps = Deps(new_uow=None, exports=FakeExports(), store=None, cache=cache, max_package_bytes=1)  # type: ignore[arg-type]
+    for task in ("detect", "segment", "pose", "classify"):
+        deps.exports.task = task  # type: ignore[attr-defined]
+        export = await _resolve(deps, "token", DeploymentRequest(uuid.uuid4(), "t", "triton", 0.25, 0.7, 300))
+        assert export["task_type"] == task

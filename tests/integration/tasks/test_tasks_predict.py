@@ -261,10 +261,3 @@ def test_oip_grpc_infer_answers_the_segment_outputs_asked(
         client.infer(name, [inp], outputs=[triton_grpc.InferRequestedOutput("masks")], headers=auth)
     assert str(caught.value.status()) == "StatusCode.INVALID_ARGUMENT"
     assert "invalid_inference_request" in caught.value.message()
-
-
-def test_unverified_runtime_for_a_task_is_refused(admin: httpx.Client, task_exports: dict[str, dict[str, Any]]):
-    body = {"export_id": task_exports["pose"]["id"], "name": "pose-on-triton", "runtime": "triton"}
-    response = admin.post("/api/v1/deployments", json=body)
-    assert response.status_code == 422, response.text
-    assert "#/body/runtime" in {e["pointer"] for e in response.json()["errors"]}

@@ -3,7 +3,8 @@
 Triton runs with `--model-control-mode=explicit` on a model repository directory it shares with
 this service. Loading a deployment's model writes it there (verified by sha256, see
 `triton_repository`) and calls `load_model`; inference forwards the tensor with
-`tritonclient.http` (binary tensor data). `tritonclient[grpc]` is not used: it pins a protobuf
+`tritonclient.http` (binary tensor data) and asks for the outputs wanted (every one of a segment
+model: its detections and mask prototypes). `tritonclient[grpc]` is not used: it pins a protobuf
 older than the platform's. Each deployment's model has its own Triton name (deployment id and
 model sha256), so a model Triton refuses fails that deployment alone.
 """
@@ -93,20 +94,34 @@ class TritonServer:
 
 
 class TritonModel:
-    """A model loaded in Triton, behind the same interface as the in-process runtimes."""
+    """A model loaded in Triton, behind the same interface as the in-process runtimes.
+
+    Its outputs are those of its configuration (the export's config.pbtxt), in that order and by
+    those names: the ONNX model's own (segment: `output0`, then the prototypes `output1`).
+    """
 
     def __init__(self, server: TritonServer, name: str, metadata: dict[str, Any]) -> None:
         self._server, self.name = server, name
         self.platform = str(metadata.get("platform", "triton"))
-        inp, out = metadata["inputs"][0], metadata["outputs"][0]
-        self.input_name, self.output_name = str(inp["name"]), str(out["name"])
-        self.input_shape: list[Any] = list(inp["shape"])
-        self.output_shape: list[Any] = list(out["shape"])
+        inp = metadata["inputs"][0]
+        self.input_name, self.input_shape = str(inp["name"]), list(inp["shape"])
+        # Every output, (name, shape), as the other runtimes list them.
+        self.outputs: list[tuple[str, list[Any]]] = [(str(o["name"]), list(o["shape"])) for o in metadata["outputs"]]
+        if not self.outputs:
+            raise ModelInvalid(f"Triton model {name} declares no output")
+        self.output_name, self.output_shape = self.outputs[0]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self._infer(x, [self.output_name])[0]
+
+    def run_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output, in the model's order."""
+        return self._infer(x, [n for n, _ in self.outputs])
+
+    def _infer(self, x: np.ndarray, names: list[str]) -> list[np.ndarray]:
         tensor = triton_http.InferInput(self.input_name, list(x.shape), "FP32")
         tensor.set_data_from_numpy(np.ascontiguousarray(x, dtype=np.float32), binary_data=True)
-        wanted = [triton_http.InferRequestedOutput(self.output_name, binary_data=True)]
+        wanted = [triton_http.InferRequestedOutput(n, binary_data=True) for n in names]
         headers = outgoing_headers()  # the request's traceparent: Triton's span joins its trace
         client = self._server.client()
         try:
@@ -123,7 +138,10 @@ class TritonModel:
             raise RuntimeUnavailable(f"Triton model {self.name}: {exc.message()}") from exc
         except OSError as exc:
             raise RuntimeUnavailable(f"Triton at {self._server.url} is unreachable: {exc}") from exc
-        output = result.as_numpy(self.output_name)
-        if output is None:
-            raise RuntimeUnavailable(f"Triton model {self.name} answered without {self.output_name}")
-        return np.asarray(output)
+        outputs = []
+        for n in names:
+            output = result.as_numpy(n)
+            if output is None:
+                raise RuntimeUnavailable(f"Triton model {self.name} answered without {n}")
+            outputs.append(np.asarray(output))
+        return outputs

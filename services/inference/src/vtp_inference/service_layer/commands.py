@@ -23,7 +23,6 @@ from vtp_inference.domain.model import (
 from vtp_inference.service_layer.events import changed
 from vtp_inference.service_layer.prepare import prepare
 from vtp_inference.service_layer.releasing import release_models
-from vtp_inference.service_layer.tasks import runtime_problem
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal
 from vtp_runtime.storage import ObjectStore, StorageError
@@ -71,8 +70,6 @@ async def _resolve(deps: Deps, token: str, request: DeploymentRequest) -> dict[s
             problems.append(Problem("/export_id", "export_parity_failed", "the export did not pass its parity check"))
         if export.get("task_type") not in SERVED_TASKS:
             problems.append(Problem("/export_id", "task_not_supported", f"{export.get('task_type')} is not served yet"))
-        elif (refusal := runtime_problem(str(export.get("task_type")), request.runtime)) is not None:
-            problems.append(Problem("/runtime", "task_not_supported", refusal))
         wanted = SERVED_RUNTIMES.get(request.runtime)
         if wanted and export.get("format") != wanted:
             message = f"the {request.runtime} runtime serves {wanted} exports, not {export.get('format')}"

@@ -33,17 +33,6 @@ class Thresholds(Protocol):
     def classes(self) -> list[int] | None: ...
 
 
-# Both give every output (`run_all`) and are tested against each other per task; Triton's adapter gives one.
-VERIFIED_RUNTIMES = ("onnxruntime", "openvino")
-
-
-def runtime_problem(task: str, runtime: str) -> str | None:
-    """Why `runtime` cannot serve `task` (None: it can)."""
-    if task in TASKS and runtime not in VERIFIED_RUNTIMES:
-        return f"{task} deployments are served on {', '.join(VERIFIED_RUNTIMES)} only so far, not {runtime}"
-    return None
-
-
 def task_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """What serving the task needs from the package's metadata.json (kept on the deployment)."""
     task = meta.get("task")
