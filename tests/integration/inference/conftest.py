@@ -1,13 +1,20 @@
-"""The export tests' short training job (shared, not copied), one ONNX export of it, and test images."""
+"""The export tests' short training job (shared, not copied), one ONNX export of it, a second one, and test images."""
 
 from __future__ import annotations
 
 import io
 import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
+import pytest
 from PIL import Image
+
+from vtp_localstack.stack import LocalStack
+
+from ..export.conftest import wait_export
 
 
 def _jpeg(image: Image.Image, orientation: int | None = None) -> bytes:
@@ -43,3 +50,16 @@ def oip_tensor(photo: Path, imgsz: int = 64) -> np.ndarray:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def second_export(stack: LocalStack, admin_token: str, trained_job: dict[str, Any]) -> dict[str, Any]:
+    """Another ONNX export of the same checkpoint (unsimplified graph: other content, same predictions)."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    body = {"job_id": trained_job["id"], "format": "onnx", "options": {"simplify": False}}
+    with httpx.Client(base_url=stack.cfg.gateway_url, headers=headers, timeout=30) as api:
+        response = api.post("/api/v1/exports", json=body)
+        assert response.status_code in (200, 202), response.text
+        export = wait_export(api, response.json()["id"])
+    assert export["status"] == "succeeded", export["error"]
+    return export

@@ -169,3 +169,25 @@ def test_runtime_triton_is_refused_where_no_triton_server_is_configured(
     assert problem["pointer"] == "#/body/runtime" and "VTP_TRITON_URL" in problem["message"]
     health = httpx.get(f"{replica_without_triton}/health", headers=headers, timeout=10).json()
     assert "postgres" in health["checks"] and "triton" not in health["checks"]  # this replica has no Triton
+
+
+def test_a_refused_switch_leaves_no_extra_model_in_triton(
+    stack: LocalStack,
+    admin: httpx.Client,
+    triton_server: triton_http.InferenceServerClient,
+    onnx_export: dict[str, Any],
+    second_export: dict[str, Any],
+):
+    served = _create(admin, onnx_export, "triton")
+    taken = _create(admin, onnx_export, "onnxruntime")  # only its name matters
+    body = {"export_id": second_export["id"], "name": taken["name"]}
+    clash = admin.patch(f"/api/v1/deployments/{served['id']}", json=body, timeout=120)  # loaded, then refused
+    assert clash.status_code == 409 and clash.json()["code"] == "deployment_name_taken", clash.text
+
+    current = f"vtp-{served['id']}-{served['model']['sha256'][:12]}"
+    index = triton_server.get_model_repository_index()  # every model Triton knows, with its state
+    mine = {m["name"]: m.get("state") for m in index if m["name"].startswith(f"vtp-{served['id']}-")}
+    assert {name for name, state in mine.items() if state == "READY"} == {current}, mine
+    folders = {p.name for p in triton.model_repository(stack.cfg).glob(f"vtp-{served['id']}-*")}
+    assert folders == {current}
+    assert admin.delete(f"/api/v1/deployments/{served['id']}").status_code == 204

@@ -21,6 +21,7 @@ from vtp_inference.service_layer.commands import Deps, fail_stale_creating
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork
 from vtp_inference.settings import InferenceSettings
+from vtp_inference.sweep_wiring import use_orphan_sweep
 from vtp_inference.usage_wiring import use_usage
 from vtp_runtime.http.app import build_app
 from vtp_runtime.periodic import periodic
@@ -46,6 +47,7 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
     external, wrap = use_runtimes(runtime, settings)
     cache = ModelCache(store, settings.model_cache_bytes, settings.threads_per_session(), external, wrap)
     deps = Deps(new_uow, exports, store, cache, settings.max_package_bytes)
+    use_orphan_sweep(runtime, deps, settings)
     predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
 
     access, keys_router = use_access(runtime, new_uow, settings)

@@ -26,6 +26,11 @@ class InferenceSettings(ServiceSettings):
     max_image_pixels: int = Field(40_000_000, ge=1, description="Decoded pixels per image (decompression bombs).")
     max_package_bytes: int = Field(2 << 30, ge=1, description="An export package larger than this is refused.")
     creating_timeout_seconds: float = Field(600.0, gt=0, description="A deployment still creating after this failed.")
+    # The orphan sweep (service_layer/sweeping.py): model files and Triton models no live deployment references.
+    orphan_sweep_seconds: float = Field(900.0, gt=0, description="How often each replica looks for orphan models.")
+    orphan_grace_seconds: float = Field(
+        3600.0, ge=60, description="An orphan younger than this is kept (a preparation in flight stores files first)."
+    )
     # The triton runtime (adapters/triton_runtime.py): offered only when a Triton server is configured.
     triton_url: str = Field("", description="Triton's HTTP endpoint (host:port); empty: runtime triton is refused.")
     triton_model_repository: str = Field("", description="The directory Triton loads from (--model-repository).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -83,3 +84,17 @@ class DeploymentRepository:
             .with_for_update(skip_locked=True)
         )
         return [_from_row(r) for r in (await self._session.execute(stmt)).all()]
+
+    async def referencing(self, deployment_id: uuid.UUID, uris: Collection[str]) -> list[Deployment]:
+        """The live deployment `deployment_id` and every live deployment whose models name one of `uris`."""
+        found: list[Any] = [deployments.c.id == deployment_id]
+        for column, head in ((deployments.c.model, ()), (deployments.c.previous, ("model",)),
+                             (deployments.c.canary, ("model",))):  # fmt: skip
+            for tail in (("uri",), ("weights", "uri")):
+                found.append(column[(*head, *tail)].astext.in_(list(uris)))
+        stmt = sa.select(deployments).where(_LIVE, sa.or_(*found))
+        return [_from_row(r) for r in (await self._session.execute(stmt)).all()]
+
+    async def live(self) -> list[Deployment]:
+        """Every live deployment of every project (the orphan sweep's view of what is referenced)."""
+        return [_from_row(r) for r in (await self._session.execute(sa.select(deployments).where(_LIVE))).all()]

@@ -17,10 +17,12 @@ import os
 import re
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 BACKENDS = ("python", "onnxruntime")
 _HEADER = re.compile(r"^\s*(name|platform|backend)\s*:")
+_NAME = re.compile(r"^vtp-(?P<key>.+)-(?P<sha>[0-9a-f]{12})$")  # triton_runtime.triton_name: key, sha256 prefix
 
 # Runs inside Triton's Python backend stub. Tensors cross the stub through DLPack: the stub's
 # numpy bridge is built against numpy 1.x and mis-sizes numpy 2 arrays (outputs arrive empty).
@@ -133,6 +135,17 @@ class TritonRepository:
 
     def remove(self, name: str) -> None:
         shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def held(self) -> list[tuple[str, str, datetime]]:
+        """The models in place: (key, sha256 prefix, when written), by their names (the orphan sweep's list)."""
+        found = []
+        for folder in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            named = _NAME.match(folder.name)
+            with contextlib.suppress(OSError):  # removed since the listing
+                if named and folder.is_dir():
+                    written = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+                    found.append((named["key"], named["sha"], written))
+        return found
 
 
 def _matches(folder: Path, files: dict[str, bytes]) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,14 +19,13 @@ from vtp_inference.domain.model import (
     RequestRefused,
     Status,
 )
+from vtp_inference.domain.model_refs import models_of
 from vtp_inference.service_layer.events import changed
 from vtp_inference.service_layer.prepare import prepare
-from vtp_inference.service_layer.releasing import release_models
+from vtp_inference.service_layer.releasing import Staged, release_dropped, release_models, release_staged
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.auth import Principal
-from vtp_runtime.storage import ObjectStore, StorageError
-
-_log = logging.getLogger(__name__)
+from vtp_runtime.storage import ObjectStore
 
 
 @dataclass
@@ -101,13 +99,20 @@ async def create_deployment(deps: Deps, caller: Principal, token: str, request: 
         await uow.repo.add(deployment)
         await uow.publish(DEPLOYMENT_CHANGED, changed(deployment, "creating", now))
         await uow.commit()
+    staged, kept = Staged(), False
     try:
-        prepared = await prepare(
-            deps.exports, deps.store, deps.cache, token, export, deployment, deps.max_package_bytes
-        )
-    except PackageRejected as exc:
-        return await _finish(deps, deployment, None, (exc.code, str(exc)))
-    return await _finish(deps, deployment, prepared.model, None, prepared.meta)
+        try:
+            prepared = await prepare(
+                deps.exports, deps.store, deps.cache, token, export, deployment, deps.max_package_bytes, staged
+            )
+        except PackageRejected as exc:
+            return await _finish(deps, deployment, None, (exc.code, str(exc)))
+        done = await _finish(deps, deployment, prepared.model, None, prepared.meta)
+        kept = done.model == prepared.model
+        return done
+    finally:  # refused, or deleted / failed by the watchdog meanwhile: what was prepared goes
+        if not kept:
+            await release_staged(deps, deployment, staged)
 
 
 async def _finish(
@@ -170,7 +175,7 @@ async def update_deployment(
         await uow.commit()
     deps.cache.evict(deployment_id)
     if action == "deactivate":  # a stopped deployment serves nothing: Triton may drop its models
-        await release_models(deps.cache, deployment, *_served_models(deployment))
+        await release_models(deps.cache, deployment, *models_of(deployment))
     return deployment
 
 
@@ -185,18 +190,7 @@ async def delete_deployment(deps: Deps, caller: Principal, deployment_id: uuid.U
         await uow.publish(DEPLOYMENT_CHANGED, changed(deployment, "deleted", now))
         await uow.commit()
     deps.cache.evict(deployment_id)
-    models = [deployment.model, (deployment.previous or {}).get("model")]
-    await release_models(deps.cache, deployment, *_served_models(deployment))
-    for ref in [r for m in models if m for r in (m, m.get("weights")) if r]:
-        try:
-            await deps.store.delete(deps.store.parse_uri(ref["uri"]))
-        except StorageError as exc:  # the deployment is gone either way; an orphan file is only space
-            _log.warning("deployment %s: model file not deleted: %s", deployment_id, exc)
-
-
-def _served_models(deployment: Deployment) -> list[dict[str, Any] | None]:
-    """The models a deployment may have loaded: current, previous (rollback), canary (traffic split)."""
-    return [deployment.model, (deployment.previous or {}).get("model"), (deployment.canary or {}).get("model")]
+    await release_dropped(deps, deployment, *models_of(deployment))  # files and Triton copies of every slot
 
 
 async def fail_on_load(deps: Deps, project_id: uuid.UUID, deployment_id: uuid.UUID, code: str, message: str) -> None:

@@ -3,7 +3,10 @@
 The package is downloaded with the caller's token and verified against the sha256 the export
 service recorded; the model file inside is loaded and probed once (its interface must be the
 one metadata.json declares), then stored under this service's own key with its sha256, which
-every replica verifies before loading it.
+every replica verifies before loading it. Each preparation stores its files under keys of its own
+(a random part), so releasing what one preparation staged never deletes what another one, of the
+same export for the same deployment, is about to commit. What it puts in place (the files, the
+model Triton loaded) is recorded in `staged` as it goes: the caller releases it unless it commits.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import tempfile
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,7 @@ from vtp_inference.adapters.exports_client import ExportsClient, PackageRejected
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.domain.model import Deployment
+from vtp_inference.service_layer.releasing import Staged
 from vtp_inference.service_layer.tasks import TASKS, prober, task_meta
 from vtp_runtime.storage import ObjectStore, StorageError
 
@@ -65,6 +70,7 @@ async def prepare(
     export: dict[str, Any],
     deployment: Deployment,
     max_bytes: int,
+    staged: Staged,
 ) -> Prepared:
     with tempfile.TemporaryDirectory(prefix="vtp-deploy-") as tmp:
         path = Path(tmp) / "package.zip"
@@ -80,16 +86,19 @@ async def prepare(
     except ValueError as exc:
         raise PackageRejected("PACKAGE_INVALID", str(exc)) from exc
     probe = None if task == "detect" else prober(str(task), extra, imgsz, len(names))
+    shas = [hashlib.sha256(data).hexdigest() for _, data in files]
     try:
         files_only = [data for _, data in files]
+        staged.sha256s.append(shas[0])  # an external runtime may hold it from here on, even if the probe fails
         key = str(deployment.id)
         await asyncio.to_thread(cache.check, deployment.runtime, files_only, imgsz, len(names), key, probe_with=probe)
     except ModelInvalid as exc:
         raise PackageRejected(exc.code, str(exc)) from exc
-    refs = []
-    for name, data in files:
-        sha = hashlib.sha256(data).hexdigest()
-        key = f"deployments/{deployment.project_id}/{deployment.id}/{export['id']}-{sha[:16]}/{name}"
+    refs: list[dict[str, Any]] = []
+    attempt = uuid.uuid4().hex[:8]  # this preparation's own keys
+    for (name, data), sha in zip(files, shas, strict=True):
+        key = f"deployments/{deployment.project_id}/{deployment.id}/{export['id']}-{sha[:16]}-{attempt}/{name}"
+        staged.files.append({"uri": store.uri(key)})  # before the put: a put that fails late may have stored it
         try:
             info = await store.put_bytes(key, data, "application/octet-stream")
         except StorageError as exc:

@@ -1,28 +1,108 @@
-"""Models held by an external runtime (Triton) are released when nothing can serve them any more.
+"""Release what nothing references any more: stored model files, and models an external runtime holds.
 
-Stopping or deleting a deployment releases its current and previous models; a switch releases the
-model two switches back (the previous one stays loaded, so a rollback is immediate). A release
-that fails (Triton unreachable) is logged: the deployment's own change stands either way.
+Two moments: after a commit that stops referencing a model (a switch drops the one two switches
+back, a switch or a rollback ends a split, a split changes or ends, a deployment is deleted), and
+when a prepared model is not committed at all (refused, a concurrent change, the request failed):
+`Staged` records what preparing put in place. Either way the database decides, read fresh: a file
+is deleted only when no live deployment names its uri, and a model is unloaded from Triton only when
+its deployment serves no model of the same sha256. Releasing never fails the request that caused it:
+a failure is logged, and the orphan sweep (`sweeping.py`) retries. Stopping a deployment only
+unloads its models from Triton (`release_models`): its files stay, it may be activated again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.adapters.runtimes import ModelInvalid
 from vtp_inference.domain.model import Deployment
+from vtp_inference.domain.model_refs import InUse, files_of
+from vtp_inference.service_layer.unit_of_work import NewUow
+from vtp_runtime.storage import ObjectStore, StorageError
 
 _log = logging.getLogger(__name__)
 
 
+class ReleaseDeps(Protocol):
+    """What releasing needs of the commands' `Deps`."""
+
+    @property
+    def new_uow(self) -> NewUow: ...
+
+    @property
+    def store(self) -> ObjectStore: ...
+
+    @property
+    def cache(self) -> ModelCache: ...
+
+
+@dataclass
+class Staged:
+    """What preparing a model put in place before any commit: stored files, a model loaded in Triton."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)  # uri (and sha256, size once stored)
+    sha256s: list[str] = field(default_factory=list)  # of models loaded under the deployment's key
+
+    def add_model(self, model: dict[str, Any]) -> None:
+        self.files += files_of(model)
+        if model.get("sha256"):
+            self.sha256s.append(str(model["sha256"]))
+
+
 async def release_models(cache: ModelCache, deployment: Deployment, *models: dict[str, Any] | None) -> None:
+    """Unload models from the deployment's external runtime (stopping: its files stay)."""
     for model in models:
-        if not model or not model.get("sha256"):
-            continue
-        try:
-            await asyncio.to_thread(cache.release, deployment.runtime, str(deployment.id), str(model["sha256"]))
-        except ModelInvalid as exc:
-            _log.warning("deployment %s: model not released from its runtime: %s", deployment.id, exc)
+        if model and model.get("sha256"):
+            await unload(cache, deployment.runtime, str(deployment.id), str(model["sha256"]))
+
+
+async def release_dropped(deps: ReleaseDeps, deployment: Deployment, *models: dict[str, Any] | None) -> None:
+    """After a commit: release `models` (files and runtime copies) that nothing references any more."""
+    staged = Staged()
+    for model in models:
+        if model:
+            staged.add_model(model)
+    await release_staged(deps, deployment, staged)
+
+
+async def release_staged(deps: ReleaseDeps, deployment: Deployment, staged: Staged) -> None:
+    """Release what `staged` holds, except what a live deployment references (read now, not before)."""
+    if not staged.files and not staged.sha256s:
+        return
+    uris = [str(ref["uri"]) for ref in staged.files]
+    try:
+        async with deps.new_uow() as uow:
+            in_use = InUse.of(await uow.repo.referencing(deployment.id, uris))
+    except Exception:  # the database is unreachable: keep everything; the sweep retries
+        _log.warning("deployment %s: models not released (references unknown)", deployment.id, exc_info=True)
+        return
+    key = str(deployment.id)
+    for sha256 in dict.fromkeys(staged.sha256s):
+        if in_use.model_free(key, sha256):
+            await unload(deps.cache, deployment.runtime, key, sha256)
+    for uri in dict.fromkeys(uris):
+        if in_use.file_free(uri):
+            await delete_file(deps.store, uri, deployment.id)
+
+
+async def delete_file(store: ObjectStore, uri: str, deployment_id: uuid.UUID | None = None) -> bool:
+    try:
+        await store.delete(store.parse_uri(uri))
+        return True
+    except StorageError as exc:  # only space; the sweep retries
+        _log.warning("deployment %s: model file %s not deleted: %s", deployment_id, uri, exc)
+        return False
+
+
+async def unload(cache: ModelCache, runtime: str, key: str, sha256: str) -> bool:
+    try:
+        await asyncio.to_thread(cache.release, runtime, key, sha256)
+        return True
+    except ModelInvalid as exc:  # Triton unreachable: the sweep retries
+        _log.warning("deployment %s: model not released from its runtime: %s", key, exc)
+        return False
