@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vtp_inference.predict.detect import MAX_NMS, MAX_WH, _iou
+from vtp_inference.predict.detect import nms_keep
 
 
 def nms_with_extra(
@@ -26,15 +26,7 @@ def nms_with_extra(
         pred, cls, scores = pred[chosen_classes], cls[chosen_classes], scores[chosen_classes]
     xywh, extra = pred[:, :4], pred[:, 4 + nc :]
     boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
-    order = np.argsort(-scores, kind="stable")[:MAX_NMS]
-    shifted = boxes + (cls[:, None] * MAX_WH)
-    chosen: list[int] = []
-    while order.size and len(chosen) < max_det:
-        i = int(order[0])
-        chosen.append(i)
-        rest = order[1:]
-        order = rest[_iou(shifted[i], shifted[rest]) <= iou]
-    idx = np.asarray(chosen, dtype=np.int64)
+    idx = nms_keep(boxes, scores, cls, iou, max_det)
     rows = np.concatenate([boxes[idx], scores[idx, None], cls[idx, None].astype(np.float32)], 1).reshape(-1, 6)
     return rows, extra[idx].reshape(len(idx), extra.shape[1])
 
