@@ -13,6 +13,13 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+
+# Ultralytics' non_max_suppression runs torchvision's NMS only when torchvision is imported, and
+# otherwise its own, whose sort (torch's unstable argsort) leaves equal scores in no defined order:
+# then of two anchors tied in score either survives, and what it suppresses ripples on (predict.py,
+# in stable order, then answered rows a few thousandths of a pixel away). torchvision's order is
+# stable, as the inference service's and predict.py's are: the platform's detections are defined.
+import torchvision  # noqa: F401
 from ultralytics import YOLO  # type: ignore[attr-defined]
 from ultralytics.data.augment import LetterBox
 from ultralytics.nn.autobackend import AutoBackend

@@ -20,7 +20,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 META: dict[str, Any] = json.loads((HERE / "metadata.json").read_text())
-MAX_WH = 7680  # class offset of class-aware NMS
+MAX_WH = 7680  # class offset of class-aware NMS (Ultralytics' max_wh)
+MAX_NMS = 30000  # candidates entering NMS at most (Ultralytics' max_nms)
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
@@ -142,45 +143,65 @@ class Model:
         return np.stack(outputs)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1, y1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
-    x2, y2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return np.asarray(inter / (area + areas - inter + 1e-9))
+def nms_keep(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float, max_det: int) -> np.ndarray:
+    """Indices kept by class-aware greedy NMS, best first, computed as Ultralytics' torchvision NMS does.
 
-
-def postprocess(raw: np.ndarray, conf: float, iou: float, max_det: int = 300) -> np.ndarray:
-    """[4 + classes, anchors] -> rows of x1, y1, x2, y2, score, class in input pixels."""
-    pred = raw.T.astype(np.float32)
-    scores, classes = pred[:, 4:].max(1), pred[:, 4:].argmax(1)
-    keep = scores > conf
-    xywh, scores, classes = pred[keep, :4], scores[keep], classes[keep]
-    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
-    order = np.argsort(-scores, kind="stable")
-    shifted = boxes + (classes[:, None] * MAX_WH)
+    Every step is float32 as there: boxes offset by class * MAX_WH in float32 (which rounds their
+    coordinates to 1/1024 px for class 1, 1/512 for classes 2-3, ...), areas and IoUs in float32, a
+    stable descending sort, suppressed when the IoU is above `iou` (compared in double). Offsetting
+    in float64 instead moved IoUs near the threshold across it, so another of two near-identical
+    boxes survived (0.015 px away from the platform's)."""
+    shifted = boxes.astype(np.float32) + (classes[:, None] * MAX_WH).astype(np.float32)
+    x1, y1, x2, y2 = (np.ascontiguousarray(c) for c in shifted.T)
+    areas = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-scores, kind="stable")[:MAX_NMS]
+    zero = np.float32(0)
     chosen: list[int] = []
     while order.size and len(chosen) < max_det:
         i = int(order[0])
         chosen.append(i)
         rest = order[1:]
-        order = rest[_iou(shifted[i], shifted[rest]) <= iou]
-    return np.concatenate([boxes[chosen], scores[chosen, None], classes[chosen, None]], 1).reshape(-1, 6)
+        w = np.maximum(zero, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        h = np.maximum(zero, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = w * h
+        with np.errstate(divide="ignore", invalid="ignore"):  # empty boxes: NaN, never suppressed
+            overlap = inter / (areas[i] + areas[rest] - inter)
+        order = rest[~(overlap.astype(np.float64) > iou)]
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def postprocess(raw: np.ndarray, conf: float, iou: float, max_det: int = 300) -> np.ndarray:
+    """[4 + classes, anchors] -> rows of x1, y1, x2, y2, score, class in input pixels (float32)."""
+    pred = raw.T.astype(np.float32)
+    scores, classes = pred[:, 4:].max(1), pred[:, 4:].argmax(1)
+    keep = scores > conf
+    xywh, scores, classes = pred[keep, :4], scores[keep], classes[keep]
+    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+    chosen = nms_keep(boxes, scores, classes, iou, max_det)
+    return np.concatenate([boxes[chosen], scores[chosen, None], classes[chosen, None].astype(np.float32)], 1)
+
+
+def to_image(rows: np.ndarray, gain: tuple[float, float], pad: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+    """Boxes of `rows` (input pixels) in original image pixels, clipped: minus the padding, divided by
+    the per-axis gain, in float32 as the platform's scale_boxes does."""
+    (gain_y, gain_x), (pad_x, pad_y), (h, w) = gain, pad, shape
+    boxes = rows[:, :4].astype(np.float32)
+    boxes -= np.array([pad_x, pad_y, pad_x, pad_y], dtype=np.float32)
+    boxes /= np.array([gain_x, gain_y, gain_x, gain_y], dtype=np.float32)
+    return np.clip(boxes, np.float32(0), np.array([w, h, w, h], dtype=np.float32))
 
 
 def predict(model: Model, image_bgr: np.ndarray, conf: float = 0.25, iou: float = 0.7) -> list[dict[str, Any]]:
     """Detections in original image pixels: box [x1, y1, x2, y2], score, class id and name."""
     size = int(META["input"]["imgsz"])
-    x, (gain_y, gain_x), (pad_x, pad_y) = preprocess(image_bgr, size)
+    x, gain, pad = preprocess(image_bgr, size)
     rows = postprocess(model(x)[0], conf, iou)
-    h, w = image_bgr.shape[:2]
-    out = []
-    for x1, y1, x2, y2, score, cls in rows:
-        box = [(x1 - pad_x) / gain_x, (y1 - pad_y) / gain_y, (x2 - pad_x) / gain_x, (y2 - pad_y) / gain_y]
-        box = [float(np.clip(v, 0, lim)) for v, lim in zip(box, (w, h, w, h), strict=True)]
-        out.append({"box": box, "score": float(score), "class": int(cls), "name": META["names"][str(int(cls))]})
-    return out
+    boxes = to_image(rows, gain, pad, image_bgr.shape[:2])
+    names = META["names"]
+    return [
+        {"box": [float(v) for v in box], "score": float(row[4]), "class": int(row[5]), "name": names[str(int(row[5]))]}
+        for row, box in zip(rows, boxes, strict=True)
+    ]
 
 
 def main() -> None:

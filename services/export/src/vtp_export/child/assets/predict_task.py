@@ -22,7 +22,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from predict_base import MAX_WH, META, Model, _iou, preprocess
+from predict_base import META, Model, nms_keep, preprocess
 
 TASK = META["task"]
 
@@ -61,14 +61,7 @@ def nms(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int = 300) 
     keep = scores > conf
     xywh, scores, classes, extra = pred[keep, :4], scores[keep], classes[keep], pred[keep, 4 + nc :]
     boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
-    order = np.argsort(-scores, kind="stable")
-    shifted = boxes + (classes[:, None] * MAX_WH)
-    chosen: list[int] = []
-    while order.size and len(chosen) < max_det:
-        i = int(order[0])
-        chosen.append(i)
-        rest = order[1:]
-        order = rest[_iou(shifted[i], shifted[rest]) <= iou]
+    chosen = nms_keep(boxes, scores, classes, iou, max_det)  # float32 class offsets, as the platform's NMS
     rows = np.concatenate([boxes[chosen], scores[chosen, None], classes[chosen, None]], 1).reshape(-1, 6)
     return rows, extra[chosen].reshape(len(chosen), -1)
 
