@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from vtp_dice.format import Task
 from vtp_dice.sample import generate, zip_dataset
 
 from .conftest import Vtp
@@ -51,6 +52,26 @@ def test_list_show_split_snapshot_download(vtp: Vtp, uploaded: Uploaded, tmp_pat
     (archive,) = tmp_path.glob("*.zip")
     assert f"saved {archive}" in result.stdout
     assert any(name.endswith("data.yaml") for name in zipfile.ZipFile(archive).namelist())
+
+
+def test_download_without_task_takes_the_only_task_or_asks(vtp: Vtp, tmp_path: Path) -> None:
+    def snapshotted(name: str, tasks: tuple[Task, ...]) -> str:
+        root = generate(tmp_path / name, images=6, size=(64, 64), seed=2, tasks=tasks, background_fraction=0)
+        dataset = vtp.json("data", "upload", str(root), "--name", name)
+        vtp.json("data", "snapshot", dataset["id"])
+        return str(dataset["id"])
+
+    (tmp_path / "out").mkdir()
+    one = vtp("data", "download", snapshotted("pose only", ("pose",)), "--format", "yolo", "-o", str(tmp_path / "out"))
+    assert one.returncode == 0, one.stderr
+    (archive,) = (tmp_path / "out").glob("*.zip")
+    assert archive.name.endswith("-yolo-pose.zip")
+    assert "kpt_shape" in zipfile.ZipFile(archive).read("data.yaml").decode()
+
+    several = vtp("data", "download", snapshotted("two tasks", ("detection", "segmentation")), "--format", "yolo")
+    assert several.returncode == 1
+    assert "(task_required, HTTP 422)" in several.stderr and "one of: detection, segmentation" in several.stderr
+    assert "hint: choose one with --task" in several.stderr
 
 
 def test_a_bad_zip_exits_1_with_its_problem(vtp: Vtp, tmp_path: Path) -> None:

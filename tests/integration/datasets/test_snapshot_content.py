@@ -124,6 +124,46 @@ def test_export_needs_a_task_the_snapshot_has(admin: httpx.Client, snapshot: dic
     assert admin.get(url, params={"format": "tfrecord"}).status_code == 422
 
 
+def test_without_a_task_a_snapshot_of_several_tasks_asks_which(admin: httpx.Client, snapshot: dict):
+    # It answered task_not_in_snapshot ("yolo needs one of the snapshot's tasks") for every snapshot.
+    url = f"/api/v1/datasets/{snapshot['dataset_id']}/snapshots/{snapshot['id']}/download"
+    for fmt, choices in (
+        ("yolo", ["classification", "detection", "segmentation"]),
+        ("coco", ["detection", "segmentation"]),
+    ):
+        response = admin.get(url, params={"format": fmt})
+        assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["code"] == "task_required" and ", ".join(choices) in problem["detail"]
+        assert problem["errors"] == [
+            {"pointer": "#/query/task", "code": "task_required", "message": f"one of: {', '.join(choices)}"}
+            | {"allowed": choices}
+        ]
+
+
+def test_without_a_task_a_snapshot_of_one_task_downloads_it(admin: httpx.Client, tmp_path: Path):
+    # One task, and not detection: the download writes that task (COCO too), named after it.
+    root = generate(tmp_path / "seg", images=6, size=(64, 64), seed=5, tasks=("segmentation",))
+    created = upload(admin, zip_dataset(root, tmp_path / "seg.zip").read_bytes(), f"seg-{uuid.uuid4().hex[:6]}")
+    assert created.status_code == 201, created.text
+    snap = admin.post(f"/api/v1/datasets/{created.json()['id']}/snapshots")
+    assert snap.status_code == 201, snap.text
+    snapshot = snap.json()
+    url = f"/api/v1/datasets/{snapshot['dataset_id']}/snapshots/{snapshot['id']}/download"
+    response = admin.get(url, params={"format": "yolo"}, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"].endswith(f'{snapshot["version_tag"]}-yolo-segmentation.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    labels = [n for n in archive.namelist() if n.startswith("labels/") and n.endswith(".txt")]
+    assert "data.yaml" in archive.namelist() and labels
+    rows = [line.split() for n in labels for line in archive.read(n).decode().splitlines() if line.strip()]
+    assert rows and all(len(row) > 5 for row in rows)  # a class and a polygon, never a box
+    coco = admin.get(url, params={"format": "coco"}, timeout=60)
+    assert coco.status_code == 200 and "coco-segmentation" in coco.headers["content-disposition"]
+    classify = admin.get(url, params={"format": "yolo", "task": "classification"})
+    assert classify.status_code == 422 and classify.json()["code"] == "task_not_in_snapshot"
+
+
 def test_blobs_outside_the_snapshot_are_not_served(admin: httpx.Client, snapshot: dict):
     url = f"/api/v1/datasets/{snapshot['dataset_id']}/snapshots/{snapshot['id']}/blobs/{'0' * 64}"
     response = admin.get(url)

@@ -78,6 +78,8 @@ def _hint(error: BaseException) -> str | None:
     if isinstance(error, ApiError):
         if error.status in (401, 403) and getattr(error, "close_code", None) is None:
             return "check the token: `vtp whoami`, or log in again with `vtp login URL --token ...`"
+        if error.code == "task_required":  # a download of a snapshot with several tasks
+            return "choose one with --task"
         if error.status == 429:
             wait = error.retry_after
             return f"rate limited; retry after {duration(wait)}" if wait is not None else "rate limited; retry later"

@@ -208,7 +208,11 @@ def download(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="dice, yolo or coco.")] = "dice",
     task: Annotated[
-        str | None, typer.Option("--task", help="For yolo and coco: detection (or detect), segmentation, ...")
+        str | None,
+        typer.Option(
+            "--task",
+            help="For yolo and coco: detection (or detect), segmentation, ... (default: the snapshot's only task).",
+        ),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="A file, or a folder for the server's name.")] = Path(),
     json_out: JsonOpt = False,

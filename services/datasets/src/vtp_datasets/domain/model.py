@@ -35,6 +35,14 @@ class TaskNotInDataset(DatasetsError):
     pass
 
 
+class TaskRequired(DatasetsError):
+    """A download format needs one task and the snapshot has several: the caller chooses."""
+
+    def __init__(self, message: str, tasks: list[str]) -> None:
+        super().__init__(message)
+        self.tasks = tasks
+
+
 class LayoutNotPossible(DatasetsError):
     """The snapshot's annotations cannot be written in the requested download format."""
 

@@ -9,6 +9,7 @@ from vtp_datasets.domain.model import (
     LayoutNotPossible,
     SnapshotNotFound,
     TaskNotInDataset,
+    TaskRequired,
     VersionTagTaken,
 )
 from vtp_dice.format import DatasetRejected
@@ -35,6 +36,11 @@ def as_problem(exc: Exception) -> ProblemError:
     if isinstance(exc, SplitError):
         errors = [p.as_dict() for p in exc.problems]
         return ProblemError(422, "split_invalid", "The split cannot be applied", f"{len(errors)} problem(s).", errors)
+    if isinstance(exc, TaskRequired):  # the choices also machine-readable, on the `task` parameter
+        choice = {"pointer": "#/query/task", "code": "task_required", "message": f"one of: {', '.join(exc.tasks)}"}
+        return ProblemError(
+            422, "task_required", "Choose the task to download", str(exc), [choice | {"allowed": exc.tasks}]
+        )
     status, code, title = _DOMAIN[type(exc)]  # type: ignore[index]
     return ProblemError(status, code, title, str(exc) or None)
 

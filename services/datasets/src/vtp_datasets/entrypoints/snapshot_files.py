@@ -105,15 +105,19 @@ def build_snapshot_files_router(deps: Deps) -> APIRouter:
         caller: Caller,
         format: Annotated[Literal["dice", "yolo", "coco"], Query()] = "dice",
         task: Annotated[
-            Task | None, Query(description="Required for yolo and coco; yolo of classification is ImageFolder.")
+            Task | None,
+            Query(
+                description="For yolo and coco; default: the snapshot's only task the format can write "
+                "(several: 422 task_required, listing them). yolo of classification is ImageFolder."
+            ),
         ] = None,
     ) -> StreamingResponse:
         try:
             snapshot, content, splits = await handlers.snapshot_content(deps, caller, dataset_id, snapshot_id)
-            chunks = await stream_snapshot(deps.blobs, content, splits, format, task)
+            written, chunks = await stream_snapshot(deps.blobs, content, splits, format, task)
         except HANDLED as exc:
             raise as_problem(exc) from exc
-        name = f"{snapshot.version_tag}-{format}{'-' + task if task else ''}.zip"
+        name = f"{snapshot.version_tag}-{format}{'-' + written if written else ''}.zip"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         return StreamingResponse(chunks, media_type="application/zip", headers=headers)
 

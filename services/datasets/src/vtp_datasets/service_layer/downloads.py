@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import BinaryIO, cast
 
 from vtp_datasets.adapters.blobs import BlobStore
-from vtp_datasets.domain.model import LayoutNotPossible, TaskNotInDataset
+from vtp_datasets.domain.model import LayoutNotPossible, TaskNotInDataset, TaskRequired
 from vtp_datasets.service_layer.content import Content
 from vtp_dice.convert import OpenBlob, Plan, coco_plan, imagefolder_plan, iter_dice_zip, stream_plan, yolo_plan
 from vtp_dice.format import Split, Task
@@ -27,19 +27,40 @@ _DONE = object()
 
 async def stream_snapshot(
     blobs: BlobStore, content: Content, splits: dict[str, str], fmt: str, task: Task | None
-) -> AsyncIterator[bytes]:
-    """Check the request and plan the layout now, so every refusal is a 422 before a byte is sent."""
+) -> tuple[Task | None, AsyncIterator[bytes]]:
+    """The task written (None for DICE) and the zip's chunks. The request is checked and the layout
+    planned now, so every refusal is a 422 before a byte is sent."""
     if fmt == "dice":
-        return _pump(blobs, lambda open_blob: iter_dice_zip(content.manifest, open_blob))
-    if task is None or task not in content.docs:
-        raise TaskNotInDataset(f"{fmt} needs one of the snapshot's tasks: {sorted(content.docs)}")
-    if fmt == "coco" and task == "classification":
-        raise TaskNotInDataset("COCO has no classification layout; use yolo (ImageFolder)")
+        return None, _pump(blobs, lambda open_blob: iter_dice_zip(content.manifest, open_blob))
+    chosen = download_task(content, fmt, task)
     try:  # planning walks every annotation: off the event loop
-        plan = await asyncio.to_thread(_plan, content, splits, fmt, task)
+        plan = await asyncio.to_thread(_plan, content, splits, fmt, chosen)
     except ValueError as exc:  # e.g. pose classes with different keypoint counts, colliding folder names
-        raise LayoutNotPossible(f"{fmt}/{task}: {exc}") from exc
-    return _pump(blobs, lambda open_blob: stream_plan(plan, open_blob))
+        raise LayoutNotPossible(f"{fmt}/{chosen}: {exc}") from exc
+    return chosen, _pump(blobs, lambda open_blob: stream_plan(plan, open_blob))
+
+
+def download_task(content: Content, fmt: str, task: Task | None) -> Task:
+    """The task a YOLO or COCO download writes: the one asked for, else the snapshot's only task
+    the format can write; with several, the caller must choose (`TaskRequired` lists them)."""
+    if task is not None:
+        if task not in content.docs:
+            held = ", ".join(sorted(content.docs)) or "none"
+            raise TaskNotInDataset(f"{fmt} of {task}: the snapshot's tasks are {held}")
+        if fmt == "coco" and task == "classification":
+            raise TaskNotInDataset("COCO has no classification layout; use yolo (ImageFolder)")
+        return task
+    # COCO has no classification layout, so a snapshot with one other task has one COCO choice.
+    writable = sorted(t for t in content.docs if not (fmt == "coco" and t == "classification"))
+    if len(writable) == 1:
+        return writable[0]
+    if not writable:
+        held = ", ".join(sorted(content.docs)) or "none"
+        raise TaskNotInDataset(f"{fmt} cannot write any of the snapshot's tasks ({held})")
+    raise TaskRequired(
+        f"the snapshot has {len(writable)} tasks {fmt} can write ({', '.join(writable)}): choose one with task=",
+        list(writable),
+    )
 
 
 def _plan(content: Content, splits: dict[str, str], fmt: str, task: Task) -> Plan:
