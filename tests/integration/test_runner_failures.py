@@ -155,7 +155,7 @@ async def test_started_refused_and_a_failed_commit_neither_wedge_nor_lose_the_co
         def taken() -> bool:
             return any(str(attempt.cmd.job_id) == str(data.job_id) for attempt, _ in runner.running.values())
 
-        while not (consumers and consumers[0].commits and not runner.uncommitted and taken()):
+        while not (consumers and consumers[0].commits and not runner.commands.uncommitted and taken()):
             assert not loop.done(), loop.exception() if loop.done() else None
             assert time.monotonic() < deadline, "the command was never taken and committed"
             await asyncio.sleep(0.1)

@@ -1,22 +1,19 @@
 """The exporter's take loop under injected failures: poison commands, failing claims and commits, crashes.
 
-Hand-written fakes stand in for the Kafka consumer, the dead-letter producer and the export
-database (an in-memory repository behind the real `lifecycle` transactions); the attempt is the
-real `ExportAttempt` with its work replaced by waiting until it is handed back.
+The runtime's `FakeConsumer` stands in for the Kafka consumer, hand-written fakes for the dead-letter
+producer and the export database (an in-memory repository behind the real `lifecycle` transactions);
+the attempt is the real `ExportAttempt` with its work replaced by waiting until it is handed back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
 import sqlalchemy.exc as sa_errors
-from aiokafka.errors import CommitFailedError, KafkaConnectionError
-from aiokafka.structs import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from vtp_contracts.catalog import EXPORT_REQUESTED
 from vtp_export.domain.model import Export, Status
@@ -26,10 +23,10 @@ from vtp_export.worker.attempt import ExportAttempt
 from vtp_export.worker.runner import TASK_NAME, Exporter
 from vtp_runtime.messaging.cloudevents import OutboundEvent, kafka_headers, make_event
 from vtp_runtime.messaging.dead_letter import DeadLetters
+from vtp_runtime.messaging.testing import FakeConsumer, run_until, until
 from vtp_runtime.metrics import Metrics
 from vtp_runtime.supervision import Background, Backoff, Supervisor
 
-TP = TopicPartition(EXPORT_REQUESTED.topic, 0)
 OWNER = "exporter-test"
 
 
@@ -39,39 +36,6 @@ class Record:
         self.key = event.key.encode() if event else b"k"
         self.value = event.value if event else value
         self.headers = kafka_headers(event.headers) if event else [("ce_type", b"export.requested.v1")]
-
-
-class FakeConsumer:
-    """One partition of records; `commit_failures` makes that many commits raise first."""
-
-    def __init__(self, records: list[Record], commit_failures: int = 0) -> None:
-        self.records, self.position, self.committed = records, 0, list[int]()
-        self.commit_failures = commit_failures
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    def assignment(self) -> set[TopicPartition]:
-        return {TP}
-
-    def pause(self, *tps: TopicPartition) -> None: ...
-    def resume(self, *tps: TopicPartition) -> None: ...
-    def paused(self) -> set[TopicPartition]:
-        return set()
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.position = offset
-
-    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
-        await asyncio.sleep(0.005)
-        batch = self.records[self.position : self.position + (max_records or len(self.records))]
-        self.position += len(batch)
-        return {TP: batch} if batch else {}
-
-    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        if self.commit_failures:
-            self.commit_failures -= 1
-            raise CommitFailedError("the group rebalanced")
-        self.committed.append(offsets[TP].offset)
 
 
 class FakeDb:
@@ -174,25 +138,6 @@ def exporter(db: FakeDb, consumer: FakeConsumer, sender: FakeSender, slots: int 
     )
 
 
-async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
-
-
-async def running(task: Callable[[asyncio.Event], Coroutine[Any, Any, None]], check: Callable[[], bool]) -> None:
-    """Run a loop until `check` holds, then stop it and wait for its end (hand-back included)."""
-    stop = asyncio.Event()
-    loop = asyncio.create_task(task(stop))
-    try:
-        await until(lambda: check() or loop.done())
-        assert not loop.done(), loop.exception() if loop.done() else None
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, 20)
-
-
 def handed_back(db: FakeDb) -> list[int]:
     """Attempts of the commands the worker published back to the group."""
     return [cmd.attempt for topic, cmd in db.published if topic == EXPORT_REQUESTED.topic]
@@ -204,9 +149,9 @@ def statuses(db: FakeDb) -> list[tuple[Status, str | None]]:
 
 async def test_a_malformed_command_is_dead_lettered_and_the_next_one_still_runs() -> None:
     db, sender = FakeDb(), FakeSender()
-    consumer = FakeConsumer([Record(None, 0, b"{not json"), Record(queued(db), 1)])
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(None, 0, b"{not json"), Record(queued(db), 1)])
     worker = exporter(db, consumer, sender)
-    await running(worker.take_exports, lambda: bool(worker.running) and consumer.committed[-1:] == [2])
+    await run_until(worker.take_exports, lambda: bool(worker.running) and consumer.committed[-1:] == [2])
     [(topic, headers)] = sender.sent
     assert topic == "export.requested.v1.dlq"
     assert headers["dlq-consumer-group"] == "exporters" and headers["dlq-original-offset"] == "0"
@@ -216,35 +161,35 @@ async def test_a_malformed_command_is_dead_lettered_and_the_next_one_still_runs(
 
 async def test_a_dead_letter_that_cannot_be_sent_comes_again_until_it_can() -> None:
     db, sender = FakeDb(), FakeSender(failures=2)
-    consumer = FakeConsumer([Record(None, 0, b"{not json")])
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(None, 0, b"{not json")])
     worker = exporter(db, consumer, sender)
-    await running(worker.take_exports, lambda: consumer.committed == [1])
+    await run_until(worker.take_exports, lambda: consumer.committed == [1])
     assert [topic for topic, _ in sender.sent] == ["export.requested.v1.dlq"]
 
 
 async def test_a_failed_commit_is_retried_and_the_running_export_is_kept() -> None:
     db, sender = FakeDb(), FakeSender()
-    consumer = FakeConsumer([Record(queued(db), 0)], commit_failures=2)
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(queued(db), 0)], commit_failures=2)
     worker = exporter(db, consumer, sender)
-    await running(worker.take_exports, lambda: consumer.committed == [1] and bool(worker.running))
-    assert handed_back(db) == [2] and worker.running == {} and worker.free == 1  # only at shutdown
+    await run_until(worker.take_exports, lambda: consumer.committed == [1] and bool(worker.running))
+    assert handed_back(db) == [2] and worker.running == {} and worker.slots.free == 1  # only at shutdown
 
 
 async def test_a_claim_during_a_database_outage_comes_again_and_is_never_a_dead_letter() -> None:
     db, sender = FakeDb(), FakeSender()
     db.claim_errors = [sa_errors.OperationalError("claim", {}, ConnectionError("refused"))] * 5
-    consumer = FakeConsumer([Record(queued(db), 0)])
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(queued(db), 0)])
     worker = exporter(db, consumer, sender)
-    await running(worker.take_exports, lambda: consumer.committed == [1])
+    await run_until(worker.take_exports, lambda: consumer.committed == [1])
     assert sender.sent == [] and statuses(db)[0][0] == Status.QUEUED  # handed back at shutdown
 
 
 async def test_a_claim_that_keeps_failing_for_another_reason_is_dead_lettered() -> None:
     db, sender = FakeDb(), FakeSender()
     db.claim_errors = [ValueError("bad row")] * 3
-    consumer = FakeConsumer([Record(queued(db), 0), Record(queued(db), 1)])
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(queued(db), 0), Record(queued(db), 1)])
     worker = exporter(db, consumer, sender)
-    await running(worker.take_exports, lambda: consumer.committed[-1:] == [2])
+    await run_until(worker.take_exports, lambda: consumer.committed[-1:] == [2])
     [(topic, headers)] = sender.sent
     assert topic == "export.requested.v1.dlq" and headers["dlq-attempts"] == "3"
     assert headers["dlq-reason"] == "ValueError: bad row" and headers["dlq-original-offset"] == "0"
@@ -253,7 +198,7 @@ async def test_a_claim_that_keeps_failing_for_another_reason_is_dead_lettered() 
 
 async def test_under_supervision_a_crash_restarts_the_loop_without_handing_exports_back() -> None:
     db, sender = FakeDb(), FakeSender()
-    consumer = FakeConsumer([Record(queued(db), 0)])
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(queued(db), 0)])
     worker = exporter(db, consumer, sender, slots=2)  # a free slot: it keeps fetching while the export runs
     original, calls = consumer.getmany, [0]
 
@@ -272,13 +217,13 @@ async def test_under_supervision_a_crash_restarts_the_loop_without_handing_expor
         state = sup.states.get(TASK_NAME)
         return state is not None and state.restarts == 1 and calls[0] > 4
 
-    await running(lambda stop: sup.run(Background(task.name, task.run), stop), restarted)
+    await run_until(lambda stop: sup.run(Background(task.name, task.run), stop), restarted)
     assert handed_back(db) == [2]  # once, at shutdown; the crash did not hand it back
 
 
 async def test_exports_are_handed_back_by_the_shutdown_hook_while_the_loop_waits_to_restart() -> None:
     db, sender = FakeDb(), FakeSender()
-    consumer = FakeConsumer([Record(queued(db), 0)])
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(queued(db), 0)])
     worker = exporter(db, consumer, sender, slots=2)
     original, calls = consumer.getmany, [0]
 
@@ -302,7 +247,8 @@ async def test_exports_are_handed_back_by_the_shutdown_hook_while_the_loop_waits
 
 async def test_failing_commits_mark_the_loop_failing_in_health_until_one_succeeds() -> None:
     db, sender = FakeDb(), FakeSender()
-    consumer = FakeConsumer([Record(queued(db), 0)], commit_failures=6)  # full: a pass each 0.5 s
+    # One slot, full: a pass each 0.5 s.
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(queued(db), 0)], commit_failures=6)
     worker = exporter(db, consumer, sender)
     sup = Supervisor(unhealthy_after=3)
     seen: list[bool] = []
@@ -323,6 +269,6 @@ async def test_failing_commits_mark_the_loop_failing_in_health_until_one_succeed
                 seen.append(failing)
         return seen[-2:] == [True, False] and bool(reasons)
 
-    await running(lambda stop: sup.run(Background(TASK_NAME, worker.take_exports), stop), watch)
+    await run_until(lambda stop: sup.run(Background(TASK_NAME, worker.take_exports), stop), watch)
     assert sup.states[TASK_NAME].restarts == 0 and consumer.committed == [1]  # handled, never a crash
     assert reasons[0].startswith("export commands: ") and "CommitFailedError" in reasons[0]

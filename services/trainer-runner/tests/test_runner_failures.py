@@ -1,8 +1,9 @@
 """The runner's take loop under injected failures: `started` not sent, commits failing, poison commands,
 commands redelivered after their attempt finished.
 
-Hand-written fakes stand in for the Kafka consumer and the publisher (both passed in as
-dependencies); the attempt is the real `Attempt` with its training replaced by waiting.
+The runtime's `FakeConsumer` and a hand-written publisher stand in for the Kafka consumer and the
+publisher (both passed in as dependencies); the attempt is the real `Attempt` with its training
+replaced by waiting.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka.errors import CommitFailedError, KafkaConnectionError
-from aiokafka.structs import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_LIFECYCLE, JOB_REQUESTED
 from vtp_contracts.events.jobs import JobCancelRequested, JobRequested
 from vtp_runtime.messaging.cloudevents import OutboundEvent, kafka_headers, make_event
 from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.messaging.kafka import PublishError
+from vtp_runtime.messaging.testing import FakeConsumer, run_until, until
 from vtp_runtime.metrics import Metrics
 from vtp_runtime.supervision import Background, Backoff, Supervisor
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
@@ -33,50 +33,12 @@ from vtp_trainer_runner.finished import FinishedAttempts
 from vtp_trainer_runner.reporter import Reporter
 from vtp_trainer_runner.runner import Runner
 
-TP = TopicPartition(JOB_REQUESTED.topic, 0)
-
 
 class Record:
     def __init__(self, event: OutboundEvent, offset: int, timestamp: int | None = None) -> None:
         self.topic, self.partition, self.offset = event.topic, 0, offset
         self.key, self.value, self.headers = event.key.encode(), event.value, kafka_headers(event.headers)
         self.timestamp = timestamp
-
-
-class FakeConsumer:
-    """One partition of records; `commit_failures` makes that many commits raise first."""
-
-    def __init__(self, records: list[Any], commit_failures: int = 0, topic: str = JOB_REQUESTED.topic) -> None:
-        self.records, self.position = records, 0
-        self.committed: list[int] = []
-        self.commit_failures = commit_failures
-        self.tp = TopicPartition(topic, 0)
-        self.kwargs: dict[str, Any] = {}
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    def assignment(self) -> set[TopicPartition]:
-        return {self.tp}
-
-    def pause(self, *tps: TopicPartition) -> None: ...
-    def resume(self, *tps: TopicPartition) -> None: ...
-    def paused(self) -> set[TopicPartition]:
-        return set()
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.position = offset
-
-    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
-        await asyncio.sleep(0.005)
-        batch = self.records[self.position : self.position + (max_records or len(self.records))]
-        self.position += len(batch)
-        return {self.tp: batch} if batch else {}
-
-    async def commit(self, offsets: dict[TopicPartition, Any]) -> None:
-        if self.commit_failures:
-            self.commit_failures -= 1
-            raise CommitFailedError("the group rebalanced")
-        self.committed.append(offsets[self.tp].offset)
 
 
 class FlakyPublisher:
@@ -141,7 +103,7 @@ def runner(
 
     def new_consumer(topic: str, **kwargs: Any) -> FakeConsumer:
         made.append({"topic": topic, **kwargs})
-        return jobs if topic == JOB_REQUESTED.topic else (cancels or FakeConsumer([], topic=topic))
+        return jobs if topic == JOB_REQUESTED.topic else (cancels or FakeConsumer(topic))
 
     deps = AttemptDeps(
         store=None,  # type: ignore[arg-type]  # never reached: training is replaced
@@ -168,34 +130,15 @@ def runner(
     return made_runner, made
 
 
-async def until(condition: Callable[[], bool], seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
-
-
-async def running(task: Callable[[asyncio.Event], Awaitable[None]], check: Callable[[], bool]) -> None:
-    """Run a background loop until `check` holds, then stop it and wait for its end (hand-back included)."""
-    stop = asyncio.Event()
-    loop = asyncio.create_task(task(stop))
-    try:
-        await until(lambda: check() or loop.done())
-        assert not loop.done(), loop.exception() if loop.done() else None
-    finally:
-        stop.set()
-        await asyncio.wait_for(loop, 20)
-
-
 def statuses(publisher: FlakyPublisher) -> list[str]:
     return [json.loads(e.value)["status"] for e in publisher.published if e.topic == JOB_LIFECYCLE.topic]
 
 
 async def test_a_started_event_that_cannot_be_sent_gives_the_command_back_until_it_can() -> None:
     publisher = FlakyPublisher(failures=2)  # the broker refuses the first two `started`
-    jobs = FakeConsumer([Record(command(), 0)])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(command(), 0)])
     run, _ = runner(publisher, jobs)
-    await running(run.take_jobs, lambda: bool(jobs.committed))
+    await run_until(run.take_jobs, lambda: bool(jobs.committed))
     assert jobs.committed == [1]  # committed only once `started` was out
     assert statuses(publisher) == ["started", "requeued"]  # one attempt ran; shutdown handed it back
     assert run.running == {} and publisher.raw == []  # an outage is never a dead letter
@@ -203,9 +146,9 @@ async def test_a_started_event_that_cannot_be_sent_gives_the_command_back_until_
 
 async def test_a_command_whose_start_keeps_failing_for_another_reason_is_dead_lettered() -> None:
     publisher = FlakyPublisher(failures=100, error=ValueError("event too large"))  # not an outage
-    jobs = FakeConsumer([Record(command(), 0), Record(command(), 1)])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(command(), 0), Record(command(), 1)])
     run, _ = runner(publisher, jobs, max_tries=3)
-    await running(run.take_jobs, lambda: bool(publisher.raw))
+    await run_until(run.take_jobs, lambda: bool(publisher.raw))
     [(topic, headers)] = publisher.raw
     assert topic == "job.requested.v1.dlq"
     assert headers["dlq-consumer-group"] == "trainer-runners" and headers["dlq-attempts"] == "3"
@@ -214,15 +157,15 @@ async def test_a_command_whose_start_keeps_failing_for_another_reason_is_dead_le
 
 async def test_a_failed_commit_is_retried_and_the_loop_keeps_taking_jobs() -> None:
     publisher = FlakyPublisher()
-    jobs = FakeConsumer([Record(command(), 0)], commit_failures=2)
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(command(), 0)], commit_failures=2)
     run, _ = runner(publisher, jobs)
-    await running(run.take_jobs, lambda: jobs.committed == [1])
+    await run_until(run.take_jobs, lambda: jobs.committed == [1])
     assert statuses(publisher) == ["started", "requeued"]
 
 
 async def test_the_take_loop_under_supervision_survives_a_crash_without_handing_jobs_back() -> None:
     publisher = FlakyPublisher()
-    jobs = FakeConsumer([Record(command(), 0)])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(command(), 0)])
     run, made = runner(publisher, jobs, slots=2)  # a free slot: it keeps fetching while the job runs
     original = jobs.getmany
     crashes = iter([False, False, True])  # the third fetch hits a bug
@@ -234,7 +177,7 @@ async def test_the_take_loop_under_supervision_survives_a_crash_without_handing_
 
     jobs.getmany = getmany  # type: ignore[method-assign]
     sup = Supervisor(backoff=Backoff(initial=0.01, maximum=0.01))
-    await running(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), lambda: len(made) >= 2)
+    await run_until(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), lambda: len(made) >= 2)
     assert sup.states["job commands"].restarts == 1
     assert statuses(publisher) == ["started", "requeued"]  # not handed back at the crash, only at shutdown
 
@@ -255,8 +198,8 @@ async def test_cancellations_are_read_without_a_consumer_group_and_stop_the_runn
         "jobs",
     )
     now_ms = int(time.time() * 1000)
-    cancels = FakeConsumer([Record(old, 0, now_ms - 8 * 24 * 3600 * 1000)], topic=JOB_CANCEL_REQUESTED.topic)
-    jobs = FakeConsumer([Record(cmd, 0)])
+    cancels = FakeConsumer(JOB_CANCEL_REQUESTED.topic, [Record(old, 0, now_ms - 8 * 24 * 3600 * 1000)])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(cmd, 0)])
     run, made = runner(publisher, jobs, cancels)
     stop = asyncio.Event()
     loops = [asyncio.create_task(run.take_jobs(stop)), asyncio.create_task(run.watch_cancellations(stop))]
@@ -285,7 +228,7 @@ def test_cancellations_are_forgotten_after_the_memory() -> None:
 
 async def test_a_broker_blip_marks_the_take_loop_failing_and_the_next_fetch_heals_it() -> None:
     publisher = FlakyPublisher()
-    jobs = FakeConsumer([])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [])
     run, _ = runner(publisher, jobs)
     original = jobs.getmany
     fetches = iter([True, True, True])  # the first three fetches fail: the broker is away
@@ -307,13 +250,13 @@ async def test_a_broker_blip_marks_the_take_loop_failing_and_the_next_fetch_heal
                 seen.append(failing)
         return seen[-2:] == [True, False]
 
-    await running(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), watch)
+    await run_until(lambda stop: sup.run(Background("job commands", run.take_jobs), stop), watch)
     assert sup.states["job commands"].restarts == 0  # handled, reported, never a crash
 
 
 async def test_jobs_are_handed_back_even_when_the_service_stops_while_the_take_loop_waits_to_restart() -> None:
     publisher = FlakyPublisher()
-    jobs = FakeConsumer([Record(command(), 0)])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(command(), 0)])
     run, _ = runner(publisher, jobs, slots=2)
     original = jobs.getmany
     calls = [0]
@@ -349,7 +292,8 @@ async def test_a_command_redelivered_after_its_attempt_finished_is_committed_pas
     publisher = FlakyPublisher()
     cmd = command()
     job_id = JobRequested.model_validate_json(cmd.value).job_id
-    jobs = FakeConsumer([Record(cmd, 0)], commit_failures=10**6)  # the group keeps rebalancing: no commit lands
+    # The group keeps rebalancing: no commit lands.
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(cmd, 0)], commit_failures=10**6)
     run, _ = runner(publisher, jobs, attempt_type=QuickAttempt)
     stop = asyncio.Event()
     loop = asyncio.create_task(run.take_jobs(stop))
@@ -360,7 +304,7 @@ async def test_a_command_redelivered_after_its_attempt_finished_is_committed_pas
         # The partition comes back from its last commit, before the command: it is read once more.
         jobs.commit_failures, jobs.position = 0, 0
         skipped = f"job {job_id} attempt 1: already finished here (completed), not run again"
-        await until(lambda: skipped in caplog.messages and not run.uncommitted)
+        await until(lambda: skipped in caplog.messages and not run.commands.uncommitted)
         assert jobs.committed and set(jobs.committed) == {1}  # committed past the redelivered command
         assert statuses(publisher) == ["started", "completed"]  # not run again
         jobs.records.append(Record(command(attempt=2, job_id=job_id), 1))  # a new attempt of the same job
@@ -375,9 +319,9 @@ async def test_an_attempt_that_never_announced_started_is_not_remembered_as_fini
     publisher = FlakyPublisher(failures=1)  # the first `started` is refused: the command comes again
     cmd = command()
     job_id = JobRequested.model_validate_json(cmd.value).job_id
-    jobs = FakeConsumer([Record(cmd, 0)])
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(cmd, 0)])
     run, _ = runner(publisher, jobs, attempt_type=QuickAttempt)
-    await running(run.take_jobs, lambda: bool(jobs.committed) and not run.running)
+    await run_until(run.take_jobs, lambda: bool(jobs.committed) and not run.running)
     assert statuses(publisher) == ["started", "completed"] and jobs.committed == [1]
     assert run.finished.outcome((str(job_id), 1)) == "completed" and len(run.finished) == 1
 

@@ -15,27 +15,28 @@ rebalance) is skipped: finished attempts are remembered (see
 :mod:`~vtp_trainer_runner.finished`). On shutdown (SIGTERM) it
 stops taking jobs, kills its spare children and hands the running jobs back: they
 checkpoint and end `requeued`. With a `SparePool`, each free slot has a warm child waiting.
-Both loops run as supervised background tasks (`background()`).
+Both loops run as supervised background tasks (`background()`). The take loop and the slots are
+the runtime's (:mod:`vtp_runtime.messaging.slot_consumer`, :mod:`vtp_runtime.slots`); this module
+decides what taking a command means.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from vtp_contracts.catalog import JOB_CANCEL_REQUESTED, JOB_REQUESTED
 from vtp_contracts.events.jobs import JobRequested
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
-from vtp_runtime.messaging.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.dead_letter import DeadLetters
-from vtp_runtime.supervision import Background, report_failure, report_ok
+from vtp_runtime.messaging.slot_consumer import ConsumerFactory, SlotConsumer
+from vtp_runtime.slots import Slots
+from vtp_runtime.supervision import Background, report_failure
 from vtp_runtime.transient import is_transient
 from vtp_trainer_runner.attempt import Attempt, AttemptDeps
 from vtp_trainer_runner.cancellations import AttemptKey, Cancellations, read_cancellations
@@ -43,7 +44,6 @@ from vtp_trainer_runner.finished import UNREPORTED, FinishedAttempts
 from vtp_trainer_runner.spares import SparePool
 
 _log = logging.getLogger(__name__)
-ConsumerFactory = Callable[..., Any]  # AIOKafkaConsumer's signature; tests pass a fake
 AttemptFactory = Callable[..., Attempt]
 
 
@@ -65,40 +65,42 @@ class Runner:
         new_attempt: AttemptFactory = Attempt,
     ) -> None:
         self.deps, self._bootstrap, self._group = deps, bootstrap, group
-        self._slots = list(gpu_slots)  # per slot: the GPUs it owns
-        self._free = list(range(len(self._slots)))  # free slots' indices
+        self._gpus = list(gpu_slots)  # per slot: the GPUs it owns
         self._handback_timeout = handback_timeout
         self._spares = spares
         self._dead_letters, self._pause = dead_letters, retry_pause
         self._new_consumer, self._new_attempt = new_consumer, new_attempt
-        self.running: dict[AttemptKey, tuple[Attempt, asyncio.Task[None]]] = {}
         self.cancelled = Cancellations(cancel_memory_seconds)
         self.finished = FinishedAttempts(finished_memory_seconds)
-        self.uncommitted: dict[TopicPartition, int] = {}  # next offset to commit, per partition
-        self._slot_freed = asyncio.Event()
+        # A crashed attempt's terminal event is lost; with no more heartbeats the watchdog requeues it.
+        self.slots: Slots[AttemptKey, Attempt] = Slots(
+            len(self._gpus), crashed="job %s attempt %d ended without reporting how", log=_log, ended=self._ended
+        )
+        self.commands = SlotConsumer(
+            JOB_REQUESTED.topic,
+            group=group,
+            bootstrap=bootstrap,
+            client_id=deps.runner_id,
+            slots=self.slots,
+            take=self._take,
+            what="job commands",
+            retry_pause=retry_pause,
+            on_start=spares.start if spares is not None else None,  # they warm up while the consumer joins
+            on_stop=self.shutdown,
+            log=_log,
+            new_consumer=new_consumer,
+        )
+
+    @property
+    def running(self) -> dict[AttemptKey, tuple[Attempt, asyncio.Task[None]]]:
+        return self.slots.running
 
     def background(self) -> list[Background]:
         return [Background("job commands", self.take_jobs), Background("cancellations", self.watch_cancellations)]
 
     async def take_jobs(self, stop: asyncio.Event) -> None:
         """Take commands while slots are free; on shutdown hand every running job back."""
-        consumer = self._new_consumer(
-            JOB_REQUESTED.topic,
-            bootstrap_servers=self._bootstrap,
-            group_id=self._group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id=self.deps.runner_id,
-        )
-        try:
-            if self._spares is not None:
-                await self._spares.start()  # they warm up while the consumer joins the group
-            await start_retrying(consumer, stop)
-            await self._take_loop(consumer, stop)
-        finally:
-            if stop.is_set():  # shutting down (a crash only restarts this loop; attempts go on)
-                await self.shutdown()
-            await consumer.stop()
+        await self.commands.run(stop)
 
     async def shutdown(self) -> None:
         """Kill the spares and hand every running job back; also a shutdown hook, for when the
@@ -106,56 +108,6 @@ class Runner:
         if self._spares is not None:
             await self._spares.close()  # first: attempts ending now must not start new spares
         await self._hand_back_all()
-
-    async def _take_loop(self, consumer: Any, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._commit(consumer)
-            if not self._free:  # full: let the group give waiting jobs to other runners
-                consumer.pause(*consumer.assignment())
-                self._slot_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slot_freed.wait(), 0.5)
-                continue
-            consumer.resume(*consumer.paused())
-            try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=len(self._free))
-            except KafkaError as exc:
-                _log.warning("fetching job commands failed: %s", exc)
-                report_failure(exc)
-                await sleep_unless_stopped(self._pause, stop)
-                continue
-            if not self.uncommitted:  # the broker answers and nothing waits: healthy (a failing commit is not)
-                report_ok()
-            gave_back = False
-            for partition, records in batches.items():
-                for record in records:
-                    if not await self._take(record):
-                        consumer.seek(partition, record.offset)  # this one and the rest come again
-                        gave_back = True
-                        break
-                    self.uncommitted[partition] = record.offset + 1
-                    await self._commit(consumer)
-            if gave_back:
-                await sleep_unless_stopped(self._pause, stop)
-
-    async def _commit(self, consumer: Any) -> None:
-        """Commit taken commands; a failure is kept and retried on the next pass, never fatal."""
-        assigned = consumer.assignment()
-        for moved in [tp for tp in self.uncommitted if tp not in assigned]:
-            del self.uncommitted[moved]  # its new owner reads on from the last commit
-        if not self.uncommitted:
-            return
-        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in self.uncommitted.items()}
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:  # CommitFailedError after a rebalance, coordinator moving, broker away
-            _log.warning("committing job commands failed (%s); retrying", exc)
-            report_failure(exc)
-            return
-        for tp, offset in offsets.items():
-            if self.uncommitted.get(tp) == offset.offset:
-                del self.uncommitted[tp]
-        report_ok()
 
     async def _take(self, record: ConsumerRecord[Any, Any]) -> bool:
         """Start an attempt for one command; False when it must come again (`started` not sent)."""
@@ -171,15 +123,14 @@ class Runner:
         if (outcome := self.finished.outcome(key)) is not None:  # a redelivery: never run an attempt twice
             _log.info("job %s attempt %d: already finished here (%s), not run again", *key, outcome)
             return True
-        slot = self._free.pop(0)
+        slot = self.slots.reserve()
         try:
             spare = await self._spares.take(slot) if self._spares is not None else None
-            attempt = self._new_attempt(cmd, self.deps, self._slots[slot], spare=spare)
+            attempt = self._new_attempt(cmd, self.deps, self._gpus[slot], spare=spare)
         except BaseException:
-            self._free.insert(0, slot)
+            self.slots.unreserve(slot)
             raise
-        task = asyncio.create_task(self._supervise(key, slot, attempt), name=f"job-{key[0]}-{key[1]}")
-        self.running[key] = (attempt, task)
+        task = self.slots.start(key, attempt, slot, name=f"job-{key[0]}-{key[1]}")
         announced = asyncio.ensure_future(attempt.started.wait())
         await asyncio.wait({announced, task}, return_when=asyncio.FIRST_COMPLETED)
         announced.cancel()
@@ -198,19 +149,12 @@ class Runner:
         await self._dead_letters.send(record, self._group, f"{type(error).__name__}: {error}", tries)
         return True
 
-    async def _supervise(self, key: AttemptKey, slot: int, attempt: Attempt) -> None:
-        try:
-            await attempt.run()
-        except Exception:  # its terminal event is lost; with no more heartbeats the watchdog requeues it
-            _log.exception("job %s attempt %d ended without reporting how", *key)
-        finally:
-            if attempt.started.is_set():  # one that never announced `started` gives its command back
-                self.finished.add(key, attempt.outcome or UNREPORTED)
-            self.running.pop(key, None)
-            if self._spares is not None:  # before the slot is free: its next attempt then finds the new spare
-                await self._spares.release(slot, attempt.spare)
-            self._free.append(slot)
-            self._slot_freed.set()
+    async def _ended(self, key: AttemptKey, attempt: Attempt, slot: int) -> None:
+        """An attempt ended (it has left `running`); before its slot is free again."""
+        if attempt.started.is_set():  # one that never announced `started` gives its command back
+            self.finished.add(key, attempt.outcome or UNREPORTED)
+        if self._spares is not None:  # the slot's next attempt then finds the new spare
+            await self._spares.release(slot, attempt.spare)
 
     async def watch_cancellations(self, stop: asyncio.Event) -> None:
         """Read every cancellation (no consumer group: see cancellations.py) and act on this runner's."""
@@ -241,4 +185,3 @@ class Runner:
             if task in pending and attempt.process is not None:
                 attempt.process.kill()  # did not checkpoint in time: the watchdog requeues it
         await asyncio.gather(*tasks, return_exceptions=True)
-

@@ -14,10 +14,10 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 
+from vtp_runtime.child_process import ReportingChild
 from vtp_trainer_runner.protocol import Failed, Finished, Log, Message, Terminal, parse_message
 from vtp_trainer_runner.sdk import JOB_SPEC_ENV, REPORT_FD_ENV, SPARE_ENV
 from vtp_trainer_runner.spec import JobSpec
@@ -34,14 +34,8 @@ class JobProcess:
     `start()` runs an attempt at once; `spare()` starts a child that warms up first and `assign()`s it one.
     """
 
-    def __init__(
-        self,
-        spec: JobSpec | None,
-        process: asyncio.subprocess.Process,
-        reader: asyncio.StreamReader,
-        pipe: asyncio.BaseTransport,
-    ) -> None:
-        self.spec, self._process, self._reader, self._pipe = spec, process, reader, pipe  # spec: None in a spare
+    def __init__(self, spec: JobSpec | None, child: ReportingChild) -> None:
+        self.spec, self._child, self._process = spec, child, child.process  # spec: None in a spare
         self.terminal: Terminal | None = None  # the child's Finished or Failed, once read
 
     @classmethod
@@ -110,39 +104,20 @@ class JobProcess:
         python: str,
         stdin: int,
     ) -> JobProcess:
-        # The runner's own settings (VTP_*: object-store and broker credentials) stay in the runner.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VTP_")}
-        env.update(env_overrides, PYTHONUNBUFFERED="1")
+        env = {**env_overrides, "PYTHONUNBUFFERED": "1"}  # the runner's own VTP_* settings stay in the runner
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
-        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        read_fd, write_fd = os.pipe()  # both ends non-inheritable; pass_fds hands the write end over
-        env[REPORT_FD_ENV] = str(write_fd)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                python,
-                "-m",
-                "vtp_trainer_runner.child",
-                stdin=stdin,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-                cwd=cwd,
-            )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)  # only the child may hold it: EOF then means the child (group) is gone
-            os.close(log)
-        reader = asyncio.StreamReader(limit=MAX_LINE)
-        loop = asyncio.get_running_loop()
-        pipe, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        child = await ReportingChild.spawn(
+            python,
+            "vtp_trainer_runner.child",
+            env=env,
+            report_fd_env=REPORT_FD_ENV,
+            log_path=log_path,
+            cwd=cwd,
+            max_line=MAX_LINE,
+            stdin=stdin,
         )
-        return cls(spec, process, reader, pipe)
+        return cls(spec, child)
 
     @property
     def pid(self) -> int:
@@ -154,14 +129,10 @@ class JobProcess:
 
     async def messages(self) -> AsyncIterator[Message]:
         """Reports in order until the child closes the pipe; a malformed line becomes a warning Log."""
-        while True:
-            try:
-                line = await self._reader.readline()
-            except ValueError:
+        async for line in self._child.lines():
+            if line is None:
                 yield Log(level="warning", message=f"trainer report line over {MAX_LINE} bytes dropped")
                 continue
-            if not line:
-                return
             if not line.strip():
                 continue
             try:
@@ -182,27 +153,18 @@ class JobProcess:
 
     def kill(self) -> None:
         """SIGKILL to the child's whole process group (its data loader workers included)."""
-        # The group outlives a reaped child while workers remain; Linux never reuses a live group's id.
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
+        self._child.kill()
 
     async def wait(self) -> int:
         """The exit status: 0 finished, 1 failed, negative when killed by a signal."""
-        return await self._process.wait()
+        return await self._child.wait()
 
     async def close(self) -> None:
-        """Kill the group if the child still runs, reap it and close the pipe."""
-        if self._process.returncode is None:
-            self.kill()
-        await self._process.wait()
-        if self._process.stdin is not None:
-            self._process.stdin.close()
-        self._pipe.close()
+        """Kill the group if the child still runs, reap it and close the pipes."""
+        await self._child.close()
 
     def _signal(self, signum: int) -> None:
-        if self._process.returncode is None:  # not reaped yet, so the pid is still ours
-            with suppress(ProcessLookupError):
-                os.kill(self._process.pid, signum)
+        self._child.signal(signum)
 
     async def __aenter__(self) -> JobProcess:
         return self

@@ -9,16 +9,14 @@ its output goes to `export.log` in the attempt's directory.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import vtp_export
+from vtp_runtime.child_process import ReportingChild
 
 REPORT_FD_ENV = "VTP_REPORT_FD"
 MAX_LINE = 1 << 22
@@ -45,59 +43,34 @@ SRC_ROOT = str(Path(vtp_export.__file__).resolve().parents[1])  # what PYTHONPAT
 
 
 class ChildProcess:
-    def __init__(
-        self, process: asyncio.subprocess.Process, reader: asyncio.StreamReader, pipe: asyncio.BaseTransport
-    ) -> None:
-        self._process, self._reader, self._pipe = process, reader, pipe
+    def __init__(self, child: ReportingChild) -> None:
+        self._child = child
 
     @classmethod
     async def start(cls, python: str, spec: dict[str, Any], work_dir: Path) -> ChildProcess:
         spec_path = _write_spec(work_dir, spec)
-        # The worker's own settings (VTP_*: store and broker credentials) stay in the worker.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VTP_")}
-        env.update(CHILD_ENV, PYTHONPATH=SRC_ROOT, YOLO_CONFIG_DIR=str(work_dir / "ultralytics-config"))
-        log = os.open(work_dir / "export.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        read_fd, write_fd = os.pipe()
-        env[REPORT_FD_ENV] = str(write_fd)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                python,
-                "-m",
-                "vtp_export.child.main",
-                str(spec_path),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-                pass_fds=(write_fd,),
-                start_new_session=True,
-                cwd=work_dir,
-            )
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)  # only the child holds it now: EOF means the child is gone
-            os.close(log)
-        reader = asyncio.StreamReader(limit=MAX_LINE)
-        pipe, _ = await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        env = {**CHILD_ENV, "PYTHONPATH": SRC_ROOT, "YOLO_CONFIG_DIR": str(work_dir / "ultralytics-config")}
+        child = await ReportingChild.spawn(
+            python,
+            "vtp_export.child.main",
+            [str(spec_path)],
+            env=env,
+            report_fd_env=REPORT_FD_ENV,
+            log_path=work_dir / "export.log",
+            cwd=work_dir,
+            max_line=MAX_LINE,
         )
-        return cls(process, reader, pipe)
+        return cls(child)
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        return self._child.pid
 
     async def reports(self) -> AsyncIterator[dict[str, Any]]:
-        """Reports in order until the child closes the pipe; a malformed line is skipped."""
-        while True:
-            try:
-                line = await self._reader.readline()
-            except ValueError:
+        """Reports in order until the child closes the pipe; a malformed or over-long line is skipped."""
+        async for line in self._child.lines():
+            if line is None:
                 continue
-            if not line:
-                return
             with suppress(ValueError):
                 report = json.loads(line)
                 if isinstance(report, dict):
@@ -105,14 +78,10 @@ class ChildProcess:
 
     def kill(self) -> None:
         """SIGKILL to the child's whole process group."""
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
+        self._child.kill()
 
     async def wait(self) -> int:
-        return await self._process.wait()
+        return await self._child.wait()
 
     async def close(self) -> None:
-        if self._process.returncode is None:
-            self.kill()
-        await self._process.wait()
-        self._pipe.close()
+        await self._child.close()

@@ -13,19 +13,19 @@ the database is away gives the command back (the partition is rewound to it); a 
 fails is kept and retried on every pass. The loop runs as a supervised background task
 (`background()`, named in `/health`): a crash restarts the loop while the running exports go
 on, and they are handed back to the group only when the service shuts down (`shutdown()`).
+The loop and the slots are the runtime's (:mod:`vtp_runtime.messaging.slot_consumer`,
+:mod:`vtp_runtime.slots`); this module decides what taking a command means.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
-from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from vtp_contracts.catalog import EXPORT_REQUESTED
 from vtp_contracts.events.exports import ExportRequested
@@ -35,16 +35,16 @@ from vtp_export.service_layer.unit_of_work import NewUow
 from vtp_export.settings import ExportSettings
 from vtp_export.worker.attempt import ExportAttempt
 from vtp_runtime.messaging.cloudevents import MalformedEvent, decode_event
-from vtp_runtime.messaging.consuming import sleep_unless_stopped, start_retrying
 from vtp_runtime.messaging.dead_letter import DeadLetters
+from vtp_runtime.messaging.slot_consumer import ConsumerFactory, SlotConsumer
+from vtp_runtime.slots import Slots
 from vtp_runtime.storage import ObjectStore
-from vtp_runtime.supervision import Background, report_failure, report_ok
+from vtp_runtime.supervision import Background, report_failure
 from vtp_runtime.transient import is_transient
 
 _log = logging.getLogger(__name__)
 GROUP = "exporters"
 TASK_NAME = "export commands"
-ConsumerFactory = Callable[..., Any]  # AIOKafkaConsumer's signature; tests pass a fake
 AttemptFactory = Callable[..., ExportAttempt]
 AttemptKey = tuple[str, int]  # (export id, attempt)
 
@@ -63,83 +63,34 @@ class Exporter:
         new_attempt: AttemptFactory = ExportAttempt,
     ) -> None:
         self.settings, self.new_uow, self.store, self.toolchains = settings, new_uow, store, toolchains
-        self._dead_letters, self._pause = dead_letters, retry_pause
-        self._new_consumer, self._new_attempt = new_consumer, new_attempt
-        self.free = settings.exporter_slots
-        self.running: dict[AttemptKey, tuple[ExportAttempt, asyncio.Task[None]]] = {}
-        self.uncommitted: dict[TopicPartition, int] = {}  # next offset to commit, per partition
-        self._slot_freed = asyncio.Event()
+        self._dead_letters, self._new_attempt = dead_letters, new_attempt
+        self.slots: Slots[AttemptKey, ExportAttempt] = Slots(
+            settings.exporter_slots, crashed="export %s attempt %d crashed in the worker", log=_log
+        )  # a crashed attempt's lease expires and the watchdog requeues it
+        self.commands = SlotConsumer(
+            EXPORT_REQUESTED.topic,
+            group=GROUP,
+            bootstrap=settings.kafka_bootstrap_servers,
+            client_id=settings.exporter_id,
+            slots=self.slots,
+            take=self._take,
+            what=TASK_NAME,
+            retry_pause=retry_pause,
+            on_stop=self.shutdown,
+            log=_log,
+            new_consumer=new_consumer,
+        )
+
+    @property
+    def running(self) -> dict[AttemptKey, tuple[ExportAttempt, asyncio.Task[None]]]:
+        return self.slots.running
 
     def background(self) -> list[Background]:
         return [Background(TASK_NAME, self.take_exports)]
 
     async def take_exports(self, stop: asyncio.Event) -> None:
         """Take commands while slots are free; on shutdown hand every running export back."""
-        consumer = self._new_consumer(
-            EXPORT_REQUESTED.topic,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=GROUP,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id=self.settings.exporter_id,
-        )
-        try:
-            await start_retrying(consumer, stop)
-            await self._take_loop(consumer, stop)
-        finally:
-            if stop.is_set():  # shutting down (a crash only restarts this loop; exports go on)
-                await self.shutdown()
-            await consumer.stop()
-
-    async def _take_loop(self, consumer: Any, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            await self._commit(consumer)
-            if self.free <= 0:  # full: let the group give waiting exports to other workers
-                consumer.pause(*consumer.assignment())
-                self._slot_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._slot_freed.wait(), 0.5)
-                continue
-            consumer.resume(*consumer.paused())
-            try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=self.free)
-            except KafkaError as exc:
-                _log.warning("fetching export commands failed: %s", exc)
-                report_failure(exc)
-                await sleep_unless_stopped(self._pause, stop)
-                continue
-            if not self.uncommitted:  # the broker answers and nothing waits: healthy (a failing commit is not)
-                report_ok()
-            gave_back = False
-            for partition, records in batches.items():
-                for record in records:
-                    if not await self._take(record):
-                        consumer.seek(partition, record.offset)  # this one and the rest come again
-                        gave_back = True
-                        break
-                    self.uncommitted[partition] = record.offset + 1
-                    await self._commit(consumer)
-            if gave_back:
-                await sleep_unless_stopped(self._pause, stop)
-
-    async def _commit(self, consumer: Any) -> None:
-        """Commit taken commands; a failure is kept and retried on the next pass, never fatal."""
-        assigned = consumer.assignment()
-        for moved in [tp for tp in self.uncommitted if tp not in assigned]:
-            del self.uncommitted[moved]  # its new owner reads on from the last commit (claims are fenced)
-        if not self.uncommitted:
-            return
-        offsets = {tp: OffsetAndMetadata(offset, "") for tp, offset in self.uncommitted.items()}
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:  # CommitFailedError after a rebalance, coordinator moving, broker away
-            _log.warning("committing export commands failed (%s); retrying", exc)
-            report_failure(exc)
-            return
-        for tp, offset in offsets.items():
-            if self.uncommitted.get(tp) == offset.offset:
-                del self.uncommitted[tp]
-        report_ok()
+        await self.commands.run(stop)
 
     async def _take(self, record: ConsumerRecord[Any, Any]) -> bool:
         """Claim one command and start its attempt; False when the command must come again."""
@@ -162,9 +113,7 @@ class Exporter:
             _log.info("export %s attempt %d: not queued any more, skipped", *key)
             return True
         attempt = self._new_attempt(cmd, s, self.new_uow, self.store, self.toolchains)
-        self.free -= 1
-        task = asyncio.create_task(self._supervise(key, attempt), name=f"export-{key[0]}-{key[1]}")
-        self.running[key] = (attempt, task)
+        self.slots.start(key, attempt, name=f"export-{key[0]}-{key[1]}")
         return True
 
     async def _not_claimed(self, record: ConsumerRecord[Any, Any], key: AttemptKey, error: Exception) -> bool:
@@ -187,16 +136,6 @@ class Exporter:
             report_failure(exc)
             return False
         return True
-
-    async def _supervise(self, key: AttemptKey, attempt: ExportAttempt) -> None:
-        try:
-            await attempt.run()
-        except Exception:  # the lease expires and the watchdog requeues it; log why
-            _log.exception("export %s attempt %d crashed in the worker", *key)
-        finally:
-            self.running.pop(key, None)
-            self.free += 1
-            self._slot_freed.set()
 
     async def shutdown(self) -> None:
         """Stop the children and give their exports back to the group now; also a shutdown hook,
