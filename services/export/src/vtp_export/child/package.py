@@ -8,6 +8,7 @@ import json
 import platform
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,30 @@ def build(
     expected: dict[str, list[list[float]]],
     out: Path,
 ) -> Path:
-    """Lay the package out under out/package and zip it; returns the zip."""
+    """Lay the detection package out under out/package and zip it; returns the zip."""
+    doc = {"conf": spec["parity_conf"], "iou": 0.7, "detections": _as_detections(expected, meta)}
+    scripts = {"predict.py": "predict.py"}
+    return assemble(
+        spec, exported, model_file, meta, report, samples, out, scripts, readme(meta, report), doc, triton_config
+    )
+
+
+def assemble(
+    spec: dict[str, Any],
+    exported: Path,
+    model_file: str,
+    meta: dict[str, Any],
+    report: dict[str, Any],
+    samples: list[Path],
+    out: Path,
+    scripts: dict[str, str],
+    readme_text: str,
+    expected_doc: dict[str, Any],
+    triton: Callable[[str, dict[str, Any]], str],
+) -> Path:
+    """Any task's package under out/package, zipped: the model, metadata.json (with the parity report),
+    `scripts` (package name -> file in assets/), README.md, the samples with samples/expected.json,
+    and for ONNX a Triton model repository (its config.pbtxt from `triton`)."""
     root = out / "package"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -158,18 +182,18 @@ def build(
     else:
         shutil.copy2(exported, root / model_file)
     (root / "metadata.json").write_text(json.dumps({**meta, "parity": report}, indent=2))
-    shutil.copy2(ASSETS / "predict.py", root / "predict.py")
-    (root / "README.md").write_text(readme(meta, report))
+    for name, asset in scripts.items():
+        shutil.copy2(ASSETS / asset, root / name)
+    (root / "README.md").write_text(readme_text)
     (root / "samples").mkdir()
     for image in samples:
         shutil.copy2(image, root / "samples" / image.name)
-    doc = {"conf": spec["parity_conf"], "iou": 0.7, "detections": _as_detections(expected, meta)}
-    (root / "samples" / "expected.json").write_text(json.dumps(doc, indent=1))
+    (root / "samples" / "expected.json").write_text(json.dumps(expected_doc, indent=1))
     if spec["format"] == "onnx":
-        triton = root / "triton" / "model"
-        (triton / "1").mkdir(parents=True)
-        shutil.copy2(exported, triton / "1" / "model.onnx")
-        (triton / "config.pbtxt").write_text(triton_config("model", meta))
+        repository = root / "triton" / "model"
+        (repository / "1").mkdir(parents=True)
+        shutil.copy2(exported, repository / "1" / "model.onnx")
+        (repository / "config.pbtxt").write_text(triton("model", meta))
     archive = out / f"export-v{spec.get('version') or 0}-{spec['format']}.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(root.rglob("*")):

@@ -9,10 +9,7 @@ runtime and the letterbox from `predict_base.py` (the detection predictor).
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -118,33 +115,12 @@ def build(
     expected: dict[str, Any],
     out: Path,
 ) -> Path:
-    root = out / "package"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    if exported.is_dir():
-        shutil.copytree(exported, root / model_file)
-    else:
-        shutil.copy2(exported, root / model_file)
-    (root / "metadata.json").write_text(json.dumps({**meta, "parity": report}, indent=2))
-    shutil.copy2(package.ASSETS / "predict_task.py", root / "predict.py")
-    shutil.copy2(package.ASSETS / "predict.py", root / "predict_base.py")
-    (root / "README.md").write_text(readme(meta, report))
-    (root / "samples").mkdir()
-    for image in samples:
-        shutil.copy2(image, root / "samples" / image.name)
+    """`package.assemble` with the task's predict.py (and the detection predictor as predict_base.py)."""
     doc = {"conf": spec["parity_conf"], "iou": 0.7, "task": meta["task"], "answers": expected}
-    (root / "samples" / "expected.json").write_text(json.dumps(doc, indent=1))
-    if spec["format"] == "onnx":
-        triton = root / "triton" / "model"
-        (triton / "1").mkdir(parents=True)
-        shutil.copy2(exported, triton / "1" / "model.onnx")
-        (triton / "config.pbtxt").write_text(triton_config("model", meta))
-    archive = out / f"export-v{spec.get('version') or 0}-{spec['format']}.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(root).as_posix())
-    return archive
+    scripts = {"predict.py": "predict_task.py", "predict_base.py": "predict.py"}
+    return package.assemble(
+        spec, exported, model_file, meta, report, samples, out, scripts, readme(meta, report), doc, triton_config
+    )
 
 
 def polygon_iou(a: list[list[list[float]]], b: list[list[list[float]]], shape: tuple[int, int]) -> float:
