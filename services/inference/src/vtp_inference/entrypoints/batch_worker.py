@@ -7,6 +7,8 @@ that dies after that stops renewing its lease and the watchdog (`requeue_expired
 replica) sends the batch back to the group as its next attempt, which resumes after the last
 recorded chunk. Claims are fenced by attempt: a redelivered or stale command changes nothing.
 A malformed command goes to the dead-letter topic; a claim that fails on an outage comes again.
+The claim runs in the command's trace context, as a subscriber's handler does, and the batch as a
+span of it (:class:`~vtp_inference.service_layer.batch_run.BatchRun`).
 The take loop and the slots are the runtime's (:mod:`vtp_runtime.messaging.slot_consumer`,
 :mod:`vtp_runtime.slots`); this module decides what taking a command means.
 """
@@ -28,6 +30,7 @@ from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.messaging.slot_consumer import SlotConsumer
 from vtp_runtime.slots import Slots
 from vtp_runtime.supervision import Background, report_failure
+from vtp_runtime.tracing import CURRENT, TraceContext, parse
 
 _log = logging.getLogger(__name__)
 GROUP = "batchers"
@@ -71,7 +74,7 @@ class BatchWorker:
     async def _take(self, record: ConsumerRecord[Any, Any]) -> bool:
         """Claim one command and start its batch; False when the command must come again."""
         try:
-            cmd: BatchRequested = decode_event(BATCH_REQUESTED, record.headers, record.value or b"").data
+            event = decode_event(BATCH_REQUESTED, record.headers, record.value or b"")
         except MalformedEvent as exc:
             try:
                 await self._dead_letters.send(record, GROUP, f"malformed: {exc}", 1)
@@ -79,6 +82,14 @@ class BatchWorker:
                 _log.warning("dead-lettering a batch command failed (%s); it comes again", send_error)
                 return False
             return True
+        parent = parse(event.traceparent, event.tracestate)
+        token = CURRENT.set(parent)  # the batch's task copies it: its run is a span of this trace
+        try:
+            return await self._claim(event.data, parent)
+        finally:
+            CURRENT.reset(token)
+
+    async def _claim(self, cmd: BatchRequested, parent: TraceContext | None) -> bool:
         key = (str(cmd.batch_id), cmd.attempt)
         if key in self.running:
             return True
@@ -92,5 +103,5 @@ class BatchWorker:
         if batch is None:
             _log.info("batch %s attempt %d: not queued any more, skipped", *key)
             return True
-        self.slots.start(key, BatchRun(batch, d), name=f"batch-{key[0]}")
+        self.slots.start(key, BatchRun(batch, d, parent), name=f"batch-{key[0]}")
         return True

@@ -5,6 +5,8 @@ resume point past it, in the same transaction as the progress counts and their e
 that dies between the two leaves the chunk to be predicted and stored again under the same key,
 so the results hold each image exactly once. The worker renews its lease while it runs; a lease
 that cannot be renewed (another worker took the batch over) stops it without a word.
+The attempt runs as a span of the trace of the request that created the batch (the command's
+`traceparent`, or a new trace): its log lines, progress events and Triton calls carry it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime import failpoints
 from vtp_runtime.auth import Principal
 from vtp_runtime.storage import ObjectStore, StorageError
+from vtp_runtime.telemetry import server_span
+from vtp_runtime.tracing import CURRENT, TraceContext
 
 _log = logging.getLogger(__name__)
 WORKER_TOKEN = uuid.UUID(int=0)  # the worker acts for the batch's project, not for a token
@@ -71,11 +75,22 @@ def result_key(batch: Batch, name: str) -> str:
 
 
 class BatchRun:
-    def __init__(self, batch: Batch, deps: BatchDeps) -> None:
-        self.batch, self.deps = batch, deps
+    def __init__(self, batch: Batch, deps: BatchDeps, parent: TraceContext | None = None) -> None:
+        """`parent`: the trace context the batch's command carried (None: the run starts a new trace)."""
+        self.batch, self.deps, self.parent = batch, deps, parent
         self.lost = False
 
     async def run(self) -> None:
+        """The attempt as a span of the command's trace, current for everything it does (tasks and
+        thread-pool jobs it starts copy it)."""
+        with server_span("batch run", self.parent) as trace:
+            token = CURRENT.set(trace)
+            try:
+                await self._run()
+            finally:
+                CURRENT.reset(token)
+
+    async def _run(self) -> None:
         started = time.perf_counter()
         beat = asyncio.create_task(self._heartbeat())
         work = Path(tempfile.mkdtemp(prefix=f"batch-{self.batch.id}-"))
