@@ -192,9 +192,14 @@ def compare_outputs(
 
 def metric(model_path: str | Path, data_yaml: Path, imgsz: int, batch: int, out_dir: Path, name: str) -> float:
     """mAP50-95 on the snapshot's validation split, square letterbox (rect=False)."""
-    model = YOLO(str(model_path), task="detect")
-    results = model.val(
-        data=str(data_yaml),
+    return float(validate("detect", model_path, data_yaml, imgsz, batch, out_dir, name).box.map)
+
+
+def validate(task: str, model_path: str | Path, data: Path, imgsz: int, batch: int, out_dir: Path, name: str) -> Any:
+    """Ultralytics' `val` of the model on the validation split: CPU, square letterbox, no plots."""
+    model = YOLO(str(model_path), task=task)
+    return model.val(
+        data=str(data),
         imgsz=imgsz,
         batch=batch,
         rect=False,
@@ -206,7 +211,6 @@ def metric(model_path: str | Path, data_yaml: Path, imgsz: int, batch: int, out_
         name=name,
         exist_ok=True,
     )
-    return float(results.box.map)
 
 
 def verdict(raw: dict[str, Any], pt_metric: float, export_metric: float, tol: dict[str, float]) -> list[str]:

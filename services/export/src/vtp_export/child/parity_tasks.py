@@ -16,13 +16,12 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
-from ultralytics import YOLO  # type: ignore[attr-defined]
 from ultralytics.data.augment import classify_transforms
 from ultralytics.nn.autobackend import AutoBackend
 from ultralytics.utils.nms import non_max_suppression
 from ultralytics.utils.ops import process_mask, scale_boxes, scale_coords
 
-from vtp_export.child.parity import NMS_IOU, ParityError, match, tensor
+from vtp_export.child.parity import NMS_IOU, ParityError, match, tensor, validate
 
 # Task-specific tolerances per precision; `VTP_EXPORT_PARITY_TOLERANCES` may override any key.
 TASK_TOLERANCES: dict[str, dict[str, float]] = {
@@ -267,20 +266,7 @@ def metric(
     task: str, model_path: str | Path, data: Path, imgsz: int, batch: int, out_dir: Path, name: str
 ) -> dict[str, float]:
     """The task metric on the validation split: segment/pose box and mask/pose mAP50-95; classify top-1/top-5."""
-    model = YOLO(str(model_path), task=task)
-    results = model.val(
-        data=str(data),
-        imgsz=imgsz,
-        batch=batch,
-        rect=False,
-        device="cpu",
-        workers=0,
-        plots=False,
-        verbose=False,
-        project=str(out_dir),
-        name=name,
-        exist_ok=True,
-    )
+    results = validate(task, model_path, data, imgsz, batch, out_dir, name)
     if task == "classify":
         return {"value": float(results.top1), "top5": float(results.top5)}
     own = results.seg if task == "segment" else results.pose
