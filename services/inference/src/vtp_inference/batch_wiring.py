@@ -10,8 +10,9 @@ from fastapi import APIRouter
 
 from vtp_dice.archive import ArchiveLimits
 from vtp_inference.adapters.datasets_client import DatasetsClient
+from vtp_inference.entrypoints.batch_deps import BatchApiDeps
 from vtp_inference.entrypoints.batch_worker import BatchWorker
-from vtp_inference.entrypoints.batches_http import BatchApiDeps, build_batches_router
+from vtp_inference.entrypoints.batches_http import build_batches_router
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer import batch_lifecycle
 from vtp_inference.service_layer.access import Access
