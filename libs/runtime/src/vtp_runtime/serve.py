@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +24,13 @@ def serve(settings: ServiceSettings, create_app: Callable[[], FastAPI], **uvicor
     # httptools parses HTTP wherever it is installed (uvicorn's "auto"); the event loop stays asyncio's
     # unless a service asks for uvloop (the inference service: its hot path is per-request overhead).
     uvicorn_options.setdefault("loop", "asyncio")
+    app = create_app()
+    # What the imports and the app built lives as long as the process: frozen, a full collection no longer
+    # walks it (~200k objects, about 100 ms in the inference service: the p99 of a request that met one).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
