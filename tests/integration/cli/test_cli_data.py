@@ -41,12 +41,13 @@ def test_list_show_split_snapshot_download(vtp: Vtp, uploaded: Uploaded, tmp_pat
     assert (split["train"], split["val"], split["seed"]) == (0.75, 0.25, 3)
     assert "train 0.75 / val 0.25" in vtp("data", "split", dataset_id).stdout
 
-    snapshot = vtp.json("data", "snapshot", dataset_id, "--tag", "v1")
-    assert snapshot["version_tag"] == "v1"
+    # A tag of its own: training on this dataset (another file's tests, earlier) took the automatic v1, v2...
+    snapshot = vtp.json("data", "snapshot", dataset_id, "--tag", "cli-pinned")
+    assert snapshot["version_tag"] == "cli-pinned"
     shown = vtp("data", "show", dataset_id)
     assert snapshot["id"] in shown.stdout and "Snapshots" in shown.stdout
 
-    result = vtp("data", "download", dataset_id, "--snapshot", "v1", "--format", "yolo", "--task", "detect",
+    result = vtp("data", "download", dataset_id, "--snapshot", "cli-pinned", "--format", "yolo", "--task", "detect",
                  "-o", str(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stderr
     (archive,) = tmp_path.glob("*.zip")
