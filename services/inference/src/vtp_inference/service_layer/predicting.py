@@ -1,11 +1,8 @@
 """Predictions: decode every image first (refusing the request if one is unusable), then run each.
 
-Everything runs off the event loop in two bounded thread pools: the runtime's calls in the
-inference pool, `workers` at a time (see settings: workers x threads <= cores), and a detect
-image's decoding, letterbox and NMS in a pool of the same size beside it, so that one request's
-pre- and postprocessing overlaps another's inference instead of queueing behind it
-(`bench/predict_api.py`). Each job runs in a copy of the request's context, so the runtime call
-sees its trace (log lines, spans).
+Decoding, preprocessing, inference and postprocessing run in a bounded thread pool, off the
+event loop, `workers` at a time (see settings: workers x threads <= cores). Each job runs in a
+copy of the request's context, so the runtime call sees its trace (log lines, spans).
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity
 from vtp_inference.adapters.runtimes import ModelInvalid, RuntimeUnavailable
 from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServing, Problem, RequestRefused, Status
 from vtp_inference.domain.traffic import goes_to_canary
-from vtp_inference.predict.detect import Letterboxed, letterbox, nms, to_image
+from vtp_inference.predict.detect import letterbox, nms, to_image
 from vtp_inference.predict.images import ImageRejected, Limits, decode
 from vtp_inference.service_layer import tasks
 from vtp_inference.service_layer.commands import Deps, fail_on_load
@@ -63,7 +60,6 @@ class Predictor:
     def __init__(self, deps: Deps, limits: Limits, workers: int) -> None:
         self._deps, self._limits = deps, limits
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
-        self._cpu = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preprocess")
         self._names: dict[tuple[uuid.UUID, str], uuid.UUID] = {}  # (project, model name) -> deployment id
 
     async def loaded_by_name(
@@ -94,12 +90,10 @@ class Predictor:
         """The model's raw output for a preprocessed tensor (the OIP's own interface)."""
         return await self._in_pool(entry.model, tensor)
 
-    async def _in_pool(self, function: Callable[..., T], *args: Any, cpu: bool = False) -> T:
-        """`function(*args)` in the inference pool (`cpu`: the pre/postprocessing pool), in the request's
-        context (its trace)."""
+    async def _in_pool(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` in the pool, in the request's context (its trace)."""
         context = contextvars.copy_context()  # one per job: a context runs in one thread at a time
-        pool = self._cpu if cpu else self._pool
-        return await asyncio.get_running_loop().run_in_executor(pool, context.run, function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, function, *args)
 
     async def infer_timed(self, entry: Loaded, tensor: np.ndarray) -> tuple[np.ndarray, float]:
         """The raw output and the seconds the runtime took (not the wait for a worker): what usage meters."""
@@ -159,7 +153,7 @@ class Predictor:
         return answering(entry, version) if split else entry
 
     async def predict(self, entry: Loaded, images: list[bytes], params: Params) -> list[dict[str, Any]]:
-        decoded = await asyncio.gather(*(self._in_pool(self._decode, d, cpu=True) for d in images))
+        decoded = await asyncio.gather(*(self._in_pool(self._decode, d) for d in images))
         problems = [
             Problem(f"/images/{i}", result.code, str(result))
             for i, (result, _) in enumerate(decoded)
@@ -167,8 +161,11 @@ class Predictor:
         ]
         if problems:
             raise RequestRefused(problems)
-        run = self._run_task if entry.deployment.task_type in tasks.TASKS else self._run_detect
-        jobs = [run(entry, image, seconds, params) for image, seconds in decoded if isinstance(image, np.ndarray)]
+        jobs = [
+            self._in_pool(self._run, entry, image, seconds, params)
+            for image, seconds in decoded
+            if isinstance(image, np.ndarray)
+        ]
         return [{"index": i, **result} for i, result in enumerate(await asyncio.gather(*jobs))]
 
     def _decode(self, data: bytes) -> tuple[np.ndarray | ImageRejected, float]:
@@ -181,57 +178,40 @@ class Predictor:
         except ImageRejected as exc:
             return exc, 0.0
 
-    async def _run_task(self, entry: Loaded, image: np.ndarray, decode_s: float, params: Params) -> dict[str, Any]:
-        """Segment, pose, classify: the task's own pipeline, in the inference pool."""
-
-        def run() -> dict[str, Any]:
-            at = telemetry.now_ns()
-            task, meta = entry.deployment.task_type, entry.deployment.model_meta
-            answer, seconds = tasks.predict(task, entry.model, meta, image, params)
+    def _run(self, entry: Loaded, image: np.ndarray, decode_s: float, params: Params) -> dict[str, Any]:
+        meta, at = entry.deployment.model_meta, telemetry.now_ns()
+        if entry.deployment.task_type in tasks.TASKS:  # segment, pose, classify
+            answer, seconds = tasks.predict(entry.deployment.task_type, entry.model, meta, image, params)
             telemetry.stages(at, list(seconds.items()))
             timings = {"decode": decode_s, **seconds}
             return {**answer, "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()}}
-
-        return await self._in_pool(run)
-
-    async def _run_detect(self, entry: Loaded, image: np.ndarray, decode_s: float, params: Params) -> dict[str, Any]:
-        """Letterbox, inference, NMS: each step in its pool."""
-        meta = entry.deployment.model_meta
-        boxed, pre_s = await self._in_pool(_timed, letterbox, "preprocess", image, int(meta["imgsz"]), cpu=True)
-        raw, infer_s = await self._in_pool(_timed, entry.model, "inference", boxed.tensor)
-        answer, post_s = await self._in_pool(_timed, _detections, "postprocess", raw[0], boxed, image, meta, params)
-        timings = {"decode": decode_s, "preprocess": pre_s, "inference": infer_s, "postprocess": post_s}
-        return {**answer, "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()}}
+        names: dict[str, str] = meta["names"]
+        t0 = time.perf_counter()
+        boxed = letterbox(image, int(meta["imgsz"]))
+        t1 = time.perf_counter()
+        raw = entry.model(boxed.tensor)[0]
+        t2 = time.perf_counter()
+        rows = nms(raw, params.conf, params.iou, params.max_det, params.classes)
+        h, w = image.shape[:2]
+        xyxy = to_image(rows, boxed, (h, w))
+        xywhn = np.stack(
+            [(xyxy[:, 0] + xyxy[:, 2]) / 2 / w, (xyxy[:, 1] + xyxy[:, 3]) / 2 / h,
+             (xyxy[:, 2] - xyxy[:, 0]) / w, (xyxy[:, 3] - xyxy[:, 1]) / h], 1,
+        )  # fmt: skip
+        detections = [
+            {"class_id": int(c), "class_name": names.get(str(int(c)), str(int(c))), "confidence": float(s),
+             "xyxy": box, "xywhn": norm}
+            for c, s, box, norm in zip(rows[:, 5], rows[:, 4], xyxy.tolist(), xywhn.tolist(), strict=True)
+        ]  # fmt: skip
+        t3 = time.perf_counter()
+        telemetry.stages(at, [("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2)])
+        timings = {"decode": decode_s, "preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}
+        return {
+            "width": w,
+            "height": h,
+            "detections": detections,
+            "timings_ms": {k: round(v * 1000, 3) for k, v in timings.items()},
+        }
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._cpu.shutdown(wait=False, cancel_futures=True)
-
-
-def _timed(function: Callable[..., T], stage: str, *args: Any) -> tuple[T, float]:
-    """`function(*args)` and its seconds, recorded as a span named `stage` of the request's trace."""
-    started, at = time.perf_counter(), telemetry.now_ns()
-    result = function(*args)
-    seconds = time.perf_counter() - started
-    telemetry.stages(at, [(stage, seconds)])
-    return result, seconds
-
-
-def _detections(
-    raw: np.ndarray, boxed: Letterboxed, image: np.ndarray, meta: dict[str, Any], params: Params
-) -> dict[str, Any]:
-    """NMS, boxes back on the image (pixels and normalised), named classes."""
-    names: dict[str, str] = meta["names"]
-    rows = nms(raw, params.conf, params.iou, params.max_det, params.classes)
-    h, w = image.shape[:2]
-    xyxy = to_image(rows, boxed, (h, w))
-    xywhn = np.stack(
-        [(xyxy[:, 0] + xyxy[:, 2]) / 2 / w, (xyxy[:, 1] + xyxy[:, 3]) / 2 / h,
-         (xyxy[:, 2] - xyxy[:, 0]) / w, (xyxy[:, 3] - xyxy[:, 1]) / h], 1,
-    )  # fmt: skip
-    detections = [
-        {"class_id": int(c), "class_name": names.get(str(int(c)), str(int(c))), "confidence": float(s),
-         "xyxy": box, "xywhn": norm}
-        for c, s, box, norm in zip(rows[:, 5], rows[:, 4], xyxy.tolist(), xywhn.tolist(), strict=True)
-    ]  # fmt: skip
-    return {"width": w, "height": h, "detections": detections}
