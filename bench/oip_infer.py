@@ -69,6 +69,24 @@ def _tensor(width: int, height: int, imgsz: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
+_ROUTE_METRIC = {
+    "tritonclient.grpc": "vtp_inference_grpc_infer_seconds",
+    "tritonclient.http (binary)": "vtp_inference_infer_seconds",
+}
+
+
+def _scrape(replica: str, token: str, metric: str) -> tuple[float, float]:
+    """The replica's histogram `metric`: (sum of seconds, count), over every deployment."""
+    text = httpx.get(f"{replica}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30).text
+    total = count = 0.0
+    for line in text.splitlines():
+        if line.startswith(f"{metric}_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(f"{metric}_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
 def _service_threads(cores: int) -> int:
     """The service's default intra-op threads (settings.threads_per_session with one worker)."""
     return max(1, cores)
@@ -122,6 +140,7 @@ def main() -> None:
     tensors = [_tensor(1280, 720, args.imgsz, 1), _tensor(640, 480, args.imgsz, 2)]
     cores = len(os.sched_getaffinity(0))
     rates: dict[str, float] = {}
+    inside: dict[str, float] = {}  # label -> the replica's mean ms per call (its latency histogram)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = {} if args.parity_conf is None else {"VTP_EXPORT_PARITY_CONF": str(args.parity_conf)}
@@ -131,6 +150,7 @@ def main() -> None:
         try:
             stack.up(services=("identity", "datasets", "jobs", "trainer-runner", "export", "inference"))
             token = (cfg.run_path / "admin-token").read_text().strip()
+            replica = f"http://{cfg.host}:{cfg.replica_ports('inference')[0]}"
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(base_url=cfg.gateway_url, headers=headers, timeout=60) as api:
                 deployment, model = _deploy(api, root, args.images, args.epochs, args.train_imgsz, args.imgsz)
@@ -174,7 +194,14 @@ def main() -> None:
             # only ever slows a round down.
             for _ in range(args.rounds):
                 for label, call, concurrency in rows:
-                    rates[label] = max(rates.get(label, 0.0), _rate(call, tensors, args.seconds, concurrency))
+                    metric = _ROUTE_METRIC.get(label.split(",")[0])
+                    before = _scrape(replica, token, metric) if metric else (0.0, 0.0)
+                    rate = _rate(call, tensors, args.seconds, concurrency)
+                    after = _scrape(replica, token, metric) if metric else (0.0, 0.0)
+                    if rate > rates.get(label, 0.0):
+                        rates[label] = rate
+                        if after[1] > before[1]:  # the replica's own mean seconds per call in that round
+                            inside[label] = (after[0] - before[0]) / (after[1] - before[1]) * 1000
         except BaseException:
             steps.keep_logs(root / "run", "oip-infer")
             raise
@@ -187,9 +214,12 @@ def main() -> None:
     print(f"\nOIP infer, yolo11n detect ONNX, input [1, 3, {args.imgsz}, {args.imgsz}], {cores} cores")
     print(f"service: VTP_INFERENCE_THREADS={args.threads or f'default ({served})'}, VTP_INFERENCE_WORKERS=1")
     print(f"{args.seconds:.0f} s per row, best of {args.rounds} alternated rounds")
-    print(f"{'':<42}{'infer/s':>10}{'ratio':>8}")
+    print(f"{'':<42}{'infer/s':>10}{'ratio':>8}{'call ms':>9}{'in replica':>12}")
     for label, rate in rates.items():
-        print(f"{label:<42}{rate:>10.1f}{rate / best:>8.2f}")
+        concurrency = 2 if label.endswith("concurrency 2") else 1
+        replica_ms = f"{inside[label]:>12.1f}" if label in inside else ""
+        print(f"{label:<42}{rate:>10.1f}{rate / best:>8.2f}{concurrency * 1000 / rate:>9.1f}{replica_ms}")
+    print("in replica: the mean of the replica's own histogram (gRPC: the call; REST: the route, body read included)")
     for transport in ("tritonclient.grpc", "tritonclient.http (binary)"):
         top = max(v for k, v in rates.items() if k.startswith(transport))
         print(
