@@ -20,25 +20,11 @@ from PIL import Image
 
 from vtp_localstack.stack import LocalStack
 
-from ..export.conftest import wait_export
 from .conftest import unique
 from .test_deployments import _events
 
 pytestmark = pytest.mark.integration
 REQUESTS, CANARY = 200, 20
-
-
-@pytest.fixture(scope="module")
-def second_export(stack: LocalStack, admin_token: str, trained_job: dict[str, Any]) -> dict[str, Any]:
-    """Another ONNX export of the same checkpoint (as the switching tests make it: content addressed, so shared)."""
-    headers = {"Authorization": f"Bearer {admin_token}"}
-    body = {"job_id": trained_job["id"], "format": "onnx", "options": {"simplify": False}}
-    with httpx.Client(base_url=stack.cfg.gateway_url, headers=headers, timeout=30) as api:
-        response = api.post("/api/v1/exports", json=body)
-        assert response.status_code in (200, 202), response.text
-        export = wait_export(api, response.json()["id"])
-    assert export["status"] == "succeeded", export["error"]
-    return export
 
 
 @pytest.fixture(scope="module")

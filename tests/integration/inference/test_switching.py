@@ -6,30 +6,16 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from vtp_localstack.stack import LocalStack
 
-from ..export.conftest import wait_export, wait_for
+from ..export.conftest import wait_for
 from .conftest import unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def second_export(stack: LocalStack, admin_token: str, trained_job: dict[str, Any]) -> dict[str, Any]:
-    """Another ONNX export of the same checkpoint (unsimplified graph: other content, same predictions)."""
-    headers = {"Authorization": f"Bearer {admin_token}"}
-    body = {"job_id": trained_job["id"], "format": "onnx", "options": {"simplify": False}}
-    with httpx.Client(base_url=stack.cfg.gateway_url, headers=headers, timeout=30) as api:
-        response = api.post("/api/v1/exports", json=body)
-        assert response.status_code in (200, 202), response.text
-        export = wait_export(api, response.json()["id"])
-    assert export["status"] == "succeeded", export["error"]
-    return export
 
 
 class Load:
