@@ -26,6 +26,7 @@ from vtp_runtime.messaging.dead_letter import DeadLetters
 from vtp_runtime.messaging.testing import FakeConsumer, run_until, until
 from vtp_runtime.metrics import Metrics
 from vtp_runtime.supervision import Background, Backoff, Supervisor
+from vtp_runtime.tracing import current_trace_id
 
 OWNER = "exporter-test"
 
@@ -100,7 +101,15 @@ class FakeSender:
 class WaitingAttempt(ExportAttempt):
     """The real attempt object with its work replaced by waiting until it is handed back or lost."""
 
+    traces: list[str | None] = []  # the trace id each one ran in, as it ended
+
     async def run(self) -> None:
+        try:
+            await self._wait()
+        finally:
+            WaitingAttempt.traces.append(current_trace_id())
+
+    async def _wait(self) -> None:
         while not self.lost:  # noqa: ASYNC110  # hand-back only sets a field
             await asyncio.sleep(0.005)
 
@@ -272,3 +281,12 @@ async def test_failing_commits_mark_the_loop_failing_in_health_until_one_succeed
     await run_until(lambda stop: sup.run(Background(TASK_NAME, worker.take_exports), stop), watch)
     assert sup.states[TASK_NAME].restarts == 0 and consumer.committed == [1]  # handled, never a crash
     assert reasons[0].startswith("export commands: ") and "CommitFailedError" in reasons[0]
+
+
+async def test_an_export_runs_in_the_trace_of_its_command() -> None:
+    db = FakeDb()
+    cmd = queued(db)
+    consumer = FakeConsumer(EXPORT_REQUESTED.topic, [Record(cmd, 0)])
+    WaitingAttempt.traces.clear()
+    await run_until(exporter(db, consumer, FakeSender()).take_exports, lambda: bool(consumer.committed))
+    assert WaitingAttempt.traces == [cmd.headers["traceparent"].split("-")[1]]

@@ -340,3 +340,16 @@ def test_finished_attempts_are_forgotten_after_the_memory_and_beyond_the_limit()
     assert memory.outcome(("job-1", 1)) == "failed" and len(memory) == 2
     now[0] = 1070.0
     assert len(memory) == 0 and memory.outcome(("job-1", 1)) is None
+
+
+async def test_an_attempts_events_run_in_the_trace_of_its_command_to_the_end() -> None:
+    publisher = FlakyPublisher()
+    cmd = command()
+    jobs = FakeConsumer(JOB_REQUESTED.topic, [Record(cmd, 0)])
+    run, _ = runner(publisher, jobs)
+    await run_until(run.take_jobs, lambda: bool(jobs.committed))  # then shutdown hands it back
+    assert statuses(publisher) == ["started", "requeued"]
+    trace_id = cmd.headers["traceparent"].split("-")[1]
+    parents = [e.headers["traceparent"] for e in publisher.published]
+    assert {p.split("-")[1] for p in parents} == {trace_id}  # `requeued` too, sent at shutdown
+    assert cmd.headers["traceparent"] not in parents  # each a span of its own in that trace

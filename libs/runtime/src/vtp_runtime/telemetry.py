@@ -18,7 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 
 from vtp_runtime.tracing import TraceContext, child
 
@@ -55,11 +55,17 @@ def disable() -> None:
     _enabled, _provider = False, None
 
 
+def _span_context(of: TraceContext) -> SpanContext:
+    return SpanContext(int(of.trace_id, 16), int(of.span_id, 16), True, TraceFlags(int(of.flags, 16)))
+
+
 def _remote(parent: TraceContext) -> Context:
-    span = NonRecordingSpan(
-        SpanContext(int(parent.trace_id, 16), int(parent.span_id, 16), True, TraceFlags(int(parent.flags, 16)))
-    )
-    return trace.set_span_in_context(span)
+    return trace.set_span_in_context(NonRecordingSpan(_span_context(parent)))
+
+
+def _context_of(span: Span, tracestate: str | None) -> TraceContext:
+    c = span.get_span_context()
+    return TraceContext(f"{c.trace_id:032x}", f"{c.span_id:016x}", f"{int(c.trace_flags):02x}", tracestate)
 
 
 @contextmanager
@@ -70,9 +76,19 @@ def server_span(name: str, parent: TraceContext | None) -> Iterator[TraceContext
         return
     remote = _remote(parent) if parent is not None else None
     with _tracer.start_as_current_span(name, context=remote, kind=SpanKind.SERVER) as span:
-        c = span.get_span_context()
-        state = parent.tracestate if parent is not None else None
-        yield TraceContext(f"{c.trace_id:032x}", f"{c.span_id:016x}", f"{int(c.trace_flags):02x}", state)
+        yield _context_of(span, parent.tracestate if parent is not None else None)
+
+
+@contextmanager
+def linked_span(name: str, parent: TraceContext, links: Sequence[TraceContext] = ()) -> Iterator[TraceContext]:
+    """A span of work done for several requests at once (a micro-batch): a child of `parent` (one of
+    them) with a span link to each of the others; when not exporting, just a fresh span of `parent`'s trace."""
+    if not _enabled:
+        yield parent.child()
+        return
+    linked = [Link(_span_context(other)) for other in links]
+    with _tracer.start_as_current_span(name, context=_remote(parent), links=linked) as span:
+        yield _context_of(span, parent.tracestate)
 
 
 def stages(started_ns: int, seconds: Sequence[tuple[str, float]]) -> None:

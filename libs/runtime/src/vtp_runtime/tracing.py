@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -62,6 +64,18 @@ def new_trace() -> TraceContext:
 def child(parent: TraceContext | None) -> TraceContext:
     """A new span: of the parent's trace, or of a new trace."""
     return parent.child() if parent is not None else new_trace()
+
+
+@contextmanager
+def adopted(context: TraceContext | None) -> Iterator[TraceContext | None]:
+    """`context` is the current trace inside the block (None: no trace), the previous one after.
+
+    Tasks started inside keep it (they copy the context): work that outlives the block stays in it."""
+    token = CURRENT.set(context)
+    try:
+        yield context
+    finally:
+        CURRENT.reset(token)
 
 
 def current_trace_id() -> str | None:

@@ -10,6 +10,11 @@ False means the record must come again: the partition is rewound to it (it and t
 batch are read again) after a pause. What "started" means, and so when a command is committed,
 is the worker's; a worker that dies before that leaves the command to the group.
 
+`take` runs in the trace of its command (the record's ``traceparent``, as a subscriber's handler
+does, :mod:`vtp_runtime.messaging.consumer`), so the work it starts (a task copies the context)
+runs there for its whole life: its log lines and the events it stages, those its child process
+reports included, carry that trace. A command without a valid ``traceparent`` starts none.
+
 Failures never end the loop quietly: a fetch that fails is reported to the supervisor and retried
 after a pause; a commit that fails is kept and retried on every pass until it succeeds or the
 partition moves to another member (which reads on from the last commit). The loop runs as a
@@ -29,7 +34,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from vtp_runtime.messaging.consuming import sleep_unless_stopped, start_retrying
+from vtp_runtime.messaging.tracing import record_trace
 from vtp_runtime.supervision import report_failure, report_ok
+from vtp_runtime.tracing import adopted
 
 _log = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord[Any, Any]
@@ -123,13 +130,17 @@ class SlotConsumer:
         took_all = True
         for partition, records in batches.items():
             for record in records:
-                if not await self._take(record):
+                if not await self._take_in_its_trace(record):
                     consumer.seek(partition, record.offset)  # this one and the rest come again
                     took_all = False
                     break
                 self.uncommitted[partition] = record.offset + 1
                 await self._commit(consumer)
         return took_all
+
+    async def _take_in_its_trace(self, record: Record) -> bool:
+        with adopted(record_trace(record.headers)):  # the tasks `take` starts keep it
+            return await self._take(record)
 
     async def _commit(self, consumer: Any) -> None:
         """Commit taken commands; a failure is kept and retried on the next pass, never fatal."""

@@ -4,10 +4,20 @@ stages carry a child span of it (the same contextvar an HTTP request sets, :mod:
 
 from __future__ import annotations
 
-from vtp_runtime.tracing import CURRENT, TraceContext, new_trace
+from collections.abc import Sequence
+
+from vtp_runtime.tracing import CURRENT, HEADER, STATE_HEADER, TraceContext, new_trace
 from vtp_runtime.tracing import parse as parse_traceparent
 
-__all__ = ["TraceContext", "current_trace", "new_trace", "outgoing_trace", "parse_traceparent", "set_current_trace"]
+__all__ = [
+    "TraceContext",
+    "current_trace",
+    "new_trace",
+    "outgoing_trace",
+    "parse_traceparent",
+    "record_trace",
+    "set_current_trace",
+]
 
 
 def current_trace() -> TraceContext | None:
@@ -22,3 +32,9 @@ def outgoing_trace() -> TraceContext:
     """The trace context to stamp on an event produced now."""
     parent = CURRENT.get()
     return parent.child() if parent else new_trace()
+
+
+def record_trace(headers: Sequence[tuple[str, bytes | None]] | None) -> TraceContext | None:
+    """The trace a Kafka record's ``traceparent`` (and ``tracestate``) headers carry; None without a valid one."""
+    found = {name: value.decode(errors="replace") for name, value in headers or () if value is not None}
+    return parse_traceparent(found.get(HEADER), found.get(STATE_HEADER))
