@@ -1,4 +1,4 @@
-"""The batches table (migration 0004_batches)."""
+"""The batches table (migrations 0004_batches, 0005_batch_trace)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -31,6 +31,8 @@ batches = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("traceparent", sa.String(55), nullable=True),  # the submitting request's span; None: older rows
+    sa.Column("tracestate", sa.Text, nullable=True),
     sa.Index("ix_batches_project", "project_id", "deployment_id", "created_at"),
     sa.Index("ix_batches_status_lease", "status", "lease_until"),
 )

@@ -56,6 +56,9 @@ class Batch:
     error_message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # W3C trace context of the submitting request: every attempt's command continues its trace.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @property
     def total_chunks(self) -> int:

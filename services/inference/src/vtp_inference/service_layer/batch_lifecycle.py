@@ -1,4 +1,5 @@
-"""Batch state changes, each one transaction with the event it announces (transactional outbox)."""
+"""Batch state changes, each one transaction with the event it announces (transactional outbox).
+Every attempt's command is staged in the trace the batch was submitted in, the watchdog's too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vtp_contracts.events.batches import BatchCompleted, BatchProgress, BatchReq
 from vtp_inference.adapters.batch_repository import BatchRepository, lease_end
 from vtp_inference.domain.batches import FINISHED, Batch, BatchFinished, BatchNotFound, BatchStatus
 from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork, NewUow
+from vtp_runtime.tracing import CURRENT, adopted, new_trace, parse
 
 _log = logging.getLogger(__name__)
 
@@ -31,9 +33,12 @@ def requested(batch: Batch, now: datetime) -> BatchRequested:
 
 
 async def submit(new_uow: NewUow, batch: Batch) -> Batch:
+    trace = CURRENT.get() or new_trace()  # the submitting request's span (a batch outside one: a new trace)
+    batch.traceparent, batch.tracestate = trace.traceparent, trace.tracestate
     async with new_uow() as uow:
         await BatchRepository(uow.session).add(batch)
-        await uow.publish(BATCH_REQUESTED, requested(batch, batch.created_at))
+        with adopted(trace):
+            await uow.publish(BATCH_REQUESTED, requested(batch, batch.created_at))
         await uow.commit()
     return batch
 
@@ -141,14 +146,15 @@ async def requeue_expired(new_uow: NewUow, max_attempts: int) -> int:
         now = _now()
         stale = await repo.expired(now)
         for batch in stale:
-            _log.warning("batch %s attempt %d: lease of %s expired", batch.id, batch.attempt, batch.owner)
-            if batch.attempt >= max_attempts:
-                batch.error_code, batch.error_message = "BATCH_WORKER_LOST", f"{batch.attempt} workers lost it"
-                await _end(uow, batch, BatchStatus.FAILED)
-            else:
-                batch.attempt += 1
-                batch.status, batch.owner, batch.lease_until = BatchStatus.QUEUED, None, None
-                await uow.publish(BATCH_REQUESTED, requested(batch, now))
+            with adopted(parse(batch.traceparent, batch.tracestate)):  # its log line and event: its trace
+                _log.warning("batch %s attempt %d: lease of %s expired", batch.id, batch.attempt, batch.owner)
+                if batch.attempt >= max_attempts:
+                    batch.error_code, batch.error_message = "BATCH_WORKER_LOST", f"{batch.attempt} workers lost it"
+                    await _end(uow, batch, BatchStatus.FAILED)
+                else:
+                    batch.attempt += 1
+                    batch.status, batch.owner, batch.lease_until = BatchStatus.QUEUED, None, None
+                    await uow.publish(BATCH_REQUESTED, requested(batch, now))
             await repo.save(batch)
         await uow.commit()
     return len(stale)
