@@ -1,4 +1,5 @@
-"""Batches and access without the stack: which routes take keys, what a key sees, quota refunds."""
+"""Batches and access without the stack: which routes take keys, who reads which batches, quota refunds
+and the windows a batch records."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from vtp_inference.domain.batches import Batch, BatchStatus, key_may_see
-from vtp_inference.domain.keys import Limits
+from vtp_inference.domain.batches import Reader
+from vtp_inference.domain.keys import ApiKey, KeyPrincipal, Limits
 from vtp_inference.domain.limits import Policy, PolicyState, Verdict
 from vtp_inference.entrypoints.access_http import serving_path
+from vtp_inference.entrypoints.batches_http import reader_of
 from vtp_inference.service_layer.access import Access, AccessSettings
 from vtp_runtime.auth import Principal
 
@@ -25,17 +27,19 @@ def test_keys_are_taken_on_a_deployments_batch_routes_and_no_other_management_ro
     assert not serving_path("/api/v1/batches")
 
 
-def _batch(kind: str) -> Batch:
-    source = {"kind": kind, "files": ["a.jpg"]}
-    return Batch(
-        id=uuid.uuid4(), project_id=uuid.uuid4(), deployment_id=DEPLOYMENT, key_id=None, status=BatchStatus.QUEUED,
-        task_type="detect", source=source, params={}, total_images=1, chunk_size=4, created_at=datetime.now(UTC),
+def _key(project_id: uuid.UUID, limits: Limits | None = None) -> KeyPrincipal:
+    key = ApiKey(
+        id=uuid.uuid4(), project_id=project_id, name="k", prefix="vtpk_x", key_hash="h", scopes=frozenset({"predict"}),
+        deployments=None, limits=limits or Limits(), created_at=datetime.now(UTC),
     )  # fmt: skip
+    return KeyPrincipal(project_id=project_id, token_id=key.id, key=key)
 
 
-def test_a_key_sees_zip_batches_not_snapshot_batches() -> None:
-    assert key_may_see(_batch("zip"))
-    assert not key_may_see(_batch("snapshot"))
+def test_a_project_token_reads_its_projects_batches_and_a_key_its_own() -> None:
+    project = uuid.uuid4()
+    assert reader_of(Principal(project, uuid.uuid4())) == Reader(project, None)
+    key = _key(project)
+    assert reader_of(key) == Reader(project, key.key_id)
 
 
 class Store:
@@ -92,5 +96,23 @@ def test_an_admitted_request_gives_its_images_back_to_the_quotas_only_and_once()
         buckets_only = Access(Store(Limits(per_second=5)), limiter, Tokens(), AccessSettings())
         await (await buckets_only.admit(caller, DEPLOYMENT, 7)).refund()  # no quota: nothing to give back
         assert len(limiter.refunds) == 1
+
+    asyncio.run(run())
+
+
+def test_an_admission_names_the_quota_windows_its_images_were_taken_from() -> None:
+    project = uuid.uuid4()
+    key = _key(project, Limits(images_per_month=100))
+
+    async def run() -> None:
+        access = Access(Store(Limits(per_second=5, images_per_day=50)), Limiter(), Tokens(), AccessSettings())
+        windows = (await access.admit(key, DEPLOYMENT, 3)).windows
+        day, month = datetime.now(UTC).strftime("%Y-%m-%d"), datetime.now(UTC).strftime("%Y-%m")
+        assert windows == (
+            f"vtp:inference:rl:deployment:{DEPLOYMENT}:d:{day}",
+            f"vtp:inference:rl:key:{key.key_id}:mo:{month}",
+        )
+        buckets_only = Access(Store(Limits(per_second=5)), Limiter(), Tokens(), AccessSettings())
+        assert (await buckets_only.admit(Principal(project, uuid.uuid4()), DEPLOYMENT, 3)).windows == ()
 
     asyncio.run(run())

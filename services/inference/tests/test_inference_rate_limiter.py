@@ -1,5 +1,5 @@
 """The rate limit script on a real Redis (a private redis-server on a free port): buckets, concurrent
-slots, image quotas, all-or-nothing, and a key's end."""
+slots, image quotas, all-or-nothing, a key's end, and a batch's images given back once."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
+from vtp_inference.adapters.quota_returns import RedisQuotaReturns
 from vtp_inference.adapters.rate_limiter import RedisRateLimiter
 from vtp_inference.domain.keys import Limits
 from vtp_inference.domain.limits import policies
@@ -133,5 +134,28 @@ def test_a_refund_gives_images_back_to_the_quotas_never_below_zero(redis_url: st
         untouched = policies("deployment", uuid.uuid4(), Limits(images_per_day=10), now, 300)
         await limiter.refund(untouched, 3)  # nothing taken in this period: nothing to give back
         assert (await limiter.acquire(untouched, None, 10, "")).allowed
+
+    _run(redis_url, test)
+
+
+def test_a_batch_gives_its_images_back_once_and_only_to_windows_that_still_hold_them(redis_url: str):
+    async def test(limiter: RedisRateLimiter) -> None:
+        client = aioredis.from_url(redis_url)
+        returns = RedisQuotaReturns(client)
+        now = datetime.now(UTC)
+        found = policies("deployment", uuid.uuid4(), Limits(images_per_day=10, images_per_month=100), now, 300)
+        assert (await limiter.acquire(found, None, 8, "")).allowed
+        batch = uuid.uuid4()
+        windows = [p.store_key for p in found]
+        assert await returns.give_back(batch, windows, 6)
+        assert not await returns.give_back(batch, windows, 6)  # the same batch again: nothing more
+        state = await limiter.acquire(found, None, 1, "")
+        assert [s.remaining for s in state.states] == [7, 97]  # 8 taken, 6 back, 1 now
+        assert await returns.give_back(uuid.uuid4(), windows, 50)  # another batch: never below zero
+        assert [s.remaining for s in (await limiter.acquire(found, None, 1, "")).states] == [9, 99]
+        ended = f"{windows[0]}-ended"  # a window whose state expired: nothing is created there
+        assert await returns.give_back(uuid.uuid4(), [ended], 3)
+        assert await client.exists(ended) == 0
+        await client.aclose()
 
     _run(redis_url, test)

@@ -33,6 +33,9 @@ class Batch(Resource):
     results: dict[str, Any] = {}
     """Per format (`jsonl`, and `coco` for detect): size, sha256 and the download path."""
     error: dict[str, Any] | None = None
+    quota: dict[str, int] = {}
+    """images_taken from the image quotas at submission; images_returned once a failed or cancelled
+    batch gave its unprocessed images back"""
 
     @property
     def finished(self) -> bool:
@@ -80,7 +83,7 @@ class Batches(Group):
         return Batch.model_validate(answer)
 
     def list(self, deployment_id: UUID | str, *, status: str | None = None, limit: int = 100) -> builtins.list[Batch]:
-        """The deployment's batches, newest first."""
+        """The deployment's batches, newest first (with an API key: the ones it submitted)."""
         params = {"status": status, "limit": limit}
         answer = self._t.json("GET", f"/api/v1/deployments/{deployment_id}/batches", params=params)
         return [Batch.model_validate(b) for b in answer["items"]]

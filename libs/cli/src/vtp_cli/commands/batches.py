@@ -58,7 +58,7 @@ def ls(
     limit: LimitOpt = 50,
     json_out: JsonOpt = False,
 ) -> None:
-    """The deployment's batches, newest first."""
+    """The deployment's batches, newest first (with an API key: the ones it submitted)."""
     with session.connect() as client:
         deployment_id = resolve(client, deployment)
         found = as_data(client.batches.list(deployment_id, status=status, limit=limit))

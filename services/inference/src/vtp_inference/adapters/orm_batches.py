@@ -1,4 +1,4 @@
-"""The batches table (migrations 0004_batches, 0005_batch_trace)."""
+"""The batches table (migrations 0004_batches, 0005_batch_trace, 0005_batch_quota)."""
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -33,6 +33,11 @@ batches = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("traceparent", sa.String(55), nullable=True),  # the submitting request's span; None: older rows
     sa.Column("tracestate", sa.Text, nullable=True),
+    sa.Column("quota_windows", JSONB, nullable=False),  # the quota states (Redis keys) its images were taken from
+    sa.Column("quota_owed", sa.Integer, nullable=False),  # images to give back, set when it ends unfinished
+    sa.Column("quota_returned", sa.Integer, nullable=False),
     sa.Index("ix_batches_project", "project_id", "deployment_id", "created_at"),
     sa.Index("ix_batches_status_lease", "status", "lease_until"),
+    sa.Index("ix_batches_key", "key_id", "deployment_id", "created_at"),
+    sa.Index("ix_batches_quota_owed", "quota_owed"),
 )

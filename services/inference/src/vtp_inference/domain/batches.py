@@ -18,13 +18,23 @@ class BatchStatus(StrEnum):
 
 
 FINISHED = frozenset({BatchStatus.SUCCEEDED, BatchStatus.FAILED, BatchStatus.CANCELLED})
+UNFINISHED_WORK = frozenset({BatchStatus.FAILED, BatchStatus.CANCELLED})  # images left unprocessed
 # An API key works with uploaded zips only: a snapshot batch is the project's dataset data (its
 # source names the dataset, its rows the snapshot's files), read with a project token only.
 KEY_SOURCE = "zip"
 
 
 class BatchNotFound(Exception):
-    """No such batch in the caller's project (another project's batch is not found either)."""
+    """No such batch for the caller (another project's, or another key's, is not found either)."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who reads or cancels batches: a project token sees every batch of its project; an API key
+    (`key_id`) only the zip batches it submitted itself (or a key it was rotated from did)."""
+
+    project_id: uuid.UUID
+    key_id: uuid.UUID | None = None
 
 
 class BatchFinished(Exception):
@@ -59,6 +69,9 @@ class Batch:
     # W3C trace context of the submitting request: every attempt's command continues its trace.
     traceparent: str | None = None
     tracestate: str | None = None
+    quota_windows: list[str] = field(default_factory=list)  # the quota windows its images were taken from
+    quota_owed: int = 0  # images to give back to them, set once when the batch ends unfinished
+    quota_returned: int = 0  # images given back
 
     @property
     def total_chunks(self) -> int:
@@ -70,9 +83,11 @@ class Batch:
         return files[index * self.chunk_size : (index + 1) * self.chunk_size]
 
 
-def key_may_see(batch: Batch) -> bool:
-    """Whether an API key that reaches the batch's deployment may see it (its zip batches, not snapshots)."""
-    return batch.source.get("kind") == KEY_SOURCE
+def unprocessed(batch: Batch) -> int:
+    """Images a batch that ended failed or cancelled never processed: what its quotas get back."""
+    if batch.status not in UNFINISHED_WORK or not batch.quota_windows:
+        return 0
+    return max(0, batch.total_images - batch.processed_images)
 
 
 def chunk_count(total: int, size: int) -> int:

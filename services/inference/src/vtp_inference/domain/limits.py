@@ -75,6 +75,13 @@ def policies(scope: str, subject: uuid.UUID, limits: Limits, now: datetime, leas
     ]
 
 
+def still_current(store_key: str, now: datetime) -> bool:
+    """Whether a quota's state (`Policy.store_key`) is of the current UTC day or month: a window that
+    ended gets nothing back (its images count in a period that is over)."""
+    day, _, month, _ = _period_ends(now)
+    return store_key.endswith((f":d:{day}", f":mo:{month}"))
+
+
 def headers(verdict: Verdict) -> dict[str, str]:
     """`RateLimit-Policy` (quota `q`, window `w`, unit `qu`) and `RateLimit` (remaining `r`, reset `t`)."""
     if not verdict.states:

@@ -1,4 +1,5 @@
-"""What the batch routes need: the unit of work, storage, the datasets client, the predictor, limits, access."""
+"""What the batch routes need: the unit of work, storage, the datasets client, the predictor, limits, access,
+and where a cancelled batch's images go back."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from vtp_dice.archive import ArchiveLimits
 from vtp_inference.adapters.datasets_client import DatasetsClient
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer.access import Access
+from vtp_inference.service_layer.batch_quota import QuotaReturns
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import NewUow
@@ -27,3 +29,4 @@ class BatchApiDeps:
     chunk_size: int
     access: Access
     meter: Meter
+    quota: QuotaReturns | None = None  # gives a cancelled batch's images back to its quotas

@@ -1,7 +1,9 @@
 """The batch submission route: checks a zip or a snapshot and the predict parameters, admits, stores, queues.
 
 A submission is admitted as one request of all its images (the limiter's buckets, concurrency and
-image quotas, all or nothing) once its images are checked and before anything is stored.
+image quotas, all or nothing) once its images are checked and before anything is stored. The quota
+windows it took them from are recorded on the batch: one that ends failed or cancelled gives its
+unprocessed images back to those still current (service_layer.batch_quota).
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ SUBMIT_BODY["requestBody"]["content"]["application/json"] = {"schema": NEW_BATCH
 
 
 def _new_batch(
-    batch_id: uuid.UUID, caller: Principal, entry: Loaded, source: dict[str, Any], params: dict[str, Any], chunk: int
-) -> Batch:
+    batch_id: uuid.UUID, caller: Principal, entry: Loaded, source: dict[str, Any], params: dict[str, Any], chunk: int,
+    windows: tuple[str, ...],
+) -> Batch:  # fmt: skip
     d = entry.deployment
     return Batch(
         id=batch_id,
@@ -64,6 +67,7 @@ def _new_batch(
         total_images=len(source["files"]),
         chunk_size=chunk,
         created_at=datetime.now(UTC),
+        quota_windows=list(windows),  # what a failed or cancelled batch gives its unprocessed images back to
     )
 
 
@@ -139,7 +143,9 @@ def add_submit_route(router: APIRouter, deps: BatchApiDeps) -> None:
                 if checked is not None:
                     key = f"batches/{caller.project_id}/{batch_id}/input.zip"
                     source = await store_zip(deps, work / "input.zip", key, checked.files)
-                batch = _new_batch(batch_id, caller, entry, source or {}, vars(params), deps.chunk_size)
+                batch = _new_batch(
+                    batch_id, caller, entry, source or {}, vars(params), deps.chunk_size, admission.windows
+                )
                 await lifecycle.submit(deps.new_uow, batch)
             except Exception:
                 await admission.refund()  # not stored: its images go back to the quotas

@@ -62,6 +62,7 @@ def batch_view(b: Batch) -> dict[str, Any]:
             "chunks_done": b.chunks_done,
             "total_chunks": b.total_chunks,
         },
+        "quota": {"images_taken": b.total_images if b.quota_windows else 0, "images_returned": b.quota_returned},
         "attempt": b.attempt,
         "cancel_requested": b.cancel_requested,
         "timings": {

@@ -1,7 +1,8 @@
 """Batch inference routes: submit over an uploaded zip or a dataset snapshot, list, read, cancel, download.
 
 A project token may do all of it in its project. An API key with `predict` may do it on the
-deployments it reaches, with zips only (a snapshot is the project's dataset data). The submission
+deployments it reaches, with zips only (a snapshot is the project's dataset data), and sees the
+batches it submitted itself only (the repository scopes every read to its `Reader`). The submission
 route and what it reads live in batch_submit_http and batch_sources; this module routes the rest.
 """
 
@@ -13,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from vtp_inference.domain.batches import KEY_SOURCE, Batch, BatchFinished, BatchNotFound, BatchStatus, key_may_see
+from vtp_inference.domain.batches import Batch, BatchFinished, BatchNotFound, BatchStatus, Reader
 from vtp_inference.domain.keys import KeyPrincipal
 from vtp_inference.domain.model import DeploymentNotFound
 from vtp_inference.entrypoints.access_http import check_scope
@@ -22,6 +23,7 @@ from vtp_inference.entrypoints.batch_submit_http import add_submit_route
 from vtp_inference.entrypoints.batch_views import RESULTS, batch_view
 from vtp_inference.entrypoints.http import not_found
 from vtp_inference.service_layer import batch_lifecycle as lifecycle
+from vtp_inference.service_layer import batch_quota
 from vtp_runtime.auth import Principal, current_principal
 from vtp_runtime.http.openapi import problems
 from vtp_runtime.http.problems import ProblemError
@@ -30,7 +32,12 @@ Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def _batch_not_found(batch_id: uuid.UUID) -> ProblemError:
-    return ProblemError(404, "batch_not_found", "Batch not found", f"no batch {batch_id} in this project")
+    return ProblemError(404, "batch_not_found", "Batch not found", f"no batch {batch_id} here")
+
+
+def reader_of(caller: Principal) -> Reader:
+    """A project token reads its project's batches; an API key those it submitted."""
+    return Reader(caller.project_id, caller.key_id if isinstance(caller, KeyPrincipal) else None)
 
 
 def build_batches_router(deps: BatchApiDeps) -> APIRouter:
@@ -38,7 +45,9 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
     add_submit_route(router, deps)
 
     @router.get(
-        "/{deployment_id}/batches", summary="The deployment's batches, newest first", responses=problems(403, 404)
+        "/{deployment_id}/batches",
+        summary="The deployment's batches, newest first (an API key's: those it submitted)",
+        responses=problems(403, 404),
     )
     async def search(
         deployment_id: uuid.UUID,
@@ -48,8 +57,7 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
     ) -> dict[str, Any]:
         check_scope(deps.access, caller, deployment_id)
         await _owned_deployment(caller, deployment_id)
-        kind = KEY_SOURCE if isinstance(caller, KeyPrincipal) else None  # a key lists zip batches only
-        found = await lifecycle.of_deployment(deps.new_uow, caller.project_id, deployment_id, limit, status, kind)
+        found = await lifecycle.of_deployment(deps.new_uow, reader_of(caller), deployment_id, limit, status)
         return {"items": [batch_view(b) for b in found]}
 
     async def _owned_deployment(caller: Principal, deployment_id: uuid.UUID) -> None:
@@ -58,15 +66,12 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
                 raise not_found(DeploymentNotFound(str(deployment_id)))
 
     async def _batch(caller: Principal, deployment_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
-        """The caller's batch of this deployment; a key's: of a deployment it reaches, not a snapshot's."""
+        """The caller's batch of this deployment; a key's: of a deployment it reaches, submitted by it."""
         check_scope(deps.access, caller, deployment_id)
         try:
-            batch = await lifecycle.get(deps.new_uow, caller.project_id, batch_id)
+            return await lifecycle.get(deps.new_uow, reader_of(caller), deployment_id, batch_id)
         except BatchNotFound as exc:
             raise _batch_not_found(batch_id) from exc
-        if batch.deployment_id != deployment_id or (isinstance(caller, KeyPrincipal) and not key_may_see(batch)):
-            raise _batch_not_found(batch_id)
-        return batch
 
     @router.get(
         "/{deployment_id}/batches/{batch_id}",
@@ -82,11 +87,17 @@ def build_batches_router(deps: BatchApiDeps) -> APIRouter:
         responses=problems(403, 404, 409),
     )
     async def cancel(deployment_id: uuid.UUID, batch_id: uuid.UUID, caller: Caller) -> dict[str, Any]:
-        await _batch(caller, deployment_id, batch_id)
+        check_scope(deps.access, caller, deployment_id)
         try:
-            batch = await lifecycle.cancel(deps.new_uow, caller.project_id, batch_id)
+            batch = await lifecycle.cancel(deps.new_uow, reader_of(caller), deployment_id, batch_id)
+        except BatchNotFound as exc:
+            raise _batch_not_found(batch_id) from exc
         except BatchFinished as exc:
             raise ProblemError(409, "batch_finished", "The batch already ended", str(exc)) from exc
+        if batch.quota_owed:  # a queued batch ended here: its images go back now
+            returned = await batch_quota.settle(deps.new_uow, deps.quota, batch.id)
+            if returned is not None:
+                batch.quota_owed, batch.quota_returned = 0, returned
         return batch_view(batch)
 
     @router.get(

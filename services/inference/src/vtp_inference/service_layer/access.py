@@ -75,6 +75,7 @@ class Admission:
     headers: dict[str, str] = field(default_factory=dict)
     _release: Callable[[], Awaitable[None]] | None = None
     _refund: Callable[[], Awaitable[None]] | None = None
+    windows: tuple[str, ...] = ()  # the quota states its images were taken from (a batch records them)
 
     async def release(self) -> None:
         """Free the request's concurrent slots (if any); errors are logged, never raised."""
@@ -183,7 +184,8 @@ class Access:
         release = (lambda: self._limiter.release(found, member)) if member else None
         quotas = [p for p in found if p.kind == QUOTA]
         refund = (lambda: self._limiter.refund(quotas, images)) if quotas and images else None
-        return Admission(sent, release, refund)
+        windows = tuple(p.store_key for p in quotas) if refund else ()
+        return Admission(sent, release, refund, windows)
 
     def _unavailable(self, exc: BaseException) -> Admission:
         METRICS.inc("vtp_inference_rate_limit_unavailable_total", mode="open" if self._s.fail_open else "closed")

@@ -11,7 +11,15 @@ from typing import Any
 from vtp_contracts.catalog import BATCH_COMPLETED, BATCH_PROGRESS, BATCH_REQUESTED
 from vtp_contracts.events.batches import BatchCompleted, BatchProgress, BatchRequested
 from vtp_inference.adapters.batch_repository import BatchRepository, lease_end
-from vtp_inference.domain.batches import FINISHED, Batch, BatchFinished, BatchNotFound, BatchStatus
+from vtp_inference.domain.batches import (
+    FINISHED,
+    Batch,
+    BatchFinished,
+    BatchNotFound,
+    BatchStatus,
+    Reader,
+    unprocessed,
+)
 from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork, NewUow
 from vtp_runtime.tracing import CURRENT, adopted, new_trace, parse
 
@@ -43,31 +51,27 @@ async def submit(new_uow: NewUow, batch: Batch) -> Batch:
     return batch
 
 
-async def get(new_uow: NewUow, project_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
+async def get(new_uow: NewUow, reader: Reader, deployment_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
+    """The batch, if `reader` may see it: BatchNotFound for a missing one and another key's alike."""
     async with new_uow() as uow:
-        found = await BatchRepository(uow.session).get(project_id, batch_id)
+        found = await BatchRepository(uow.session).get(reader, deployment_id, batch_id)
     if found is None:
         raise BatchNotFound(str(batch_id))
     return found
 
 
 async def of_deployment(
-    new_uow: NewUow,
-    project_id: uuid.UUID,
-    deployment_id: uuid.UUID,
-    limit: int,
-    status: str | None,
-    kind: str | None = None,
+    new_uow: NewUow, reader: Reader, deployment_id: uuid.UUID, limit: int, status: str | None
 ) -> list[Batch]:
     async with new_uow() as uow:
-        return await BatchRepository(uow.session).of_deployment(project_id, deployment_id, limit, status, kind)
+        return await BatchRepository(uow.session).of_deployment(reader, deployment_id, limit, status)
 
 
-async def cancel(new_uow: NewUow, project_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
+async def cancel(new_uow: NewUow, reader: Reader, deployment_id: uuid.UUID, batch_id: uuid.UUID) -> Batch:
     """A queued batch ends now; a running one at its worker's next chunk boundary."""
     async with new_uow() as uow:
         repo = BatchRepository(uow.session)
-        batch = await repo.get(project_id, batch_id, lock=True)
+        batch = await repo.get(reader, deployment_id, batch_id, lock=True)
         if batch is None:
             raise BatchNotFound(str(batch_id))
         if batch.status in FINISHED:
@@ -161,8 +165,10 @@ async def requeue_expired(new_uow: NewUow, max_attempts: int) -> int:
 
 
 async def _end(uow: InferenceUnitOfWork, batch: Batch, status: BatchStatus) -> None:
+    """The terminal transition (taken once: fenced or under the row's lock), with what the quotas get back."""
     now = _now()
     batch.status, batch.finished_at, batch.owner, batch.lease_until = status, now, None, None
+    batch.quota_owed = unprocessed(batch)  # given back after the commit (batch_quota)
     jsonl, coco = batch.results.get("jsonl"), batch.results.get("coco")
     event = BatchCompleted(
         batch_id=batch.id,

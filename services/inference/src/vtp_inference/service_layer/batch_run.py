@@ -3,8 +3,10 @@
 Each chunk's rows are stored (object `chunks/NNNNNN.jsonl`) before the database moves the
 resume point past it, in the same transaction as the progress counts and their event: a worker
 that dies between the two leaves the chunk to be predicted and stored again under the same key,
-so the results hold each image exactly once. The worker renews its lease while it runs; a lease
-that cannot be renewed (another worker took the batch over) stops it without a word.
+so the results hold each image exactly once, and the chunk is metered only once it is recorded
+(usage counts what the batch processed, once). The worker renews its lease while it runs; a lease
+that cannot be renewed (another worker took the batch over) stops it without a word. A batch that
+ends failed or cancelled gives its unprocessed images back to its quotas (`batch_quota`).
 The attempt runs as a span of the trace of the request that created the batch (the command's
 `traceparent`, or a new trace): its log lines, progress events and Triton calls carry it.
 """
@@ -32,8 +34,10 @@ from vtp_inference.domain.batch_coco import coco_document
 from vtp_inference.domain.batches import Batch, BatchStatus
 from vtp_inference.domain.model import DeploymentNotFound, NotServing, RequestRefused
 from vtp_inference.service_layer import batch_lifecycle as lifecycle
-from vtp_inference.service_layer import batch_metrics
+from vtp_inference.service_layer import batch_metrics, batch_quota
 from vtp_inference.service_layer import batch_snapshot as snapshots
+from vtp_inference.service_layer.batch_metrics import Chunk
+from vtp_inference.service_layer.batch_quota import QuotaReturns
 from vtp_inference.service_layer.batch_sources import BatchInput, SnapshotSource, ZipSource
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Params, Predictor
@@ -58,6 +62,7 @@ class BatchDeps:
     owner: str
     lease_seconds: float
     heartbeat_seconds: float
+    quota: QuotaReturns | None = None
 
 
 class BatchFailure(Exception):
@@ -102,7 +107,8 @@ class BatchRun:
             beat.cancel()
             shutil.rmtree(work, ignore_errors=True)
         if status is not None and not self.lost:
-            await lifecycle.finish(self.deps.new_uow, self.batch, self.deps.owner, status, results, error)
+            if await lifecycle.finish(self.deps.new_uow, self.batch, self.deps.owner, status, results, error):
+                await batch_quota.settle(self.deps.new_uow, self.deps.quota, self.batch.id)
             batch_metrics.attempt_ended(self.batch.deployment_id, status, time.perf_counter() - started)
 
     async def _execute(self, work: Path) -> tuple[BatchStatus | None, dict[str, Any] | None, tuple[str, str] | None]:
@@ -114,7 +120,8 @@ class BatchRun:
         params = Params(**batch.params)
         try:
             for index in range(batch.chunks_done, batch.total_chunks):
-                rows = await self._predict_chunk(entry, inputs, index, params)
+                chunk = await self._predict_chunk(entry, inputs, index, params)
+                rows = chunk.rows
                 body = "".join(json.dumps(row, separators=(",", ":")) + "\n" for row in rows).encode()
                 await self._put(chunk_key(batch, index), body)
                 failed = sum("error" in row for row in rows)
@@ -125,6 +132,7 @@ class BatchRun:
                     self.lost = True
                     return None, None, None
                 self.batch = batch = updated
+                batch_metrics.meter_chunk(self.deps.meter, batch, chunk)  # recorded: metered once
                 failpoints.hit("batch.after_chunk")
                 if updated.cancel_requested:
                     return BatchStatus.CANCELLED, None, None
@@ -162,9 +170,7 @@ class BatchRun:
         except DatasetRejected as exc:
             raise BatchFailure("INPUT_CORRUPT", f"the stored upload cannot be read: {exc}") from exc
 
-    async def _predict_chunk(
-        self, entry: Loaded, inputs: BatchInput, index: int, params: Params
-    ) -> list[dict[str, Any]]:
+    async def _predict_chunk(self, entry: Loaded, inputs: BatchInput, index: int, params: Params) -> Chunk:
         files = self.batch.chunk_files(index)
         first, began = index * self.batch.chunk_size, time.perf_counter()
         blobs = await asyncio.to_thread(inputs.read, files, self.deps.limits.max_image_bytes)
@@ -184,26 +190,10 @@ class BatchRun:
             return {**head, **answer}
 
         rows = list(await asyncio.gather(*(one(i, n, d) for i, (n, d) in enumerate(zip(files, blobs, strict=True)))))
-        self._meter(rows, blobs, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
         predicted = sum("error" not in row for row in rows)
         batch_metrics.chunk_predicted(self.batch.deployment_id, predicted, time.perf_counter() - began)
-        return rows
-
-    def _meter(self, rows: list[dict[str, Any]], blobs: list[bytes | DatasetRejected], seconds: float) -> None:
-        """A chunk counts as one request of its predicted images, each refused image as an error."""
-        b, meter = self.batch, self.deps.meter
-        done = [r for r in rows if "error" not in r]
-        compute = sum(r["timings_ms"].get("inference", 0.0) for r in done) / 1000
-        size = sum(len(x) for x in blobs if isinstance(x, bytes))
-        meter.record(
-            b.project_id, b.deployment_id, b.key_id,
-            images=len(done), latency_ms=seconds * 1000, compute_seconds=compute, bytes_in=size,
-        )  # fmt: skip
-        for row in rows:
-            if "error" in row:
-                meter.record(
-                    b.project_id, b.deployment_id, b.key_id, images=0, latency_ms=0, error=row["error"]["code"]
-                )
+        return Chunk(rows, sum(len(x) for x in blobs if isinstance(x, bytes)), seconds)
 
     async def _results(self, entry: Loaded) -> dict[str, Any]:
         """results.jsonl: the chunks in order; coco.json for a detect batch."""
