@@ -65,6 +65,14 @@ def _same_detections(ours: dict[str, Any], theirs: dict[str, Any]) -> int:
     return compared
 
 
+def name_in_triton(stack: LocalStack, deployment: dict[str, Any]) -> str:
+    """The Triton model of the deployment's current model: named by the deployment, its preparation's own
+    random part and the model's sha256 (`vtp-<deployment>-<attempt>-<sha256[:12]>`), one folder."""
+    pattern = f"vtp-{deployment['id']}-*-{deployment['model']['sha256'][:12]}"
+    [folder] = triton.model_repository(stack.cfg).glob(pattern)
+    return folder.name
+
+
 def _store(stack: LocalStack) -> ObjectStore:
     cfg = stack.cfg
     settings = StorageSettings(
@@ -89,9 +97,9 @@ def test_triton_deployment_serves_like_onnxruntime_and_a_corrupt_model_fails_alo
 ):
     served = _create(admin, onnx_export, "triton")
     assert served["runtime"] == "triton"
-    name_in_triton = f"vtp-{served['id']}-{served['model']['sha256'][:12]}"
-    assert triton_server.is_model_ready(name_in_triton)  # loaded through Triton's repository API
-    repository = triton.model_repository(stack.cfg) / name_in_triton
+    served_name = name_in_triton(stack, served)
+    assert triton_server.is_model_ready(served_name)  # loaded through Triton's repository API
+    repository = triton.model_repository(stack.cfg) / served_name
     assert 'backend: "python"' in (repository / "config.pbtxt").read_text()
 
     # Predict: the same detections as the ONNX Runtime deployment of the same export.
@@ -115,12 +123,13 @@ def test_triton_deployment_serves_like_onnxruntime_and_a_corrupt_model_fails_alo
 
     # A corrupt model: another triton deployment whose stored model file is altered, then reloaded.
     broken = _create(admin, onnx_export, "triton")
+    broken_name = name_in_triton(stack, broken)
     store = _store(stack)
     keys = [k for k in asyncio.run(store.list_keys("deployments/")) if f"/{broken['id']}/" in k]
     model_key = next(k for k in keys if k.endswith("model.onnx"))
     asyncio.run(store.put_bytes(model_key, b"\x00" * 1024))
     assert admin.post(f"/api/v1/deployments/{broken['id']}/deactivate").status_code == 200
-    assert not triton_server.is_model_ready(f"vtp-{broken['id']}-{broken['model']['sha256'][:12]}")  # unloaded
+    assert not triton_server.is_model_ready(broken_name)  # unloaded
     assert admin.post(f"/api/v1/deployments/{broken['id']}/activate").status_code == 200
     refused = _predict(admin, broken, photos)
     assert refused.status_code == 503 and refused.json()["code"] == "model_unavailable", refused.text
@@ -131,7 +140,7 @@ def test_triton_deployment_serves_like_onnxruntime_and_a_corrupt_model_fails_alo
 
     # Deleting the deployment unloads its model from Triton and removes it from the repository.
     assert admin.delete(f"/api/v1/deployments/{served['id']}").status_code == 204
-    assert not triton_server.is_model_ready(name_in_triton) and not repository.exists()
+    assert not triton_server.is_model_ready(served_name) and not repository.exists()
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +193,7 @@ def test_a_refused_switch_leaves_no_extra_model_in_triton(
     clash = admin.patch(f"/api/v1/deployments/{served['id']}", json=body, timeout=120)  # loaded, then refused
     assert clash.status_code == 409 and clash.json()["code"] == "deployment_name_taken", clash.text
 
-    current = f"vtp-{served['id']}-{served['model']['sha256'][:12]}"
+    current = name_in_triton(stack, served)  # the one folder of the model it serves
     index = triton_server.get_model_repository_index()  # every model Triton knows, with its state
     mine = {m["name"]: m.get("state") for m in index if m["name"].startswith(f"vtp-{served['id']}-")}
     assert {name for name, state in mine.items() if state == "READY"} == {current}, mine

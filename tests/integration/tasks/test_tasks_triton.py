@@ -49,7 +49,11 @@ def test_each_task_is_loaded_into_triton_with_every_output(stack: LocalStack, tr
     outputs = {}
     for task in TASKS:
         deployment = triton_deployments[task]
-        name = f"vtp-{deployment['id']}-{deployment['model']['sha256'][:12]}"
+        # Named by the deployment, its preparation's own random part and the model's sha256.
+        [folder] = triton.model_repository(stack.cfg).glob(
+            f"vtp-{deployment['id']}-*-{deployment['model']['sha256'][:12]}"
+        )
+        name = folder.name
         assert server.is_model_ready(name), task  # loaded through Triton's repository API
         config = (triton.model_repository(stack.cfg) / name / "config.pbtxt").read_text()
         assert 'backend: "python"' in config, task

@@ -1,4 +1,5 @@
-"""Composition of the orphan sweep (service_layer/sweeping.py): at start-up, then periodically, on every replica."""
+"""Composition of the orphan sweep (service_layer/sweeping.py): at start-up, then periodically, on every replica;
+with Triton, over the whole shared repository (its models and the temporary folders crashes left)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ FIRST_AFTER = 30.0  # seconds after start-up: the replica is serving first
 
 
 def use_orphan_sweep(runtime: ServiceRuntime, deps: ReleaseDeps, settings: InferenceSettings) -> None:
-    held = None
+    held, leftovers = None, None
     if settings.triton_url and settings.triton_model_repository:
-        held = _triton_models(TritonRepository(Path(settings.triton_model_repository)))
+        repository = TritonRepository(Path(settings.triton_model_repository))
+        held, leftovers = _triton_models(repository), repository.remove_leftovers
 
     async def sweep() -> None:
-        await sweep_orphans(deps, settings.orphan_grace_seconds, held)
+        await sweep_orphans(deps, settings.orphan_grace_seconds, held, leftovers=leftovers)
 
     runtime.parts.background.append(
         periodic("orphan sweep", settings.orphan_sweep_seconds, sweep, first_after=FIRST_AFTER)

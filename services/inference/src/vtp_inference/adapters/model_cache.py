@@ -18,6 +18,7 @@ from typing import Any
 
 from vtp_inference.adapters.runtimes import ExternalRuntime, Model, ModelInvalid, load, probe
 from vtp_inference.domain.model import Deployment
+from vtp_inference.domain.model_refs import runtime_key
 from vtp_inference.domain.traffic import canary_view
 from vtp_runtime.metrics import METRICS
 from vtp_runtime.storage import ObjectStore
@@ -110,9 +111,8 @@ class ModelCache:
     async def _load(self, deployment: Deployment) -> Loaded:
         started = time.perf_counter()
         files = await read_verified(self._store, deployment)
-        model = await asyncio.to_thread(
-            load, deployment.runtime, files, self._threads, str(deployment.id), self._external
-        )
+        key = runtime_key(deployment.id, deployment.model or {})  # the name its preparation loaded it under
+        model = await asyncio.to_thread(load, deployment.runtime, files, self._threads, key, self._external)
         model = self._wrap(model)
         seconds = time.perf_counter() - started
         self.stats.loads += 1
@@ -146,6 +146,10 @@ class ModelCache:
     def available(self, runtime: str) -> bool:
         """Whether this replica can serve `runtime` (Triton only when a server is configured)."""
         return runtime in ("onnxruntime", "openvino") or runtime in self._external
+
+    def external(self, runtime: str) -> bool:
+        """Whether `runtime` holds its models in another process (Triton), where they must be released."""
+        return runtime in self._external
 
     def release(self, runtime: str, key: str, model_sha256: str) -> None:
         """Drop a model an external runtime holds for `key` (stopped, deleted, switched away from)."""

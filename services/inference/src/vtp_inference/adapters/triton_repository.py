@@ -22,6 +22,7 @@ from pathlib import Path
 
 BACKENDS = ("python", "onnxruntime")
 _HEADER = re.compile(r"^\s*(name|platform|backend)\s*:")
+TMP = ".tmp-"  # a model being written (`write`); hidden from Triton, which loads only what it is asked to
 _NAME = re.compile(r"^vtp-(?P<key>.+)-(?P<sha>[0-9a-f]{12})$")  # triton_runtime.triton_name: key, sha256 prefix
 
 # Runs inside Triton's Python backend stub. Tensors cross the stub through DLPack: the stub's
@@ -116,7 +117,7 @@ class TritonRepository:
         """Put the model in place, verified; a copy that does not match is replaced."""
         if self.verified(name, files):
             return
-        tmp = self.root / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+        tmp = self.root / f"{TMP}{name}-{uuid.uuid4().hex[:8]}"
         try:
             for rel, data in files.items():
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,17 @@ class TritonRepository:
     def remove(self, name: str) -> None:
         shutil.rmtree(self.root / name, ignore_errors=True)
 
+    def remove_leftovers(self, before: datetime, match: str = TMP) -> int:
+        """Remove the temporary folders (names starting with `match`) that nothing was written to since
+        `before`: left by a write a crash interrupted. One being written is newer, file by file."""
+        removed = 0
+        for folder in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            with contextlib.suppress(OSError):  # removed meanwhile (its write finished)
+                if folder.name.startswith(match) and folder.is_dir() and _newest(folder) < before.timestamp():
+                    shutil.rmtree(folder)
+                    removed += 1
+        return removed
+
     def held(self) -> list[tuple[str, str, datetime]]:
         """The models in place: (key, sha256 prefix, when written), by their names (the orphan sweep's list)."""
         found = []
@@ -146,6 +158,11 @@ class TritonRepository:
                     written = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
                     found.append((named["key"], named["sha"], written))
         return found
+
+
+def _newest(folder: Path) -> float:
+    """The latest modification time of the folder and of everything in it."""
+    return max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.rglob("*"))])
 
 
 def _matches(folder: Path, files: dict[str, bytes]) -> bool:

@@ -5,8 +5,9 @@ this service. Loading a deployment's model writes it there (verified by sha256, 
 `triton_repository`) and calls `load_model`; inference forwards the tensor with
 `tritonclient.http` (binary tensor data) and asks for the outputs wanted (every one of a segment
 model: its detections and mask prototypes). `tritonclient[grpc]` is not used: it pins a protobuf
-older than the platform's. Each deployment's model has its own Triton name (deployment id and
-model sha256), so a model Triton refuses fails that deployment alone.
+older than the platform's. Each prepared model has its own Triton name (its runtime key: the
+deployment id and its preparation's random part; and the model sha256), so a model Triton refuses
+fails that deployment alone, and a preparation releasing its model never unloads another's.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from vtp_runtime.tracing import outgoing_headers
 
 
 def triton_name(key: str, model_sha256: str) -> str:
-    """The model's name in Triton: one per deployment and model file."""
+    """The model's name in Triton: one per runtime key (a deployment's preparation) and model file."""
     return f"vtp-{key}-{model_sha256[:12]}"
 
 

@@ -175,7 +175,7 @@ async def update_deployment(
         await uow.commit()
     deps.cache.evict(deployment_id)
     if action == "deactivate":  # a stopped deployment serves nothing: Triton may drop its models
-        await release_models(deps.cache, deployment, *models_of(deployment))
+        await release_models(deps, deployment, *models_of(deployment))
     return deployment
 
 

@@ -4,9 +4,11 @@ The package is downloaded with the caller's token and verified against the sha25
 service recorded; the model file inside is loaded and probed once (its interface must be the
 one metadata.json declares), then stored under this service's own key with its sha256, which
 every replica verifies before loading it. Each preparation stores its files under keys of its own
-(a random part), so releasing what one preparation staged never deletes what another one, of the
-same export for the same deployment, is about to commit. What it puts in place (the files, the
-model Triton loaded) is recorded in `staged` as it goes: the caller releases it unless it commits.
+and loads the model into an external runtime (Triton) under a key of its own (`runtime_key`, the
+deployment id and a random part, recorded in the model), so releasing what one preparation staged
+never deletes a file or unloads a Triton model that another one, of the same export for the same
+deployment, is about to commit. What it puts in place (the files, the model Triton loaded) is
+recorded in `staged` as it goes: the caller releases it unless it commits.
 """
 
 from __future__ import annotations
@@ -87,15 +89,16 @@ async def prepare(
         raise PackageRejected("PACKAGE_INVALID", str(exc)) from exc
     probe = None if task == "detect" else prober(str(task), extra, imgsz, len(names))
     shas = [hashlib.sha256(data).hexdigest() for _, data in files]
+    attempt = uuid.uuid4().hex[:8]  # this preparation's own keys
+    runtime_key = f"{deployment.id}-{attempt}"
     try:
         files_only = [data for _, data in files]
-        staged.sha256s.append(shas[0])  # an external runtime may hold it from here on, even if the probe fails
-        key = str(deployment.id)
-        await asyncio.to_thread(cache.check, deployment.runtime, files_only, imgsz, len(names), key, probe_with=probe)
+        staged.models.append((runtime_key, shas[0]))  # an external runtime may hold it from here, even if refused
+        runtime, classes = deployment.runtime, len(names)
+        await asyncio.to_thread(cache.check, runtime, files_only, imgsz, classes, runtime_key, probe_with=probe)
     except ModelInvalid as exc:
         raise PackageRejected(exc.code, str(exc)) from exc
     refs: list[dict[str, Any]] = []
-    attempt = uuid.uuid4().hex[:8]  # this preparation's own keys
     for (name, data), sha in zip(files, shas, strict=True):
         key = f"deployments/{deployment.project_id}/{deployment.id}/{export['id']}-{sha[:16]}-{attempt}/{name}"
         staged.files.append({"uri": store.uri(key)})  # before the put: a put that fails late may have stored it
@@ -105,5 +108,6 @@ async def prepare(
             raise PackageRejected("STORAGE_FAILED", f"the model could not be stored: {exc}") from exc
         refs.append({"uri": info.uri, "sha256": sha, "size_bytes": len(data)})
     model = {**refs[0], "weights": refs[1]} if len(refs) > 1 else refs[0]
+    model["runtime_key"] = runtime_key  # where replicas load it, and what releasing it names
     dynamic = meta["input"].get("dynamic")
     return Prepared(model, {"names": names, "imgsz": imgsz, "task": task, "dynamic": dynamic, **extra})

@@ -5,9 +5,12 @@ back, a switch or a rollback ends a split, a split changes or ends, a deployment
 when a prepared model is not committed at all (refused, a concurrent change, the request failed):
 `Staged` records what preparing put in place. Either way the database decides, read fresh: a file
 is deleted only when no live deployment names its uri, and a model is unloaded from Triton only when
-its deployment serves no model of the same sha256. Releasing never fails the request that caused it:
-a failure is logged, and the orphan sweep (`sweeping.py`) retries. Stopping a deployment only
-unloads its models from Triton (`release_models`): its files stay, it may be activated again.
+no live deployment serves it (its runtime key and sha256; the key is one preparation's own, so no
+other preparation loads the same Triton model meanwhile). Releasing never fails the request that
+caused it: a failure is logged, and the orphan sweep (`sweeping.py`) retries. Stopping a deployment
+only unloads its models from Triton (`release_models`): its files stay, it may be activated again;
+that unload holds the deployment's row lock and checks it is still stopped, so an activation
+committed meanwhile never finds its models unloaded under a replica that loaded them again.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Any, Protocol
 
 from vtp_inference.adapters.model_cache import ModelCache
 from vtp_inference.adapters.runtimes import ModelInvalid
-from vtp_inference.domain.model import Deployment
-from vtp_inference.domain.model_refs import InUse, files_of
+from vtp_inference.domain.model import Deployment, Status
+from vtp_inference.domain.model_refs import InUse, files_of, runtime_key
 from vtp_inference.service_layer.unit_of_work import NewUow
 from vtp_runtime.storage import ObjectStore, StorageError
 
@@ -46,19 +49,28 @@ class Staged:
     """What preparing a model put in place before any commit: stored files, a model loaded in Triton."""
 
     files: list[dict[str, Any]] = field(default_factory=list)  # uri (and sha256, size once stored)
-    sha256s: list[str] = field(default_factory=list)  # of models loaded under the deployment's key
+    models: list[tuple[str, str]] = field(default_factory=list)  # (runtime key, sha256) an external runtime may hold
 
-    def add_model(self, model: dict[str, Any]) -> None:
+    def add_model(self, deployment: Deployment, model: dict[str, Any]) -> None:
         self.files += files_of(model)
         if model.get("sha256"):
-            self.sha256s.append(str(model["sha256"]))
+            self.models.append((runtime_key(deployment.id, model), str(model["sha256"])))
 
 
-async def release_models(cache: ModelCache, deployment: Deployment, *models: dict[str, Any] | None) -> None:
-    """Unload models from the deployment's external runtime (stopping: its files stay)."""
-    for model in models:
-        if model and model.get("sha256"):
-            await unload(cache, deployment.runtime, str(deployment.id), str(model["sha256"]))
+async def release_models(deps: ReleaseDeps, deployment: Deployment, *models: dict[str, Any] | None) -> None:
+    """Unload a stopped deployment's models from its external runtime (its files stay), unless it runs again."""
+    wanted = [(runtime_key(deployment.id, m), str(m["sha256"])) for m in models if m and m.get("sha256")]
+    if not wanted or not deps.cache.external(deployment.runtime):  # in-process runtimes: the cache evicted it
+        return
+    try:
+        async with deps.new_uow() as uow:  # the row lock: an activation commits after the unload, or before it
+            current = await uow.repo.get(deployment.project_id, deployment.id, lock=True)
+            if current is None or current.status != Status.STOPPED:  # deleted (released then), or active again
+                return
+            for key, sha256 in wanted:
+                await unload(deps.cache, deployment.runtime, key, sha256)
+    except Exception:  # the database is unreachable: the models stay loaded (memory only)
+        _log.warning("deployment %s: models not unloaded (state unknown)", deployment.id, exc_info=True)
 
 
 async def release_dropped(deps: ReleaseDeps, deployment: Deployment, *models: dict[str, Any] | None) -> None:
@@ -66,13 +78,13 @@ async def release_dropped(deps: ReleaseDeps, deployment: Deployment, *models: di
     staged = Staged()
     for model in models:
         if model:
-            staged.add_model(model)
+            staged.add_model(deployment, model)
     await release_staged(deps, deployment, staged)
 
 
 async def release_staged(deps: ReleaseDeps, deployment: Deployment, staged: Staged) -> None:
     """Release what `staged` holds, except what a live deployment references (read now, not before)."""
-    if not staged.files and not staged.sha256s:
+    if not staged.files and not staged.models:
         return
     uris = [str(ref["uri"]) for ref in staged.files]
     try:
@@ -81,8 +93,7 @@ async def release_staged(deps: ReleaseDeps, deployment: Deployment, staged: Stag
     except Exception:  # the database is unreachable: keep everything; the sweep retries
         _log.warning("deployment %s: models not released (references unknown)", deployment.id, exc_info=True)
         return
-    key = str(deployment.id)
-    for sha256 in dict.fromkeys(staged.sha256s):
+    for key, sha256 in dict.fromkeys(staged.models):
         if in_use.model_free(key, sha256):
             await unload(deps.cache, deployment.runtime, key, sha256)
     for uri in dict.fromkeys(uris):

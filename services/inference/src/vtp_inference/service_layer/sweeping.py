@@ -5,11 +5,15 @@ replica that died between storing and committing, or between committing and rele
 release that failed: object storage or Triton unreachable) is found here. Every replica sweeps at
 start-up and then periodically: it reads what every live deployment references, then lists the
 model files in object storage (`deployments/`) and the models in the Triton repository, and
-releases what is unreferenced and older than the grace period. The grace covers a preparation in
-flight on another replica (its files are stored before its deployment row names them). References
-are read before listing, so a file committed meanwhile is referenced already or is younger than
-the grace: a committed change never newly references an old file (a rollback swaps two that both
-stay referenced; a split that keeps its canary keeps referencing it).
+releases what is unreferenced and older than the grace period, then removes the temporary folders
+(`.tmp-*`) a crash left in the Triton repository, older than the grace too (`leftovers`). The grace
+covers a preparation in flight on another replica (its files are stored, its Triton model and its
+temporary folder written, before its deployment row names them). References are read before
+listing, so a file committed meanwhile is referenced already or is younger than the grace: a
+committed change never newly references an old file (a rollback swaps two that both stay
+referenced; a split that keeps its canary keeps referencing it), nor an old Triton model (each
+preparation loads its own, under a new name). `prefix`, `held` and `leftovers` bound what is
+looked at: the replica's sweep passes the whole model space, a test only what it planted.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Held:
 class Swept:
     files: int = 0
     models: int = 0
+    leftovers: int = 0
 
 
 async def sweep_orphans(
@@ -49,8 +54,11 @@ async def sweep_orphans(
     grace_seconds: float,
     held: Callable[[], list[Held]] | None = None,
     now: datetime | None = None,
+    prefix: str = PREFIX,
+    leftovers: Callable[[datetime], int] | None = None,
 ) -> Swept:
-    """Release every unreferenced model file and external model older than `grace_seconds`."""
+    """Release every unreferenced model file (under `prefix`) and external model older than `grace_seconds`;
+    `leftovers(cutoff)` removes what interrupted writes left, untouched since `cutoff`, and counts it."""
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=grace_seconds)
     async with deps.new_uow() as uow:
         in_use = InUse.of(await uow.repo.live())
@@ -61,13 +69,16 @@ async def sweep_orphans(
         except StorageError:  # another bucket or scheme: names nothing listed here
             continue
     swept = Swept()
-    for key, modified in await deps.store.list_modified(PREFIX):
+    for key, modified in await deps.store.list_modified(prefix):
         if modified < cutoff and key not in used_keys and await delete_file(deps.store, deps.store.uri(key)):
             swept.files += 1
     for model in await asyncio.to_thread(held) if held is not None else []:
         free = in_use.model_free(model.key, model.sha256)
         if model.written < cutoff and free and await unload(deps.cache, model.runtime, model.key, model.sha256):
             swept.models += 1
-    if swept.files or swept.models:
-        _log.info("orphan sweep: %d model files deleted, %d models released", swept.files, swept.models)
+    if leftovers is not None:
+        swept.leftovers = await asyncio.to_thread(leftovers, cutoff)
+    if swept.files or swept.models or swept.leftovers:
+        message = "orphan sweep: %d model files deleted, %d models released, %d temporary folders removed"
+        _log.info(message, swept.files, swept.models, swept.leftovers)
     return swept
