@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from vtp_dice.sample import generate
 from vtp_localstack.stack import LocalStack
@@ -47,8 +50,39 @@ def batch_zip(images: dict[str, bytes]) -> bytes:
     return zip_of({f"photos/{name}": data for name, data in images.items()})
 
 
-def submit(api: httpx.Client, deployment_id: str, data: bytes, **params: Any) -> httpx.Response:
-    return api.post(f"/api/v1/deployments/{deployment_id}/batches", files={"file": ("images.zip", data)}, data=params)
+def submit(
+    api: httpx.Client, deployment_id: str, data: bytes, *, headers: dict[str, str] | None = None, **params: Any
+) -> httpx.Response:
+    path = f"/api/v1/deployments/{deployment_id}/batches"
+    return api.post(path, files={"file": ("images.zip", data)}, data=params, headers=headers)
+
+
+Traced = tuple[str, dict[str, Any], str]  # topic, event data, trace id of its `traceparent`
+
+
+async def batch_events(
+    stack: LocalStack, batch_id: str, topics: list[str], until: Callable[[list[Traced]], bool], timeout: float = 60
+) -> list[Traced]:
+    """The batch's events on `topics` on Kafka, read from the start until `until` holds for them."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=stack.cfg.kafka_bootstrap,
+        group_id=f"t-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: list[Traced] = []
+    try:
+        async with asyncio.timeout(timeout):  # the outbox relay may publish the last ones a little later
+            while not until(found):
+                fetched = await consumer.getmany(timeout_ms=1000, max_records=100000)
+                for record in (r for rs in fetched.values() for r in rs):
+                    data = json.loads(record.value)
+                    if data["batch_id"] == batch_id:
+                        found.append((record.topic, data, dict(record.headers)["traceparent"].decode().split("-")[1]))
+    finally:
+        await consumer.stop()
+    return found
 
 
 def wait_batch(

@@ -7,17 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import uuid
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from websockets.asyncio.client import connect
 
 from vtp_localstack.stack import LocalStack
 
-from .conftest import deploy
+from .conftest import batch_events, deploy
 
 pytestmark = pytest.mark.integration
 
@@ -49,24 +47,9 @@ async def test_batch_progress_and_completion_are_on_the_feed(
     assert progress[-1]["processed_images"] == 20
     assert mine[-1]["status"] == "succeeded" and mine[-1]["results_uri"].endswith("results.jsonl")
     assert mine[-1]["coco_uri"].endswith("coco.json")
-    assert await _trace_ids(stack, batch_id) == {trace_id}  # every progress and the completed event
-
-
-async def _trace_ids(stack: LocalStack, batch_id: str) -> set[str]:
-    """The trace ids in the `traceparent` of the batch's progress and completed events on Kafka."""
-    consumer = AIOKafkaConsumer(
-        "batch.progress.v1",
-        "batch.completed.v1",
-        bootstrap_servers=stack.cfg.kafka_bootstrap,
-        group_id=f"t-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
+    topics = ["batch.requested.v1", "batch.progress.v1", "batch.completed.v1"]
+    wanted = dict(zip(topics, (1, 5, 1), strict=True))  # the command, a progress per chunk, the end
+    events = await batch_events(
+        stack, batch_id, topics, lambda found: all([t for t, _, _ in found].count(t) >= n for t, n in wanted.items())
     )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        while fetched := await consumer.getmany(timeout_ms=3000, max_records=100000):  # to the end of both
-            records += [r for rs in fetched.values() for r in rs if json.loads(r.value)["batch_id"] == batch_id]
-    finally:
-        await consumer.stop()
-    assert {r.topic for r in records} == {"batch.progress.v1", "batch.completed.v1"}, records
-    return {dict(r.headers)["traceparent"].decode().split("-")[1] for r in records}
+    assert {trace for _, _, trace in events} == {trace_id}  # the command, every progress, the completed event

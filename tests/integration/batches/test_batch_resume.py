@@ -3,11 +3,15 @@ hold each image exactly once. The killed worker is an extra inference process (t
 spec on its own port) whose `batch.after_chunk` failpoint ends it (exit 137, as SIGKILL would)
 right after it recorded its first chunk; the stack's replica takes the batch over once the lease
 expires. Which member of the `batchers` group takes a command is Kafka's choice, so batches are
-submitted until one landed on the extra process (each does with probability 1/2)."""
+submitted until one landed on the extra process (each does with probability 1/2). The resumed
+attempt goes on in the trace of the request that submitted the batch: every event of the batch on
+Kafka, attempt 2's command (staged by the lease watchdog) included, carries its trace id."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -22,7 +26,7 @@ from vtp_localstack.ports import free_port
 from vtp_localstack.services import service_env
 from vtp_localstack.stack import LocalStack
 
-from .conftest import deploy, predicted, rows_of, same_detections, submit, wait_batch
+from .conftest import Traced, batch_events, deploy, predicted, rows_of, same_detections, submit, wait_batch
 
 pytestmark = pytest.mark.integration
 TRIES = 8
@@ -75,7 +79,9 @@ def test_a_killed_worker_is_resumed_and_every_image_is_in_the_results_once(
 ) -> None:  # fmt: skip
     deployment = deploy(stack, admin_token, onnx_export["id"], "batch-resume")
     for _ in range(TRIES):
-        batch = submit(admin, deployment["id"], batch_zip)
+        trace_id = secrets.token_hex(16)  # the submitting request's trace
+        traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+        batch = submit(admin, deployment["id"], batch_zip, headers={"traceparent": traceparent})
         assert batch.status_code == 202, batch.text
         path = f"/api/v1/deployments/{deployment['id']}/batches/{batch.json()['id']}"
         done = wait_batch(admin, path, timeout=600)
@@ -96,3 +102,16 @@ def test_a_killed_worker_is_resumed_and_every_image_is_in_the_results_once(
         name = row["file"]
         answer = predicted(admin, deployment["id"], name, images[name])
         assert same_detections(row["detections"], answer["detections"]), name
+    assert _trace_ids_of_both_attempts(stack, done["id"]) == {trace_id}
+
+
+def _trace_ids_of_both_attempts(stack: LocalStack, batch_id: str) -> set[str]:
+    """The trace ids of the batch's events: both commands, every progress (chunk 0 by the killed worker), the end."""
+    topics = ["batch.requested.v1", "batch.progress.v1", "batch.completed.v1"]
+
+    def complete(found: list[Traced]) -> bool:
+        commands = {data["attempt"] for topic, data, _ in found if topic == topics[0]}
+        chunks = {data["chunks_done"] for topic, data, _ in found if topic == topics[1]}
+        return commands == {1, 2} and chunks == {1, 2, 3, 4, 5} and any(t == topics[2] for t, _, _ in found)
+
+    return {trace for _, _, trace in asyncio.run(batch_events(stack, batch_id, topics, complete))}
