@@ -47,6 +47,7 @@ from vtp_inference.entrypoints.predict_http import build_predict_router
 from vtp_inference.predict.images import Limits
 from vtp_inference.service_layer import batch_lifecycle
 from vtp_inference.service_layer.batch_run import BatchDeps, BatchRun
+from vtp_inference.service_layer.cores import CoreScheduler
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_runtime.auth import Principal
@@ -72,7 +73,7 @@ class OneModel(Predictor):
     """The real Predictor with its model already loaded (no database, no object storage)."""
 
     def __init__(self, entry: Loaded, workers: int) -> None:
-        super().__init__(None, Limits(20 << 20, 40_000_000), workers=workers)  # type: ignore[arg-type]
+        super().__init__(None, Limits(20 << 20, 40_000_000), CoreScheduler(workers, adaptive=False))  # type: ignore[arg-type]
         self._entry = entry
 
     async def loaded(self, caller: Principal, deployment_id: uuid.UUID, *args: Any, **kwargs: Any) -> Loaded:

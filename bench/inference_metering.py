@@ -41,6 +41,7 @@ from vtp_inference.domain.usage import Batch
 from vtp_inference.entrypoints.metered import record_request
 from vtp_inference.entrypoints.predict_http import build_predict_router
 from vtp_inference.predict.images import Limits
+from vtp_inference.service_layer.cores import CoreScheduler
 from vtp_inference.service_layer.metering import Meter
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_runtime.auth import Principal
@@ -86,7 +87,7 @@ class OneModel(Predictor):
     """The real Predictor with its model already loaded (no database, no object storage)."""
 
     def __init__(self, entry: Loaded) -> None:
-        super().__init__(None, Limits(20 << 20, 40_000_000), workers=1)  # type: ignore[arg-type]
+        super().__init__(None, Limits(20 << 20, 40_000_000), CoreScheduler(1, adaptive=False))  # type: ignore[arg-type]
         self._entry = entry
 
     async def loaded(self, caller: Principal, deployment_id: uuid.UUID) -> Loaded:

@@ -6,7 +6,7 @@ trained one's) is exported to ONNX with a dynamic batch size in a temp dir. In o
 `--seconds` per mode, in `--rounds` alternations of off and on:
 
 - off (baseline): each image runs alone, `InferenceSession.run` in a one-thread executor (the service's
-  default `VTP_INFERENCE_WORKERS=1`), intra-op threads = cores, sequential execution;
+  `VTP_INFERENCE_THREADING=fixed` with one worker), intra-op threads = cores, sequential execution;
 - on: the same session behind `MicroBatcher(max_batch, max_delay)`, batches on the same executor.
 
 It prints images per second, p50 and p99 latency, and the ratios on / off; also the cost per image of

@@ -7,10 +7,12 @@ preprocessed tensors of two photos (1280x720 and 640x480, letterboxed to imgsz):
 
 - baseline: `InferenceSession.run` in this process on the export's own model.onnx, best of
   1 .. cores intra-op threads (one inter-op thread, sequential execution, as the service runs it);
-  the service runs with `--threads` intra-op threads (VTP_INFERENCE_THREADS; default: its own, cores / workers);
+  the service runs its default adaptive threading (one call alone on every core, calls at once on one
+  core each: docs/inference.md, Threads), or with `--threads` fixed intra-op threads, one call at a time
+  (VTP_INFERENCE_THREADING=fixed, VTP_INFERENCE_THREADS);
 - `tritonclient.grpc` to the inference service's gRPC port, and `tritonclient.http` with binary
-  tensors through the gateway (Caddy), each at concurrency 1 and 2 (the service infers one at a time:
-  VTP_INFERENCE_WORKERS=1; a second request in flight hides the transfer).
+  tensors through the gateway (Caddy), each at concurrency 1 and 2 (a second request in flight hides
+  the transfer, and with adaptive threading the two run side by side).
 
 It prints inferences per second and the ratio platform / baseline (issue 11's goal: >= 0.90) and checks
 that the platform's outputs equal the baseline's. The bench runs sequentially, so the client, the
@@ -88,7 +90,7 @@ def _scrape(replica: str, token: str, metric: str) -> tuple[float, float]:
 
 
 def _service_threads(cores: int) -> int:
-    """The service's default intra-op threads (settings.threads_per_session with one worker)."""
+    """The service's default intra-op threads of a call alone (settings.threads_per_session)."""
     return max(1, cores)
 
 
@@ -120,7 +122,7 @@ def main() -> None:
     parser.add_argument("--train-imgsz", type=int, default=160)
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument(
-        "--threads", type=int, default=None, help="The service's VTP_INFERENCE_THREADS (default: its own)."
+        "--threads", type=int, default=None, help="Fixed threading, VTP_INFERENCE_THREADS (default: adaptive)."
     )
     parser.add_argument(
         "--parity-conf",
@@ -144,7 +146,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = {} if args.parity_conf is None else {"VTP_EXPORT_PARITY_CONF": str(args.parity_conf)}
-        env |= {} if args.threads is None else {"VTP_INFERENCE_THREADS": str(args.threads)}
+        if args.threads is not None:
+            env |= {"VTP_INFERENCE_THREADING": "fixed", "VTP_INFERENCE_THREADS": str(args.threads)}
         cfg = isolated_config(root / "run", extra_service_env=env)
         stack = LocalStack(cfg)
         try:
@@ -212,7 +215,8 @@ def main() -> None:
     served = args.threads or _service_threads(cores)
     same = rates[f"bare onnxruntime, {served} thread(s)"]
     print(f"\nOIP infer, yolo11n detect ONNX, input [1, 3, {args.imgsz}, {args.imgsz}], {cores} cores")
-    print(f"service: VTP_INFERENCE_THREADS={args.threads or f'default ({served})'}, VTP_INFERENCE_WORKERS=1")
+    threading_used = f"fixed, {args.threads} thread(s), one call at a time" if args.threads else "adaptive (default)"
+    print(f"service threading: {threading_used}")
     print(f"{args.seconds:.0f} s per row, best of {args.rounds} alternated rounds")
     print(f"{'':<42}{'infer/s':>10}{'ratio':>8}{'call ms':>9}{'in replica':>12}")
     for label, rate in rates.items():

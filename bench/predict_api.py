@@ -175,7 +175,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="The service's VTP_INFERENCE_THREADS.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="Fixed threading: the service's VTP_INFERENCE_THREADS (default: its own adaptive threading).",
+    )
     parser.add_argument(
         "--parity-conf",
         type=float,
@@ -198,7 +203,8 @@ def main() -> None:
         for path, photo in zip(paths, photos, strict=True):
             path.write_bytes(photo)
         env = {} if args.parity_conf is None else {"VTP_EXPORT_PARITY_CONF": str(args.parity_conf)}
-        env |= {} if args.threads is None else {"VTP_INFERENCE_THREADS": str(args.threads)}
+        if args.threads is not None:
+            env |= {"VTP_INFERENCE_THREADING": "fixed", "VTP_INFERENCE_THREADS": str(args.threads)}
         cfg = isolated_config(root / "run", extra_service_env=env)
         stack = LocalStack(cfg)
         try:
@@ -257,7 +263,8 @@ def main() -> None:
     print(f"\npredict API, yolo11n detect ONNX at imgsz {imgsz} (trained at {args.train_imgsz}, {args.epochs} epochs)")
     print(
         f"photos: JPEG 1280x720 and 640x480, one per request/call; {cores} cores; {args.seconds:.0f} s per row, "
-        f"best of {args.rounds} alternated rounds; service VTP_INFERENCE_THREADS={args.threads or 'default'}"
+        f"best of {args.rounds} alternated rounds; service threading: "
+        f"{f'fixed, VTP_INFERENCE_THREADS={args.threads}' if args.threads else 'adaptive (default)'}"
     )
     if args.parity_conf is not None:
         print(f"export parity gate: detections compared from conf {args.parity_conf} (VTP_EXPORT_PARITY_CONF)")

@@ -18,6 +18,7 @@ from vtp_inference.entrypoints.predict_http import build_predict_router
 from vtp_inference.predict.images import Limits
 from vtp_inference.runtime_wiring import use_runtimes
 from vtp_inference.service_layer.commands import Deps, fail_stale_creating
+from vtp_inference.service_layer.cores import CoreScheduler
 from vtp_inference.service_layer.predicting import Predictor
 from vtp_inference.service_layer.unit_of_work import InferenceUnitOfWork
 from vtp_inference.settings import InferenceSettings
@@ -45,10 +46,12 @@ def create_app(settings: InferenceSettings | None = None) -> FastAPI:
 
     exports = ExportsClient(settings.export_url)
     external, wrap = use_runtimes(runtime, settings)
-    cache = ModelCache(store, settings.model_cache_bytes, settings.threads_per_session(), external, wrap)
+    adaptive = settings.inference_threading == "adaptive"
+    cache = ModelCache(store, settings.model_cache_bytes, settings.threads_per_session(), external, wrap, adaptive)
     deps = Deps(new_uow, exports, store, cache, settings.max_package_bytes)
     use_orphan_sweep(runtime, deps, settings)
-    predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), settings.inference_workers)
+    cores = CoreScheduler(settings.concurrent_jobs(), adaptive)
+    predictor = Predictor(deps, Limits(settings.max_image_bytes, settings.max_image_pixels), cores)
 
     access, keys_router = use_access(runtime, new_uow, settings)
     meter, usage_router = use_usage(runtime, sessions, new_uow, settings, access)

@@ -3,7 +3,7 @@
 import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vtp_runtime.settings import ServiceSettings
 
@@ -18,9 +18,16 @@ class InferenceSettings(ServiceSettings):
     export_url: str = Field("http://127.0.0.1:8105", description="The export service (export packages, over REST).")
     datasets_url: str = Field("http://127.0.0.1:8103", description="The datasets service (batch snapshots, REST).")
     model_cache_bytes: int = Field(2 << 30, ge=1, description="Memory budget of loaded models (LRU beyond it).")
-    # Workers x threads never exceeds the cores: requests queue for a worker instead of oversubscribing.
-    inference_workers: int = Field(1, ge=1, description="Inferences that run at once in this replica.")
-    inference_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads per session; 0: cores/workers.")
+    # The cores jobs get (service_layer/cores.py); never more than the replica's cores at once.
+    inference_threading: Literal["adaptive", "fixed"] = Field(
+        "adaptive",
+        description="adaptive: an image alone runs on every core, images at once on one core each (ONNX Runtime on "
+        "CPU); fixed: VTP_INFERENCE_WORKERS jobs at once of VTP_INFERENCE_THREADS threads each.",
+    )
+    inference_workers: int = Field(1, ge=1, description="fixed threading: inferences that run at once in this replica.")
+    inference_threads: int = Field(
+        0, ge=0, description="fixed threading: intra-op threads per session; 0: cores/workers."
+    )
     max_images: int = Field(16, ge=1, description="Images per predict request.")
     max_image_bytes: int = Field(20 << 20, ge=1, description="Encoded bytes per image.")
     max_image_pixels: int = Field(40_000_000, ge=1, description="Decoded pixels per image (decompression bombs).")
@@ -66,5 +73,16 @@ class InferenceSettings(ServiceSettings):
     batch_watchdog_seconds: float = Field(15.0, gt=0, description="How often expired batch leases are looked for.")
     batch_max_attempts: int = Field(5, ge=1, description="Workers lost on one batch before it fails.")
 
+    @model_validator(mode="after")
+    def _threading_knobs(self) -> "InferenceSettings":
+        if self.inference_threading == "adaptive" and (self.inference_workers != 1 or self.inference_threads):
+            raise ValueError("VTP_INFERENCE_WORKERS and VTP_INFERENCE_THREADS need VTP_INFERENCE_THREADING=fixed")
+        return self
+
     def threads_per_session(self) -> int:
+        """Intra-op threads of a session (adaptive: the wide one; its narrow one has one)."""
         return self.inference_threads or max(1, _cores() // self.inference_workers)
+
+    def concurrent_jobs(self) -> int:
+        """The core scheduler's cores: the replica's (adaptive) or its workers (fixed)."""
+        return _cores() if self.inference_threading == "adaptive" else self.inference_workers

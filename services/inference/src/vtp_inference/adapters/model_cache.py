@@ -75,8 +75,10 @@ class ModelCache:
         threads: int,
         external: Mapping[str, ExternalRuntime] | None = None,
         wrap: Callable[[Model], Model] | None = None,
+        adaptive: bool = False,
     ) -> None:
         self._store, self._budget, self._threads = store, budget_bytes, threads
+        self._adaptive = adaptive  # served models may hold a one-thread session too (service_layer/cores.py)
         self._external = dict(external or {})  # runtimes in another process (Triton), when configured
         self._wrap = wrap or (lambda model: model)  # e.g. the micro-batcher, when on
         self._entries: OrderedDict[uuid.UUID, Loaded] = OrderedDict()
@@ -112,7 +114,10 @@ class ModelCache:
         started = time.perf_counter()
         files = await read_verified(self._store, deployment)
         key = runtime_key(deployment.id, deployment.model or {})  # the name its preparation loaded it under
-        model = await asyncio.to_thread(load, deployment.runtime, files, self._threads, key, self._external)
+        model = await asyncio.to_thread(
+            load, deployment.runtime, files, self._threads, key, self._external, self._adaptive
+        )
+        sessions = getattr(model, "sessions", 1)  # an adaptive model's second session weighs as much
         model = self._wrap(model)
         seconds = time.perf_counter() - started
         self.stats.loads += 1
@@ -120,7 +125,7 @@ class ModelCache:
         METRICS.inc("vtp_inference_model_load_seconds_total", seconds)
         METRICS.observe(LOAD_SECONDS, seconds, LOAD_BUCKETS, runtime=deployment.runtime)
         self.stats.load_seconds += seconds
-        loaded = Loaded(deployment, model, sum(len(f) for f in files), seconds)
+        loaded = Loaded(deployment, model, sessions * sum(len(f) for f in files), seconds)
         if deployment.canary:
             loaded.canary = await self._load(canary_view(deployment))
             loaded.size += loaded.canary.size

@@ -45,15 +45,23 @@ class ExternalRuntime(Protocol):
 
 
 def load(
-    runtime: str, files: list[bytes], threads: int, key: str = "", external: Mapping[str, ExternalRuntime] | None = None
+    runtime: str,
+    files: list[bytes],
+    threads: int,
+    key: str = "",
+    external: Mapping[str, ExternalRuntime] | None = None,
+    adaptive: bool = False,
 ) -> Model:
-    """The model on its runtime; `key` names it in an external runtime (the deployment's id)."""
+    """The model on its runtime; `key` names it in an external runtime (the deployment's id).
+
+    `adaptive`: an ONNX Runtime CPU model also runs on one thread when its job is granted one core.
+    """
     if external and runtime in external:
         return external[runtime].load(files, key)
     if runtime == "onnxruntime":
         from vtp_inference.adapters.onnx_runtime import OnnxModel
 
-        return OnnxModel(files[0], threads)
+        return OnnxModel(files[0], threads, adaptive)
     if runtime == "openvino":
         from vtp_inference.adapters.openvino_runtime import OpenVinoModel
 

@@ -1,13 +1,15 @@
 """Predictions: decode every image first (refusing the request if one is unusable), then run each.
 
-Decoding, preprocessing, inference and postprocessing run in a bounded thread pool, off the
-event loop, `workers` at a time (see settings: workers x threads <= cores). Each job runs in a
-copy of the request's context, so the runtime call sees its trace (log lines, spans).
+Decoding, preprocessing, inference and postprocessing run in a thread pool, off the event loop,
+as many at once as the core scheduler grants (service_layer/cores.py: every core to a job alone,
+one each under concurrency). Each job runs in a copy of the request's context, so the runtime call
+sees its trace (log lines, spans), and the runtime reads its grant there (adapters/granted_cores.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import time
 import uuid
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from vtp_inference.adapters.granted_cores import run_granted
 from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity
 from vtp_inference.adapters.runtimes import ModelInvalid, RuntimeUnavailable
 from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServing, Problem, RequestRefused, Status
@@ -26,6 +29,7 @@ from vtp_inference.predict.detect import letterbox, nms, to_image
 from vtp_inference.predict.images import ImageRejected, Limits, decode
 from vtp_inference.service_layer import tasks
 from vtp_inference.service_layer.commands import Deps, fail_on_load
+from vtp_inference.service_layer.cores import CoreScheduler
 from vtp_runtime import telemetry
 from vtp_runtime.auth import Principal
 
@@ -57,9 +61,9 @@ def served_versions(entry: Loaded) -> list[str]:
 
 
 class Predictor:
-    def __init__(self, deps: Deps, limits: Limits, workers: int) -> None:
-        self._deps, self._limits = deps, limits
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+    def __init__(self, deps: Deps, limits: Limits, cores: CoreScheduler) -> None:
+        self._deps, self._limits, self._cores = deps, limits, cores
+        self._pool = ThreadPoolExecutor(max_workers=cores.cores, thread_name_prefix="inference")
         self._names: dict[tuple[uuid.UUID, str], uuid.UUID] = {}  # (project, model name) -> deployment id
 
     async def loaded_by_name(
@@ -88,12 +92,25 @@ class Predictor:
 
     async def infer(self, entry: Loaded, tensor: np.ndarray) -> np.ndarray:
         """The model's raw output for a preprocessed tensor (the OIP's own interface)."""
-        return await self._in_pool(entry.model, tensor)
+        return await self._in_pool(entry.model, tensor, model=entry.model)
 
-    async def _in_pool(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(*args)` in the pool, in the request's context (its trace)."""
+    async def _in_pool(self, function: Callable[..., T], *args: Any, model: object = None) -> T:
+        """`function(*args)` in the pool once the scheduler grants it cores, in the request's context (its trace).
+
+        A job that runs `model` needs every core unless the model adapts to its grant (`adaptive`).
+        The cores are given back when the job ends in its thread, not when its caller stops waiting.
+        """
+        whole = model is not None and not getattr(model, "adaptive", False)
+        cores = await self._cores.acquire(whole)
+        loop = asyncio.get_running_loop()
         context = contextvars.copy_context()  # one per job: a context runs in one thread at a time
-        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, function, *args)
+        try:
+            job = self._pool.submit(context.run, run_granted, cores, function, *args)
+        except BaseException:
+            self._cores.release(cores)
+            raise
+        job.add_done_callback(lambda _: _call_soon(loop, self._cores.release, cores))
+        return await asyncio.wrap_future(job)
 
     async def infer_timed(self, entry: Loaded, tensor: np.ndarray) -> tuple[np.ndarray, float]:
         """The raw output and the seconds the runtime took (not the wait for a worker): what usage meters."""
@@ -105,7 +122,7 @@ class Predictor:
             telemetry.stages(at, [("inference", seconds)])
             return output, seconds
 
-        return await self._in_pool(run)
+        return await self._in_pool(run, model=entry.model)
 
     async def infer_outputs_timed(
         self, entry: Loaded, tensor: np.ndarray, names: list[str]
@@ -120,7 +137,7 @@ class Predictor:
             by_name = dict(zip([n for n, _ in tasks.model_outputs(entry.model)], produced, strict=False))
             return [(n, by_name[n]) for n in names], seconds
 
-        return await self._in_pool(run)
+        return await self._in_pool(run, model=entry.model)
 
     async def loaded(
         self, caller: Principal, deployment_id: uuid.UUID, version: str | None = None, *, split: bool = True
@@ -162,7 +179,7 @@ class Predictor:
         if problems:
             raise RequestRefused(problems)
         jobs = [
-            self._in_pool(self._run, entry, image, seconds, params)
+            self._in_pool(self._run, entry, image, seconds, params, model=entry.model)
             for image, seconds in decoded
             if isinstance(image, np.ndarray)
         ]
@@ -215,3 +232,9 @@ class Predictor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> None:
+    """`function(*args)` on `loop`, from a pool thread; nothing once the loop has closed (shutdown)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(function, *args)
