@@ -19,6 +19,7 @@ import yaml
 
 from vtp_gateway.caddyfile import render
 from vtp_gateway.routes import ALL_SERVICES, SERVICE_ROUTES
+from vtp_inference.settings import InferenceSettings
 from vtp_runtime.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,3 +198,55 @@ def test_the_notifier_gets_its_secret_key_from_the_operator(services: dict[str, 
     assert notifier["VTP_WEBHOOK_SECRET_KEY"] == "${VTP_WEBHOOK_SECRET_KEY:-}"
     for name, service in services.items():
         assert (service.get("environment") or {}).get("VTP_ENVIRONMENT", "production") != "local", name
+
+
+GPU_PROFILE = "gpu"
+GPU_RESERVATION = {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
+GPU_ONLY_ENVIRONMENT = {"VTP_INFERENCE_THREADING", "VTP_INFERENCE_WORKERS", "NVIDIA_DRIVER_CAPABILITIES"}
+
+
+def _gpu_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services.items() if GPU_PROFILE in (s.get("profiles") or [])}
+
+
+def test_each_gpu_service_is_its_cpu_twin_on_the_gpu(services: dict[str, dict[str, Any]]) -> None:
+    gpu = _gpu_services(services)
+    assert set(gpu) == {"trainer-runner-gpu", "export-gpu", "inference-gpu"}
+    for name, service in gpu.items():
+        twin = services[name.removesuffix("-gpu")]
+        assert service["profiles"] == [GPU_PROFILE], name
+        assert service["deploy"]["resources"]["reservations"]["devices"] == [GPU_RESERVATION], name
+        assert _built_from(service) == _built_from(twin), f"{name} is built from another Dockerfile than its twin"
+        assert "BASE_IMAGE" in service["build"]["args"], name
+        assert service.get("depends_on") == twin.get("depends_on"), name
+        assert service.get("expose") == twin.get("expose"), name
+        environment, twin_environment = service["environment"], twin["environment"]
+        assert {k: environment.get(k) for k in twin_environment} == twin_environment, f"{name} changes its twin's"
+        assert set(environment) - set(twin_environment) <= GPU_ONLY_ENVIRONMENT, name
+
+
+def test_inference_gpu_runs_onnxruntime_gpu_with_workers_that_fill_a_micro_batch(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    service = services["inference-gpu"]
+    assert service["build"]["args"]["ONNXRUNTIME_PACKAGE"] == "onnxruntime-gpu"
+    assert "ONNXRUNTIME_PACKAGE" not in (services["inference"]["build"].get("args") or {})
+    environment = service["environment"]
+    assert environment["NVIDIA_DRIVER_CAPABILITIES"].split(",") == ["compute", "utility"]
+    settings = InferenceSettings.model_validate(
+        {k.removeprefix("VTP_").lower(): v for k, v in environment.items() if k.startswith("VTP_")}
+    )
+    assert settings.inference_threading == "fixed"
+    assert settings.micro_batch == "auto"  # batches CUDA sessions only
+    assert settings.inference_workers >= settings.micro_batch_max_size
+
+
+def test_inference_gpu_answers_as_inference_and_nothing_needs_the_cpu_replica(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """``--scale inference=0`` leaves the GPU replica behind the gateway's and gRPC clients' ``inference``."""
+    assert services["inference-gpu"]["networks"] == {"default": {"aliases": ["inference"]}}
+    assert "networks" not in services["inference"]  # both on the default network
+    assert f"reverse_proxy inference:{SERVICE_PORT}" in CADDYFILE.read_text()  # the gateway's upstream
+    for name, service in services.items():
+        assert "inference" not in (service.get("depends_on") or {}), f"{name} needs the CPU inference replica"
