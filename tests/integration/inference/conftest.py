@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,25 @@ def oip_tensor(photo: Path, imgsz: int = 64) -> np.ndarray:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def scrape_metrics(stack: LocalStack, admin_token: str) -> list[str]:
+    """Every inference replica's /metrics (each counts its own; the gateway may balance several)."""
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    return [
+        httpx.get(f"http://{stack.cfg.host}:{port}/metrics", headers=auth, timeout=30).text
+        for port in stack.cfg.replica_ports("inference")
+    ]
+
+
+def metric_value(texts: list[str], series: str, default: float | None = None) -> float:
+    """The series summed over the replicas that have it; `default` when none has it (else it must exist)."""
+    found = [re.search(rf"^{re.escape(series)} (\S+)$", t, re.MULTILINE) for t in texts]
+    values = [float(m.group(1)) for m in found if m is not None]
+    if not values and default is not None:
+        return default
+    assert values, f"{series} missing"
+    return sum(values)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
 
-from .conftest import unique
+from .conftest import metric_value, scrape_metrics, unique
 
 pytestmark = pytest.mark.integration
 
@@ -24,23 +24,6 @@ pytestmark = pytest.mark.integration
 def _traceparent() -> tuple[str, str]:
     trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
     return trace_id, f"00-{trace_id}-{parent}-01"
-
-
-def _scrape(stack: Any, admin_token: str) -> list[str]:
-    """Every inference replica's /metrics (each counts its own; the gateway may balance several)."""
-    auth = {"Authorization": f"Bearer {admin_token}"}
-    return [
-        httpx.get(f"http://{stack.cfg.host}:{port}/metrics", headers=auth, timeout=30).text
-        for port in stack.cfg.replica_ports("inference")
-    ]
-
-
-def _value(texts: list[str], series: str) -> float:
-    """The series summed over the replicas that have it."""
-    found = [re.search(rf"^{re.escape(series)} (\S+)$", t, re.MULTILINE) for t in texts]
-    values = [float(m.group(1)) for m in found if m is not None]
-    assert values, f"{series} missing"
-    return sum(values)
 
 
 def test_trace_context_comes_back_over_http_and_grpc_and_metrics_show_histograms_and_cache(
@@ -81,23 +64,23 @@ def test_trace_context_comes_back_over_http_and_grpc_and_metrics_show_histograms
     [answered_grpc] = [v for k, v in call.initial_metadata() if k == "traceparent"]
     assert answered_grpc.split("-")[1] == trace_id and answered_grpc.split("-")[2] != header.split("-")[2]
 
-    texts = _scrape(stack, admin_token)
+    texts = scrape_metrics(stack, admin_token)
     text = "\n".join(texts)
     assert "# TYPE vtp_inference_predict_seconds histogram" in text
     assert "# TYPE vtp_inference_infer_seconds histogram" in text
     assert "# TYPE vtp_inference_grpc_infer_seconds histogram" in text
     for name in ("vtp_inference_predict_seconds", "vtp_inference_infer_seconds", "vtp_inference_grpc_infer_seconds"):
         labels = f'deployment="{deployment["id"]}"'
-        assert _value(texts, f"{name}_count{{{labels}}}") == 1
-        assert _value(texts, f'{name}_bucket{{{labels},le="+Inf"}}') == 1
-        assert _value(texts, f"{name}_sum{{{labels}}}") > 0
+        assert metric_value(texts, f"{name}_count{{{labels}}}") == 1
+        assert metric_value(texts, f'{name}_bucket{{{labels},le="+Inf"}}') == 1
+        assert metric_value(texts, f"{name}_sum{{{labels}}}") > 0
         served = next(t for t in texts if f"{name}_count{{{labels}}}" in t)
         buckets = re.findall(rf'^{name}_bucket{{{re.escape(labels)},le="([^"]+)"}} (\S+)$', served, re.MULTILINE)
         counts = [float(c) for _, c in buckets]
         assert len(buckets) > 2 and buckets[-1][0] == "+Inf" and counts == sorted(counts)  # cumulative
     assert "# TYPE vtp_inference_model_load_seconds histogram" in text
-    assert _value(texts, 'vtp_inference_model_load_seconds_count{runtime="onnxruntime"}') >= 1
+    assert metric_value(texts, 'vtp_inference_model_load_seconds_count{runtime="onnxruntime"}') >= 1
     assert "# TYPE vtp_inference_model_cache_bytes gauge" in text
-    assert _value(texts, "vtp_inference_model_cache_bytes") > 0
-    assert _value(texts, "vtp_inference_model_cache_models") >= 1
-    assert _value(texts, "vtp_inference_model_cache_budget_bytes") > 0
+    assert metric_value(texts, "vtp_inference_model_cache_bytes") > 0
+    assert metric_value(texts, "vtp_inference_model_cache_models") >= 1
+    assert metric_value(texts, "vtp_inference_model_cache_budget_bytes") > 0

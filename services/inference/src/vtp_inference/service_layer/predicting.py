@@ -32,8 +32,12 @@ from vtp_inference.service_layer.commands import Deps, fail_on_load
 from vtp_inference.service_layer.cores import CoreScheduler
 from vtp_runtime import telemetry
 from vtp_runtime.auth import Principal
+from vtp_runtime.metrics import METRICS
 
 T = TypeVar("T")
+
+GRANTS = "vtp_inference_core_grants_total"
+METRICS.declare(GRANTS, "counter", "Jobs (decode, inference) run in this replica, by the cores granted to each.")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class Predictor:
         """
         whole = model is not None and not getattr(model, "adaptive", False)
         cores = await self._cores.acquire(whole)
+        METRICS.inc(GRANTS, cores=str(cores))
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()  # one per job: a context runs in one thread at a time
         try:
