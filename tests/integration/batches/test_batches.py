@@ -12,7 +12,7 @@ import pytest
 
 from vtp_localstack.stack import LocalStack
 
-from ..inference.test_observability import _scrape, _value
+from ..inference.conftest import metric_value, scrape_metrics
 from .conftest import deploy, predicted, rows_of, same_detections, submit, wait_batch, zip_of
 
 pytestmark = pytest.mark.integration
@@ -45,13 +45,13 @@ def test_a_zip_batch_equals_the_predict_api_image_by_image_with_coco_and_usage(
     labels = f'deployment="{deployment["id"]}"'
     ended = f'vtp_inference_batch_seconds_count{{{labels},status="succeeded"}} 1'
     deadline = time.monotonic() + 10  # the attempt is observed once its end is recorded: just after the status
-    while ended not in "\n".join(texts := _scrape(stack, admin_token)):
+    while ended not in "\n".join(texts := scrape_metrics(stack, admin_token)):
         assert time.monotonic() < deadline, "no batch attempt in /metrics"
         time.sleep(0.2)
     assert "# TYPE vtp_inference_batch_chunk_seconds histogram" in "\n".join(texts)
-    assert _value(texts, f"vtp_inference_batch_chunk_seconds_count{{{labels}}}") == 5
-    assert _value(texts, f'vtp_inference_batch_chunk_seconds_bucket{{{labels},le="+Inf"}}') == 5
-    assert _value(texts, f"vtp_inference_batch_images_total{{{labels}}}") == 20
+    assert metric_value(texts, f"vtp_inference_batch_chunk_seconds_count{{{labels}}}") == 5
+    assert metric_value(texts, f'vtp_inference_batch_chunk_seconds_bucket{{{labels},le="+Inf"}}') == 5
+    assert metric_value(texts, f"vtp_inference_batch_images_total{{{labels}}}") == 20
 
     rows = rows_of(admin, path)
     assert [r["index"] for r in rows] == list(range(20))
