@@ -25,7 +25,7 @@ from vtp_inference.adapters.model_cache import Loaded, ModelIntegrity
 from vtp_inference.adapters.runtimes import ModelInvalid, RuntimeUnavailable
 from vtp_inference.domain.model import Deployment, DeploymentNotFound, NotServing, Problem, RequestRefused, Status
 from vtp_inference.domain.traffic import goes_to_canary
-from vtp_inference.predict.detect import letterbox, nms, to_image
+from vtp_inference.predict.detect import letterbox, nms
 from vtp_inference.predict.images import ImageRejected, Limits, decode
 from vtp_inference.service_layer import tasks
 from vtp_inference.service_layer.commands import Deps, fail_on_load
@@ -215,16 +215,7 @@ class Predictor:
         t2 = time.perf_counter()
         rows = nms(raw, params.conf, params.iou, params.max_det, params.classes)
         h, w = image.shape[:2]
-        xyxy = to_image(rows, boxed, (h, w))
-        xywhn = np.stack(
-            [(xyxy[:, 0] + xyxy[:, 2]) / 2 / w, (xyxy[:, 1] + xyxy[:, 3]) / 2 / h,
-             (xyxy[:, 2] - xyxy[:, 0]) / w, (xyxy[:, 3] - xyxy[:, 1]) / h], 1,
-        )  # fmt: skip
-        detections = [
-            {"class_id": int(c), "class_name": names.get(str(int(c)), str(int(c))), "confidence": float(s),
-             "xyxy": box, "xywhn": norm}
-            for c, s, box, norm in zip(rows[:, 5], rows[:, 4], xyxy.tolist(), xywhn.tolist(), strict=True)
-        ]  # fmt: skip
+        detections = tasks.described(rows, boxed, (h, w), names)
         t3 = time.perf_counter()
         telemetry.stages(at, [("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2)])
         timings = {"decode": decode_s, "preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2}

@@ -114,15 +114,25 @@ def predict(
         own["polygons"] = segment.polygons(binary, boxed, (h, w))
     else:
         own["keypoints"] = pose.keypoints(extra, meta["kpt_shape"], boxed, (h, w)).tolist()
+    detections = described(rows, boxed, (h, w), names, own)
+    answer = {"width": w, "height": h, "detections": detections}
+    return answer, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": time.perf_counter() - t2}
+
+
+def described(
+    rows: np.ndarray, boxed: Any, size: tuple[int, int], names: dict[str, str], own: dict[str, list[Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Each kept row as an answer's detection: pixel `xyxy`, normalised `xywhn`, class, confidence, and `own`
+    per-detection fields (a segment's polygons, a pose's keypoints)."""
+    h, w = size
     xyxy = to_image(rows, boxed, (h, w))
     xywhn = np.stack(
         [(xyxy[:, 0] + xyxy[:, 2]) / 2 / w, (xyxy[:, 1] + xyxy[:, 3]) / 2 / h,
          (xyxy[:, 2] - xyxy[:, 0]) / w, (xyxy[:, 3] - xyxy[:, 1]) / h], 1,
     )  # fmt: skip
-    detections = [
+    extra = own or {}
+    return [
         {"class_id": int(c), "class_name": names.get(str(int(c)), str(int(c))), "confidence": float(s),
-         "xyxy": box, "xywhn": norm, **{k: v[i] for k, v in own.items()}}
+         "xyxy": box, "xywhn": norm, **{k: v[i] for k, v in extra.items()}}
         for i, (c, s, box, norm) in enumerate(zip(rows[:, 5], rows[:, 4], xyxy.tolist(), xywhn.tolist(), strict=True))
     ]  # fmt: skip
-    answer = {"width": w, "height": h, "detections": detections}
-    return answer, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": time.perf_counter() - t2}
