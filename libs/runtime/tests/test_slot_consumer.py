@@ -190,6 +190,27 @@ async def test_a_partition_that_moved_to_another_member_is_not_committed_any_mor
     await worker.end_all()
 
 
+async def test_each_change_of_the_members_partitions_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    consumer = fake_consumer({P0: 0, P1: 0})
+    worker = Worker(consumer, slots=1)
+    stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="vtp_runtime.messaging.slot_consumer")
+    loop = asyncio.create_task(worker.loop.run(stop))
+    try:
+        await until(lambda: worker.loop.holds == [0, 1])
+        consumer.assigned = {P1}  # a second member joined and took partition 0
+        await until(lambda: worker.loop.holds == [1])
+        await asyncio.sleep(0.05)  # more passes, no change: no more lines
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+    lines = [r.getMessage() for r in caplog.records if "holds partitions" in r.getMessage()]
+    assert lines == [
+        "thing commands: this member of things holds partitions [0, 1]",
+        "thing commands: this member of things holds partitions [1]",
+    ]
+
+
 async def test_a_fetch_that_fails_is_reported_and_retried_never_a_crash() -> None:
     consumer = fake_consumer({P0: 1})
     consumer.fetch_failures = 3

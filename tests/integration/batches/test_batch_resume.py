@@ -3,7 +3,8 @@ hold each image exactly once. The killed worker is an extra inference process (t
 spec on its own port) whose `batch.after_chunk` failpoint ends it (exit 137, as SIGKILL would)
 right after it recorded its first chunk; the stack's replica takes the batch over once the lease
 expires. Which member of the `batchers` group takes a command is Kafka's choice, so batches are
-submitted until one landed on the extra process (each does with probability 1/2). The resumed
+submitted, once the extra process's worker holds some of the topic's partitions (it logs each
+change), until one landed on it (each does with probability about 1/2). The resumed
 attempt goes on in the trace of the request that submitted the batch: every event of the batch on
 Kafka, attempt 2's command (staged by the lease watchdog) included, carries its trace id."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from .conftest import Traced, batch_events, deploy, predicted, rows_of, same_det
 
 pytestmark = pytest.mark.integration
 TRIES = 8
+HOLDS = re.compile(r"batch commands: this member of batchers holds partitions \[\d")  # not "[]"
 
 
 class DoomedReplica:
@@ -53,7 +56,15 @@ class DoomedReplica:
                 pass
             assert time.monotonic() < deadline, "the extra replica never became healthy"
             time.sleep(0.5)
-        time.sleep(5)  # its worker joins the `batchers` group (a rebalance) before batches are sent
+        self._wait_for_partitions(deadline=time.monotonic() + 120)
+
+    def _wait_for_partitions(self, deadline: float) -> None:
+        """Until its batch worker holds `batch.requested.v1` partitions: the rebalance that let it
+        into the `batchers` group is over, so some of the batches sent next are its to take."""
+        while not HOLDS.search(self.log.read_text(errors="replace")):
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the extra replica's worker never got a partition"
+            time.sleep(0.5)
 
     def died(self) -> bool:
         return self.process.poll() is not None

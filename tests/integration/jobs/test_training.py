@@ -25,6 +25,9 @@ from ..datasets.conftest import upload
 
 pytestmark = pytest.mark.integration
 CONFIG = {"epochs": 2, "imgsz": 64, "batch": 8, "workers": 0, "seed": 0}
+# Jobs a test interrupts: long enough that the runner is still training when the signal lands (at
+# 4 epochs a job once finished, in 7 s, before the test's SIGTERM reached its runner).
+LONG = 12
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +131,7 @@ def test_two_runners_share_three_jobs(stack: LocalStack, admin: httpx.Client, da
 def test_runner_killed_mid_training_is_resumed_elsewhere(
     stack: LocalStack, admin: httpx.Client, dataset_id: str, second_runner: str
 ):
-    job = _submit(admin, dataset_id, epochs=4)
+    job = _submit(admin, dataset_id, epochs=LONG)
     running = _wait(admin, job["id"], lambda j: j["checkpoints"].get("last") and j["runner_id"])
     victim = running["runner_id"]
     name = "trainer-runner-b" if victim == second_runner else "trainer-runner"
@@ -137,25 +140,25 @@ def test_runner_killed_mid_training_is_resumed_elsewhere(
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its trainer child: a lost machine
     psutil.wait_procs([proc], timeout=10)
     resumed = _wait(
-        admin, job["id"], lambda j: j["attempt"] == 2 and j["status"] == "completed" and j["epoch"] == 4, timeout=240
+        admin, job["id"], lambda j: j["attempt"] == 2 and j["status"] == "completed" and j["epoch"] == LONG, timeout=240
     )
     assert resumed["runner_id"] != victim
     epochs = _epochs(admin, job["id"])
     assert len(epochs) == 2, (epochs, resumed)
     first, second = epochs
     # Resumed from a checkpoint (not from scratch), no later than right after the last epoch attempt 1 finished.
-    assert running["checkpoints"]["last"]["epoch"] + 1 <= second[0] <= first[-1] + 1 and second[-1] == 4
+    assert running["checkpoints"]["last"]["epoch"] + 1 <= second[0] <= first[-1] + 1 and second[-1] == LONG
     assert len(second) == len(set(second)), "no duplicate epochs within the resumed attempt"
 
 
 def test_sigterm_hands_running_jobs_back(stack: LocalStack, admin: httpx.Client, dataset_id: str, second_runner: str):
-    job = _submit(admin, dataset_id, epochs=4)
+    job = _submit(admin, dataset_id, epochs=LONG)
     running = _wait(admin, job["id"], lambda j: j["status"] == "running" and j["checkpoints"].get("last"))
     name = "trainer-runner-b" if running["runner_id"] == second_runner else "trainer-runner"
     stack.table.stop(name, timeout=60)  # SIGTERM: stop taking jobs, checkpoint, hand back
     handed = _wait(admin, job["id"], lambda j: j["attempt"] == 2, timeout=60)
     assert handed["runner_id"] != running["runner_id"] or handed["status"] == "queued"
-    done = _wait(admin, job["id"], lambda j: j["status"] == "completed" and j["epoch"] == 4, timeout=240)
+    done = _wait(admin, job["id"], lambda j: j["status"] == "completed" and j["epoch"] == LONG, timeout=240)
     assert done["attempt"] == 2
     first, second = _epochs(admin, job["id"])
     assert second[0] == first[-1] + 1 or second[0] == first[-1], "resumed where the hand-back checkpoint left off"

@@ -17,7 +17,9 @@ reports included, carry that trace. A command without a valid ``traceparent`` st
 
 Failures never end the loop quietly: a fetch that fails is reported to the supervisor and retried
 after a pause; a commit that fails is kept and retried on every pass until it succeeds or the
-partition moves to another member (which reads on from the last commit). The loop runs as a
+partition moves to another member (which reads on from the last commit). Each change of the
+member's partitions is logged ("holds partitions [0, 2]"), so an operator sees which replica takes
+what after a rebalance. The loop runs as a
 supervised background task: a crash restarts the loop while the running work goes on; `on_stop`
 (the worker's hand-back) runs only when the service is stopping.
 """
@@ -82,6 +84,7 @@ class SlotConsumer:
         self._on_start, self._on_stop = on_start, on_stop
         self._log, self._new_consumer = log, new_consumer
         self.uncommitted: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self.holds: list[int] | None = None  # the partitions this member was last seen to hold
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take commands until `stop` is set; then `on_stop` and leave the group."""
@@ -107,6 +110,7 @@ class SlotConsumer:
 
     async def _loop(self, consumer: Any, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._note_assignment(consumer)
             await self._commit(consumer)
             if self._slots.free <= 0:  # full: let the group give waiting commands to other members
                 consumer.pause(*consumer.assignment())
@@ -124,6 +128,13 @@ class SlotConsumer:
                 report_ok()
             if not await self._take_all(consumer, batches):
                 await sleep_unless_stopped(self._pause, stop)
+
+    def _note_assignment(self, consumer: Any) -> None:
+        """Log each change of this member's partitions (a rebalance): which replica takes what."""
+        holds = sorted(tp.partition for tp in consumer.assignment() if tp.topic == self._topic)
+        if holds != self.holds:
+            self.holds = holds
+            self._log.info("%s: this member of %s holds partitions %s", self._what, self._group, holds)
 
     async def _take_all(self, consumer: Any, batches: dict[TopicPartition, list[Record]]) -> bool:
         """Take each partition's records in order; False when one was given back."""
