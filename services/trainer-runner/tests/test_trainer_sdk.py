@@ -151,6 +151,20 @@ def test_signals_only_set_the_stop_flag_and_cancel_wins(pipe: tuple[int, int]) -
     assert signal.getsignal(signal.SIGTERM) == previous
 
 
+def test_a_closing_child_keeps_its_handlers_so_a_late_cancel_does_not_kill_it(pipe: tuple[int, int]) -> None:
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1)}
+    ctx = TrainerContext(pipe[1])
+    ctx.install_signal_handlers()
+    try:
+        ctx.finished("completed")
+        ctx.close(restore_signal_handlers=False)
+        os.kill(os.getpid(), signal.SIGUSR1)  # the default action would end this process
+        assert ctx.stop_requested() == "cancel"
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def test_a_vanished_runner_is_a_requeue(pipe: tuple[int, int]) -> None:
     read, write = pipe
     os.close(read)

@@ -176,9 +176,15 @@ class TrainerContext:
         """Send queued log lines now."""
         self._pipe.flush()
 
-    def close(self) -> None:
-        """Flush, stop the flush thread and restore signal handlers; the fd stays open (the process owns it)."""
+    def close(self, restore_signal_handlers: bool = True) -> None:
+        """Flush, stop the flush thread and restore signal handlers; the fd stays open (the process owns it).
+
+        A child about to exit keeps its handlers (`restore_signal_handlers=False`): a stop signal that
+        crosses its final report must not kill it with the default action after the report went out.
+        """
         self._pipe.close()
+        if not restore_signal_handlers:
+            return
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
         self._previous_handlers.clear()
