@@ -160,6 +160,17 @@ def _overheads(spans: list[tuple[float, float, float]]) -> str:
     )
 
 
+def _tail(spans: list[tuple[float, float, float]]) -> str:
+    """The slowest 1 % of requests (by client time): which part made them slow, against the medians."""
+    slowest = sorted(spans)[-max(1, len(spans) // 100) :]
+    client, route, stages = (statistics.fmean(column) for column in zip(*slowest, strict=True))
+    stage_p99 = float(np.percentile([s[2] for s in spans], 99))
+    return (
+        f"{len(slowest)} request(s): client {client:.1f} ms = stages {stages:.1f} + route {route - stages:.1f} "
+        f"+ outside {client - route:.1f}; p99 of the stages alone {stage_p99:.1f} ms"
+    )
+
+
 def _ultralytics(model_path: Path, paths: list[Path], imgsz: int) -> Callable[[int], Any]:
     from ultralytics import YOLO
 
@@ -278,6 +289,7 @@ def main() -> None:
     print(f"best predict API / best baseline: {ours[0] / base[0]:.2f} (goal >= 0.90)")
     print(f"p99 at concurrency 1 - baseline p99: {c1[2] - base[2]:+.1f} ms (goal <= +10 ms)")
     print(f"predict API at concurrency 1 (last round), medians: {_overheads(c1_spans)}")
+    print(f"  its slowest {_tail(c1_spans)}")
     print(f"best predict API / best Ultralytics: {ours[0] / theirs[0]:.2f} (goal >= 1.0)")
 
 
