@@ -21,9 +21,7 @@ UNREPORTED = "unreported"  # announced `started`, ended without a terminal event
 class FinishedAttempts:
     """Finished attempts and their outcome, each forgotten `memory_seconds` after it ended (at most `limit`)."""
 
-    def __init__(
-        self, memory_seconds: float, limit: int = 10_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, memory_seconds: float, limit: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
         self._memory, self._limit, self._clock = memory_seconds, limit, clock
         self._ended: OrderedDict[AttemptKey, tuple[str, float]] = OrderedDict()  # oldest first
 
