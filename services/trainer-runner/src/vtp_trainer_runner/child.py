@@ -44,7 +44,7 @@ def run(ctx: TrainerContext) -> int:
         if ctx.terminal is None:  # the plugin returned without saying how it ended
             stop = ctx.stop_requested()
             ctx.finished("completed" if stop is None else "cancelled" if stop == "cancel" else "stopped_for_requeue")
-    ctx.close(restore_signal_handlers=False)  # the process exits next; a late cancel only sets a flag
+    ctx.close(restore_signal_handlers=False)  # the process exits next: a late stop signal only sets a flag
     return 0 if isinstance(ctx.terminal, Finished) else 1
 
 
